@@ -135,6 +135,10 @@ type Ack struct {
 	Outcome Outcome
 	CardNo  string
 	Balance money.Fen // the card's balance after the entry
+	// Version is the card's change version (see Card) after the entry, so
+	// that a register can order acks and card deltas: it keeps whichever
+	// state of a card has the higher version.
+	Version uint64
 }
 
 // Acks carries one Ack per settled entry.
@@ -269,6 +273,7 @@ func (m *Acks) encode(w *bin.Writer) error {
 		w.U8(uint8(a.Outcome))
 		w.Bytes8([]byte(a.CardNo))
 		w.I64(int64(a.Balance))
+		w.U64(a.Version)
 	}
 	return nil
 }
@@ -366,7 +371,7 @@ func Decode(b []byte) (Message, error) {
 		}
 		a := &Acks{}
 		for i := 0; i < n && r.Err() == nil; i++ {
-			ack := Ack{Seq: r.U64(), Outcome: Outcome(r.U8()), CardNo: string(r.Bytes8(journal.MaxCardNo)), Balance: money.Fen(r.I64())}
+			ack := Ack{Seq: r.U64(), Outcome: Outcome(r.U8()), CardNo: string(r.Bytes8(journal.MaxCardNo)), Balance: money.Fen(r.I64()), Version: r.U64()}
 			if r.Err() == nil && (ack.Outcome < Settled || ack.Outcome > Flagged) {
 				r.Fail(fmt.Errorf("outcome %d", ack.Outcome))
 			}
