@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/wire"
 )
 
 // CardEvent is a change at the card reader.
@@ -75,3 +78,14 @@ type Display interface {
 // ErrDeviceGone is returned by a device that was unplugged or whose service
 // (pcscd) went away.
 var ErrDeviceGone = errors.New("terminal: device gone")
+
+// CardView is what the register knows of a card when it is inserted: the
+// server's last word on it, less this register's own sales the server has
+// not reflected yet.
+type CardView struct {
+	CardNo     string
+	Name       string
+	Status     wire.CardStatus
+	Balance    money.Fen // available: cached balance minus unsettled sales
+	TodayCount int       // sales today, the server's count plus unsettled ones
+}

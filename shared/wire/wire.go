@@ -139,6 +139,10 @@ type Ack struct {
 	// that a register can order acks and card deltas: it keeps whichever
 	// state of a card has the higher version.
 	Version uint64
+	// Day and TodayCount: the card's sale count on the server's day after
+	// the entry (see Card).
+	Day        int32
+	TodayCount uint16
 }
 
 // Acks carries one Ack per settled entry.
@@ -274,6 +278,8 @@ func (m *Acks) encode(w *bin.Writer) error {
 		w.Bytes8([]byte(a.CardNo))
 		w.I64(int64(a.Balance))
 		w.U64(a.Version)
+		w.U32(uint32(a.Day))
+		w.U16(a.TodayCount)
 	}
 	return nil
 }
@@ -371,7 +377,7 @@ func Decode(b []byte) (Message, error) {
 		}
 		a := &Acks{}
 		for i := 0; i < n && r.Err() == nil; i++ {
-			ack := Ack{Seq: r.U64(), Outcome: Outcome(r.U8()), CardNo: string(r.Bytes8(journal.MaxCardNo)), Balance: money.Fen(r.I64()), Version: r.U64()}
+			ack := Ack{Seq: r.U64(), Outcome: Outcome(r.U8()), CardNo: string(r.Bytes8(journal.MaxCardNo)), Balance: money.Fen(r.I64()), Version: r.U64(), Day: int32(r.U32()), TodayCount: r.U16()}
 			if r.Err() == nil && (ack.Outcome < Settled || ack.Outcome > Flagged) {
 				r.Fail(fmt.Errorf("outcome %d", ack.Outcome))
 			}

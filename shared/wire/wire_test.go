@@ -18,7 +18,7 @@ func samples() []wire.Message {
 		&wire.Hello{Terminal: 7, CardCursor: 99, Sig: [64]byte{9}},
 		&wire.Welcome{LastSeq: 41, LastHash: journal.Hash{0xaa}, ServerTime: -1},
 		&wire.Entries{Entries: [][]byte{{1, 2, 3}, bytes.Repeat([]byte{5}, 200)}},
-		&wire.Acks{Acks: []wire.Ack{{Seq: 1, Outcome: wire.Settled, CardNo: "04A1", Balance: 8750, Version: 5}, {Seq: 2, Outcome: wire.SettledOverdraft, CardNo: "04A1", Balance: -10, Version: 6}}},
+		&wire.Acks{Acks: []wire.Ack{{Seq: 1, Outcome: wire.Settled, CardNo: "04A1", Balance: 8750, Version: 5, Day: 20417, TodayCount: 1}, {Seq: 2, Outcome: wire.SettledOverdraft, CardNo: "04A1", Balance: -10, Version: 6}}},
 		&wire.Cards{Cursor: 12, Cards: []wire.Card{{Version: 12, CardNo: "04A1", Name: "张三", Status: wire.CardFrozen, Balance: 10000, Day: 20417, TodayCount: 2}}},
 		&wire.Refused{Code: wire.RefuseChain, Message: "gap after seq 4"},
 	}
@@ -44,8 +44,8 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	b, _ := wire.Encode(&wire.Acks{Acks: []wire.Ack{{Seq: 1, Outcome: wire.Settled, CardNo: "AB", Balance: 8750, Version: 3}}})
-	want := "0105" + "0001" + "0000000000000001" + "01" + "02" + "4142" + "000000000000222e" + "0000000000000003"
+	b, _ := wire.Encode(&wire.Acks{Acks: []wire.Ack{{Seq: 1, Outcome: wire.Settled, CardNo: "AB", Balance: 8750, Version: 3, Day: 20417, TodayCount: 2}}})
+	want := "0105" + "0001" + "0000000000000001" + "01" + "02" + "4142" + "000000000000222e" + "0000000000000003" + "00004fc1" + "0002"
 	if got := hex.EncodeToString(b); got != want {
 		t.Fatalf("got %s want %s", got, want)
 	}
@@ -64,7 +64,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"trailing":        {append(append([]byte{}, good...), 0), wire.ErrMalformed},
 		"oversized":       {make([]byte, wire.MaxFrame+1), wire.ErrTooLarge},
 		"batch too big":   {[]byte{1, 4, 0xff, 0xff}, wire.ErrTooLarge},
-		"bad outcome":     {[]byte{1, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, wire.ErrMalformed},
+		"bad outcome":     {[]byte{1, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, wire.ErrMalformed},
 		"entry too long":  {append([]byte{1, 4, 0, 1, 0xff, 0xff}, make([]byte, 10)...), wire.ErrMalformed},
 		"lying count":     {[]byte{1, 4, 0, 5, 0, 1, 7}, wire.ErrMalformed},
 		"challenge short": {[]byte{1, 1, 0}, wire.ErrMalformed},

@@ -1,0 +1,189 @@
+package journal_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	sj "github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/wire"
+	"github.com/fanka/fanka/terminal/journal"
+)
+
+var key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+
+const card = "04A1B2C3D4E5F6"
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.Local)
+
+func mustOpen(t *testing.T, path string) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(path, 7, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func sale(amount int64) sj.Entry {
+	return sj.Entry{Kind: sj.KindSale, Time: now.UnixMilli(), CardNo: card, Amount: money.Fen(amount)}
+}
+
+func TestRecordChainsAndSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := mustOpen(t, path)
+	pub := key.Public().(ed25519.PublicKey)
+	var prevHash sj.Hash
+	for i := uint64(1); i <= 3; i++ {
+		e, err := j.Record(sale(1250))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != i || e.Terminal != 7 {
+			t.Fatalf("entry %d: seq %d terminal %d", i, e.Seq, e.Terminal)
+		}
+		if err := e.Follows(i-1, prevHash); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Verify(pub); err != nil {
+			t.Fatal(err)
+		}
+		prevHash, _ = e.Hash()
+	}
+	j.Close()
+
+	j = mustOpen(t, path)
+	if n, amt := j.Pending(); n != 3 || amt != 3750 {
+		t.Fatalf("after reopen: pending %d, %s", n, amt)
+	}
+	e, err := j.Record(sale(1250))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Follows(3, prevHash); err != nil {
+		t.Fatalf("chain broken across reopen: %v", err)
+	}
+	got, _ := j.Entries(0, 10)
+	if len(got) != 4 {
+		t.Fatalf("%d entries", len(got))
+	}
+	if _, err := journal.Open(path+".x", 7, key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWrongTerminalRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := mustOpen(t, path)
+	j.Close()
+	if _, err := journal.Open(path, 8, key); !errors.Is(err, journal.ErrWrongTerminal) {
+		t.Fatalf("open with another register id: %v", err)
+	}
+}
+
+func TestBalanceFollowsCacheAcksAndPending(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	if _, ok, _ := j.Card(card, now); ok {
+		t.Fatal("unknown card found")
+	}
+	day := journal.Day(now)
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 5, Cards: []wire.Card{{Version: 5, CardNo: card, Name: "张三", Status: wire.CardActive, Balance: 10000, Day: day, TodayCount: 1}}}))
+	view(t, j, 10000, 1)
+
+	must2(t, j, sale(1250)) // seq 1
+	must2(t, j, sale(1250)) // seq 2
+	view(t, j, 7500, 3)
+
+	// Ack for seq 1 carries the card at version 6: one sale still pending.
+	must(t, j.ApplyAcks([]wire.Ack{{Seq: 1, Outcome: wire.Settled, CardNo: card, Balance: 8750, Version: 6, Day: day, TodayCount: 2}}))
+	view(t, j, 7500, 3)
+	// A delta older than what we hold changes nothing.
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 6, Cards: []wire.Card{{Version: 4, CardNo: card, Status: wire.CardActive, Balance: 99999, Day: day}}}))
+	view(t, j, 7500, 3)
+	// A recharge at version 7 (+50.00) and the ack of seq 2 at version 8.
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 7, Cards: []wire.Card{{Version: 7, CardNo: card, Status: wire.CardActive, Balance: 13750, Day: day, TodayCount: 2}}}))
+	view(t, j, 12500, 3)
+	must(t, j.ApplyAcks([]wire.Ack{{Seq: 2, Outcome: wire.Settled, CardNo: card, Balance: 12500, Version: 8, Day: day, TodayCount: 3}}))
+	view(t, j, 12500, 3)
+	if n, _ := j.Pending(); n != 0 {
+		t.Fatalf("pending %d after all acks", n)
+	}
+	if c, _ := j.CardCursor(); c != 7 {
+		t.Fatalf("card cursor %d", c)
+	}
+	// Tomorrow the count starts again.
+	if v, _, _ := j.Card(card, now.Add(24*time.Hour)); v.TodayCount != 0 {
+		t.Fatalf("tomorrow's count %d", v.TodayCount)
+	}
+}
+
+func TestResume(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	e1 := must2(t, j, sale(100))
+	must2(t, j, sale(100))
+	h1, _ := e1.Hash()
+	if err := j.Resume(3, sj.Hash{}); !errors.Is(err, journal.ErrServerAhead) {
+		t.Fatalf("server ahead: %v", err)
+	}
+	if err := j.Resume(1, sj.Hash{9}); !errors.Is(err, journal.ErrDiverged) {
+		t.Fatalf("diverged: %v", err)
+	}
+	must(t, j.Resume(1, h1))
+	if j.Acked() != 1 {
+		t.Fatalf("acked %d", j.Acked())
+	}
+	if n, _ := j.Pending(); n != 1 {
+		t.Fatalf("pending %d", n)
+	}
+	if err := j.ApplyAcks([]wire.Ack{{Seq: 5, Outcome: wire.Settled, CardNo: card}}); !errors.Is(err, journal.ErrServerAhead) {
+		t.Fatalf("ack beyond journal: %v", err)
+	}
+	got, _ := j.Entries(j.Acked(), 10)
+	if len(got) != 1 {
+		t.Fatalf("%d entries to send", len(got))
+	}
+}
+
+func TestRecordRefusesInvalid(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	e := sale(0)
+	e.Amount = 0
+	if _, err := j.Record(e); !errors.Is(err, sj.ErrInvalid) {
+		t.Fatalf("zero amount recorded: %v", err)
+	}
+	if j.Last() != 0 {
+		t.Fatal("a refused entry took a seq")
+	}
+}
+
+func view(t *testing.T, j *journal.Journal, balance int64, count int) {
+	t.Helper()
+	v, ok, err := j.Card(card, now)
+	if err != nil || !ok {
+		t.Fatalf("card: %v %v", ok, err)
+	}
+	if int64(v.Balance) != balance || v.TodayCount != count {
+		t.Fatalf("balance %s count %d; want %d, %d", v.Balance, v.TodayCount, balance, count)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func must2(t *testing.T, j *journal.Journal, e sj.Entry) sj.Entry {
+	t.Helper()
+	e, err := j.Record(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
