@@ -1,0 +1,315 @@
+// Package uplink streams the register's journal to the server over one
+// WebSocket (shared/wire) and brings back acks and card changes.
+//
+// The register never waits for it: sales are durable in the journal first,
+// and the uplink sends whatever the server has not settled, from the seq the
+// server names at each connection, so nothing is lost and nothing is sent
+// as new twice. It reconnects forever with backoff.
+package uplink
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fanka/fanka/shared/wire"
+	"github.com/fanka/fanka/terminal"
+	"github.com/fanka/fanka/terminal/journal"
+)
+
+// Config says where and as whom to connect.
+type Config struct {
+	// URL of the server's terminal endpoint, e.g. wss://host:8443/api/v1/terminal/ws.
+	URL      string
+	Terminal uint32
+	Key      ed25519.PrivateKey
+	// Fingerprint is the SHA-256 of the server's certificate (DER), pinned at
+	// enrolment. Nil means verify the certificate with the system's roots.
+	Fingerprint []byte
+	Journal     *journal.Journal
+	Logger      *slog.Logger
+	Now         func() time.Time
+	// BatchSize is the most entries in one frame (default 500, ≤ wire.MaxBatch).
+	BatchSize int
+	// Window is the most entries sent and not yet acked (default 5000).
+	Window int
+	// MaxBackoff caps the wait between connection attempts (default 5 s).
+	MaxBackoff time.Duration
+}
+
+// Uplink is the register's server link.
+type Uplink struct {
+	cfg     Config
+	log     *slog.Logger
+	wake    chan struct{}
+	changed chan struct{}
+	online  atomic.Bool
+}
+
+var _ terminal.Uplink = (*Uplink)(nil)
+
+// ErrRefused is returned for a connection the server refused.
+var ErrRefused = errors.New("uplink: refused by server")
+
+// New returns an uplink; Run connects it.
+func New(cfg Config) *Uplink {
+	if cfg.BatchSize <= 0 || cfg.BatchSize > wire.MaxBatch {
+		cfg.BatchSize = 500
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 5000
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Uplink{cfg: cfg, log: cfg.Logger.With("part", "uplink"),
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
+}
+
+// Wake says a new entry waits. It never blocks.
+func (u *Uplink) Wake() { signal(u.wake) }
+
+// Online reports whether the link is up (handshake done).
+func (u *Uplink) Online() bool { return u.online.Load() }
+
+// Changed is signalled when the link goes up or down or entries are settled.
+func (u *Uplink) Changed() <-chan struct{} { return u.changed }
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Run keeps the link up until ctx ends.
+func (u *Uplink) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		start := u.cfg.Now()
+		err := u.session(ctx)
+		u.setOnline(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if u.cfg.Now().Sub(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond // the link was up a while: retry soon
+		}
+		u.log.Warn("link down", "err", err, "retry_in", backoff.String())
+		t := time.NewTimer(backoff + rand.N(backoff/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, u.cfg.MaxBackoff)
+	}
+}
+
+func (u *Uplink) setOnline(v bool) {
+	if u.online.Swap(v) != v {
+		signal(u.changed)
+	}
+}
+
+func (u *Uplink) tlsConfig() *tls.Config {
+	if u.cfg.Fingerprint == nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	pin := u.cfg.Fingerprint
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // replaced by the pin check below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("uplink: server sent no certificate")
+			}
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if !bytes.Equal(sum[:], pin) {
+				return fmt.Errorf("uplink: server certificate %x is not the pinned one", sum[:8])
+			}
+			return nil
+		},
+	}
+}
+
+const (
+	writeWait = 10 * time.Second
+	pongWait  = 45 * time.Second
+	pingEvery = 15 * time.Second
+)
+
+// session runs one connection until it fails.
+func (u *Uplink) session(ctx context.Context) error {
+	d := websocket.Dialer{TLSClientConfig: u.tlsConfig(), HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.DialContext(ctx, u.cfg.URL, nil)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	conn.SetReadLimit(wire.MaxFrame)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	j := u.cfg.Journal
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	m, err := read(conn)
+	if err != nil {
+		return err
+	}
+	ch, ok := m.(*wire.Challenge)
+	if !ok {
+		return fmt.Errorf("handshake: want challenge, got %T", m)
+	}
+	cursor, err := j.CardCursor()
+	if err != nil {
+		return err
+	}
+	hello := &wire.Hello{Terminal: u.cfg.Terminal, CardCursor: cursor}
+	copy(hello.Sig[:], ed25519.Sign(u.cfg.Key, wire.HelloMessage(ch.Nonce, u.cfg.Terminal)))
+	var wmu sync.Mutex // gorilla allows one concurrent writer
+	send := func(m wire.Message) error {
+		b, err := wire.Encode(m)
+		if err != nil {
+			return err
+		}
+		wmu.Lock()
+		defer wmu.Unlock()
+		conn.SetWriteDeadline(time.Now().Add(writeWait))
+		return conn.WriteMessage(websocket.BinaryMessage, b)
+	}
+	if err := send(hello); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	if m, err = read(conn); err != nil {
+		return err
+	}
+	var welcome *wire.Welcome
+	switch m := m.(type) {
+	case *wire.Welcome:
+		welcome = m
+	case *wire.Refused:
+		return fmt.Errorf("%w: %d %s", ErrRefused, m.Code, m.Message)
+	default:
+		return fmt.Errorf("handshake: want welcome, got %T", m)
+	}
+	if err := j.Resume(welcome.LastSeq, welcome.LastHash); err != nil {
+		u.log.Error("server and journal disagree: not streaming", "err", err)
+		return err
+	}
+	if skew := time.Duration(welcome.ServerTime-u.cfg.Now().UnixMilli()) * time.Millisecond; skew > time.Minute || skew < -time.Minute {
+		u.log.Warn("clock skew with server", "skew", skew.String())
+	}
+	u.log.Info("link up", "server_seq", welcome.LastSeq, "journal_seq", j.Last())
+	u.setOnline(true)
+
+	conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	readErr := make(chan error, 1)
+	acked := make(chan struct{}, 1)
+	go func() {
+		for {
+			m, err := read(conn)
+			if err == nil {
+				conn.SetReadDeadline(time.Now().Add(pongWait))
+				err = u.handle(m)
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if _, ok := m.(*wire.Acks); ok {
+				signal(acked)
+				signal(u.changed)
+			}
+		}
+	}()
+
+	sent := welcome.LastSeq
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	for {
+		if inFlight := sent - j.Acked(); inFlight < uint64(u.cfg.Window) {
+			n := min(u.cfg.BatchSize, u.cfg.Window-int(inFlight))
+			batch, err := j.Entries(sent, n)
+			if err != nil {
+				return err
+			}
+			if len(batch) > 0 {
+				if err := send(&wire.Entries{Entries: batch}); err != nil {
+					return fmt.Errorf("send: %w", err)
+				}
+				sent += uint64(len(batch))
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-readErr:
+			return err
+		case <-u.wake:
+		case <-acked:
+		case <-ping.C:
+			wmu.Lock()
+			err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+			wmu.Unlock()
+			if err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		}
+	}
+}
+
+func (u *Uplink) handle(m wire.Message) error {
+	j := u.cfg.Journal
+	switch m := m.(type) {
+	case *wire.Acks:
+		if err := j.ApplyAcks(m.Acks); err != nil {
+			return err
+		}
+		for _, a := range m.Acks {
+			if a.Outcome != wire.Settled {
+				u.log.Warn("entry settled with a remark", "seq", a.Seq, "card", a.CardNo, "outcome", a.Outcome.String(), "balance", a.Balance.String())
+			}
+		}
+	case *wire.Cards:
+		if err := j.ApplyCards(m); err != nil {
+			return err
+		}
+	case *wire.Refused:
+		return fmt.Errorf("%w: %d %s", ErrRefused, m.Code, m.Message)
+	default:
+		return fmt.Errorf("uplink: unexpected %T", m)
+	}
+	return nil
+}
+
+func read(conn *websocket.Conn) (wire.Message, error) {
+	kind, b, err := conn.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if kind != websocket.BinaryMessage {
+		return nil, fmt.Errorf("read: frame type %d", kind)
+	}
+	return wire.Decode(b)
+}
