@@ -54,9 +54,9 @@ const maxAmountKeys = 11
 type state uint8
 
 const (
-	stateIdle    state = iota // waiting for a card
-	stateCard                 // a card is in: amount entry
-	stateDone                 // sale made or card refused: waiting for the card to leave
+	stateIdle state = iota // waiting for a card
+	stateCard              // a card is in: amount entry
+	stateDone              // sale made or card refused: waiting for the card to leave
 )
 
 // Register is the sale state machine. Its Handle methods are not safe for

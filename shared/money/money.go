@@ -27,7 +27,6 @@ var (
 	ErrOverflow  = errors.New("money: amount too large")
 )
 
-
 // Parse reads a non-negative amount in yuan as a cashier or operator writes it:
 // "12", "12.5", "12.50", "0.01", ".5". It refuses signs, spaces, exponents,
 // thousands separators and more than two decimals.
