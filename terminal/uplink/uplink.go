@@ -247,6 +247,9 @@ func (u *Uplink) session(ctx context.Context) error {
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	for {
+		if acked := j.Acked(); acked > sent {
+			sent = acked
+		}
 		if inFlight := sent - j.Acked(); inFlight < uint64(u.cfg.Window) {
 			n := min(u.cfg.BatchSize, u.cfg.Window-int(inFlight))
 			batch, err := j.Entries(sent, n)
@@ -295,6 +298,7 @@ func (u *Uplink) handle(m wire.Message) error {
 		if err := j.ApplyCards(m); err != nil {
 			return err
 		}
+		u.log.Info("cards received", "cards", len(m.Cards), "cursor", m.Cursor)
 	case *wire.Refused:
 		return fmt.Errorf("%w: %d %s", ErrRefused, m.Code, m.Message)
 	default:
