@@ -1,0 +1,225 @@
+// Package admin is the office's JSON API under /api/v1: sign in, open and
+// look up cards, create and enrol registers. The registers' WebSocket
+// endpoint is mounted here too, at GET /api/v1/terminal/ws, so that the
+// server has one HTTPS listener.
+//
+// Amounts are integer fen. Errors are {"error":{"code","message"}} with the
+// code's HTTP status (see Status). Every route but login, enrol and the
+// registers' endpoint needs "Authorization: Bearer <token>" from login.
+package admin
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fanka/fanka/server"
+)
+
+// Store is what the API needs of the server's store.
+type Store interface {
+	server.CardStore
+	server.UserStore
+	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
+	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
+	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
+}
+
+// Defaults for the Server's fields.
+const (
+	DefaultTokenTTL     = 12 * time.Hour
+	DefaultEnrolCodeTTL = 24 * time.Hour
+	// MaxBody bounds a request body.
+	MaxBody = 1 << 20
+)
+
+// Server is the API, an http.Handler. Create it with New and set its
+// fields before it serves.
+type Server struct {
+	// Logger receives a line per failed request.
+	Logger *slog.Logger
+	// Now is the server's clock; its location decides what "today" is.
+	Now func() time.Time
+	// TokenTTL is how long a login token is valid.
+	TokenTTL time.Duration
+	// EnrolCodeTTL is how long a register's enrolment code is valid.
+	EnrolCodeTTL time.Duration
+	// Fingerprint is the hex SHA-256 of the server's TLS certificate (DER),
+	// given to registers at enrolment so they can pin it.
+	Fingerprint string
+
+	store Store
+	mux   *http.ServeMux
+}
+
+// New returns the API over store, with the registers' endpoint terminal
+// (nil for none).
+func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		Logger:       logger,
+		Now:          time.Now,
+		TokenTTL:     DefaultTokenTTL,
+		EnrolCodeTTL: DefaultEnrolCodeTTL,
+		store:        store,
+		mux:          http.NewServeMux(),
+	}
+	s.mux.HandleFunc("POST /api/v1/login", s.handleLogin)
+	s.mux.HandleFunc("POST /api/v1/enroll", s.handleEnroll)
+	if terminal != nil {
+		s.mux.Handle("GET /api/v1/terminal/ws", terminal)
+	}
+	s.mux.Handle("POST /api/v1/cards", s.auth(s.handleOpenCard, server.RoleAdmin, server.RoleOperator))
+	s.mux.Handle("GET /api/v1/cards/{card_no}", s.auth(s.handleCard, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("POST /api/v1/terminals", s.auth(s.handleCreateTerminal, server.RoleAdmin))
+	s.mux.Handle("/api/v1/", s.auth(func(w http.ResponseWriter, r *http.Request, _ server.User) {
+		s.error(w, r, server.Errorf(server.ENOTFOUND, "no such API: %s %s", r.Method, r.URL.Path))
+	}, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Status returns the HTTP status for an error code.
+func Status(code string) int {
+	switch code {
+	case server.ECONFLICT:
+		return http.StatusConflict
+	case server.EFORBIDDEN:
+		return http.StatusForbidden
+	case server.EINVALID:
+		return http.StatusBadRequest
+	case server.ENOTFOUND:
+		return http.StatusNotFound
+	case server.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// error writes err as an error response. Internal errors are logged in
+// full and shown to the client only as "internal error".
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code := server.ErrorCode(err)
+	status := Status(code)
+	if code == server.EINTERNAL {
+		s.Logger.Error("api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		s.Logger.Info("api: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	if code == server.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fanka"`)
+	}
+	var body errorBody
+	body.Error.Code, body.Error.Message = code, server.ErrorMessage(err)
+	s.json(w, status, body)
+}
+
+// json writes v as a JSON response.
+func (s *Server) json(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.Logger.Error("api: encode response", "err", err)
+		http.Error(w, `{"error":{"code":"EINTERNAL","message":"internal error"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// decode reads a request body of at most MaxBody bytes holding exactly one
+// JSON object with no unknown fields into v. Its errors are EINVALID.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return bodyError(err)
+		}
+		return server.Errorf(server.EINVALID, "request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return server.Errorf(server.EINVALID, "request body larger than %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return server.Errorf(server.EINVALID, "empty request body: want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return server.Errorf(server.EINVALID, "malformed JSON: unexpected end of the body")
+	case errors.As(err, &syntax):
+		return server.Errorf(server.EINVALID, "malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return server.Errorf(server.EINVALID, "the body must be a JSON object")
+		}
+		return server.Errorf(server.EINVALID, "field %q must be %s", typ.Field, jsonType(typ.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return server.Errorf(server.EINVALID, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return fmt.Errorf("read request body: %w", err)
+}
+
+func jsonType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case kind == "string":
+		return "a string"
+	}
+	return "a " + kind
+}
+
+// auth wraps h to require a valid bearer token of a user with one of roles.
+func (s *Server) auth(h func(http.ResponseWriter, *http.Request, server.User), roles ...server.Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			s.error(w, r, server.Errorf(server.EUNAUTHORIZED, "missing bearer token: POST /api/v1/login first"))
+			return
+		}
+		u, err := s.store.TokenUser(r.Context(), hashToken(token), s.Now())
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		for _, role := range roles {
+			if u.Role == role {
+				h(w, r, u)
+				return
+			}
+		}
+		s.error(w, r, server.Errorf(server.EFORBIDDEN, "user %s (%s) may not %s %s", u.Name, u.Role, r.Method, r.URL.Path))
+	})
+}

@@ -1,0 +1,222 @@
+package admin
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/money"
+)
+
+// LoginRequest is the body of POST /api/v1/login.
+type LoginRequest struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// LoginResponse answers a successful login.
+type LoginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// dummyHash is checked against when the user does not exist, so that a
+// wrong user name takes as long as a wrong password.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := server.HashPassword("fanka: no such user")
+	return h
+})
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if err := decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	wrong := server.Errorf(server.EUNAUTHORIZED, "wrong user name or password")
+	u, err := s.store.User(r.Context(), req.User)
+	if server.ErrorCode(err) == server.ENOTFOUND {
+		server.CheckPassword(dummyHash(), req.Password)
+		s.error(w, r, wrong)
+		return
+	}
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	ok, err := server.CheckPassword(u.PasswordHash, req.Password)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if !ok {
+		s.error(w, r, wrong)
+		return
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	expires := s.Now().Add(s.TokenTTL)
+	if err := s.store.CreateToken(r.Context(), server.Token{Hash: hashToken(token), User: u.Name, Expires: expires}); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.Logger.Info("api: user signed in", "user", u.Name, "remote", r.RemoteAddr)
+	s.json(w, http.StatusOK, LoginResponse{Token: token, ExpiresAt: expires.UTC().Truncate(time.Second)})
+}
+
+// hashToken is how a bearer token is stored and looked up.
+func hashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+// OpenCardRequest is the body of POST /api/v1/cards.
+type OpenCardRequest struct {
+	PersonID  string    `json:"person_id"`
+	Name      string    `json:"name"`
+	Deposit   money.Fen `json:"deposit"`
+	RequestID string    `json:"request_id"`
+	CardNo    string    `json:"card_no,omitempty"`
+}
+
+func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server.User) {
+	var req OpenCardRequest
+	if err := decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	opened, err := s.store.OpenCard(r.Context(), server.OpenCard{
+		RequestID: req.RequestID, Operator: u.Name, PersonID: req.PersonID, Name: req.Name, Deposit: req.Deposit, CardNo: req.CardNo,
+	})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusCreated, opened)
+}
+
+// CardResponse answers GET /api/v1/cards/{card_no}.
+type CardResponse struct {
+	CardNo     string            `json:"card_no"`
+	Name       string            `json:"name"`
+	Status     server.CardStatus `json:"status"`
+	Balance    money.Fen         `json:"balance"`
+	TodayCount int               `json:"today_count"`
+}
+
+func (s *Server) handleCard(w http.ResponseWriter, r *http.Request, _ server.User) {
+	cardNo := r.PathValue("card_no")
+	if !journal.ValidCardNo(cardNo) {
+		s.error(w, r, server.Errorf(server.EINVALID, "card number must be 1 to %d characters 0-9 and A-Z", journal.MaxCardNo))
+		return
+	}
+	c, err := s.store.Card(r.Context(), cardNo)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, CardResponse{
+		CardNo: c.CardNo, Name: c.Name, Status: c.Status, Balance: c.Balance,
+		TodayCount: c.CountOn(server.Day(s.Now())),
+	})
+}
+
+// CreateTerminalRequest is the body of POST /api/v1/terminals.
+type CreateTerminalRequest struct {
+	Name string `json:"name"`
+}
+
+// CreateTerminalResponse answers POST /api/v1/terminals.
+type CreateTerminalResponse struct {
+	TerminalID uint32    `json:"terminal_id"`
+	EnrolCode  string    `json:"enrol_code"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+func (s *Server) handleCreateTerminal(w http.ResponseWriter, r *http.Request, u server.User) {
+	var req CreateTerminalRequest
+	if err := decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	code := newEnrolCode()
+	expires := s.Now().Add(s.EnrolCodeTTL)
+	t, err := s.store.CreateTerminal(r.Context(), req.Name, hashEnrolCode(code), expires)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.Logger.Info("api: register created", "terminal", t.ID, "name", t.Name, "user", u.Name)
+	s.json(w, http.StatusCreated, CreateTerminalResponse{TerminalID: t.ID, EnrolCode: code, ExpiresAt: expires.UTC().Truncate(time.Second)})
+}
+
+// EnrollRequest is the body of POST /api/v1/enroll.
+type EnrollRequest struct {
+	Code      string `json:"code"`
+	PublicKey string `json:"public_key"` // Ed25519, standard base64
+}
+
+// EnrollResponse answers POST /api/v1/enroll.
+type EnrollResponse struct {
+	TerminalID        uint32 `json:"terminal_id"`
+	ServerFingerprint string `json:"server_fingerprint"`
+}
+
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req EnrollRequest
+	if err := decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	pub, err := base64.StdEncoding.DecodeString(req.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		s.error(w, r, server.Errorf(server.EINVALID, "public_key must be %d bytes in standard base64", ed25519.PublicKeySize))
+		return
+	}
+	code := normalizeEnrolCode(req.Code)
+	if code == "" {
+		s.error(w, r, server.Errorf(server.EINVALID, "code is required"))
+		return
+	}
+	t, err := s.store.EnrollTerminal(r.Context(), hashEnrolCode(code), ed25519.PublicKey(pub))
+	if err != nil {
+		if server.ErrorCode(err) == server.EUNAUTHORIZED {
+			s.Logger.Warn("api: enrolment refused", "remote", r.RemoteAddr, "err", err)
+		}
+		s.error(w, r, err)
+		return
+	}
+	s.Logger.Info("api: register enrolled", "terminal", t.ID, "name", t.Name, "remote", r.RemoteAddr)
+	s.json(w, http.StatusOK, EnrollResponse{TerminalID: t.ID, ServerFingerprint: s.Fingerprint})
+}
+
+// enrolCodeEncoding writes enrolment codes in upper-case letters and 2-7,
+// easy to read out and type.
+var enrolCodeEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newEnrolCode returns a random one-time code: 80 bits in 16 characters.
+func newEnrolCode() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return enrolCodeEncoding.EncodeToString(b)
+}
+
+// normalizeEnrolCode forgives how a person types a code: case, spaces and
+// dashes.
+func normalizeEnrolCode(code string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' {
+			return -1
+		}
+		return r
+	}, strings.ToUpper(strings.TrimSpace(code)))
+}
+
+// hashEnrolCode is how an enrolment code is stored and looked up.
+func hashEnrolCode(code string) [32]byte { return sha256.Sum256([]byte("fanka/enrol/v1\x00" + code)) }

@@ -1,0 +1,151 @@
+// Command fanka-server is the canteen's central server: it settles the
+// registers' journals into the ledger, serves the office's JSON API, and
+// verifies the ledger's invariants.
+//
+// Usage:
+//
+//	fanka-server serve --data DIR [--listen ADDR] [--db DSN]
+//	fanka-server verify --data DIR [--db DSN]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	code := m.Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the command ran and failed: an error, a violated invariant
+	exitUsage = 2 // the command line is wrong
+)
+
+const usage = `usage:
+  fanka-server serve --data DIR [--listen ADDR] [--db DSN]
+      run the server: HTTPS API and register endpoint on ADDR (default %s)
+  fanka-server verify --data DIR [--db DSN]
+      check every ledger invariant and every register's journal chain
+
+The database is DIR/fanka.db (SQLite) unless --db names another:
+sqlite:PATH, or mysql://… (not yet supported).
+`
+
+// Main runs the program with its outside world made explicit, so that tests
+// run it in-process.
+type Main struct {
+	Stdout io.Writer // result lines: the listening address, verify's summary
+	Stderr io.Writer // logs (JSON) and errors
+	Getenv func(string) string
+}
+
+// Config is what the command line sets.
+type Config struct {
+	Data   string // directory of the database, the TLS certificate and key
+	Listen string // address of the HTTPS listener
+	DB     string // database DSN; empty: SQLite in Data
+}
+
+// DefaultConfig returns the configuration before flags.
+func DefaultConfig() Config {
+	return Config{Listen: "127.0.0.1:8443"}
+}
+
+// Run runs the command args (without the program name) until it ends or
+// ctx is cancelled, and returns the exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if m.Getenv == nil {
+		m.Getenv = func(string) string { return "" }
+	}
+	if len(args) == 0 {
+		fmt.Fprintf(m.Stderr, usage, DefaultConfig().Listen)
+		return exitUsage
+	}
+	var run func(context.Context, Config) error
+	switch args[0] {
+	case "serve":
+		run = m.serve
+	case "verify":
+		run = m.verify
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintf(m.Stdout, usage, DefaultConfig().Listen)
+		return exitOK
+	default:
+		fmt.Fprintf(m.Stderr, "fanka-server: unknown command %q\n", args[0])
+		fmt.Fprintf(m.Stderr, usage, DefaultConfig().Listen)
+		return exitUsage
+	}
+	cfg, err := m.parseFlags(args[0], args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "fanka-server %s: %v\n", args[0], err)
+		fmt.Fprintf(m.Stderr, usage, DefaultConfig().Listen)
+		return exitUsage
+	}
+	if err := run(ctx, cfg); err != nil {
+		var failed verifyFailed
+		if !errors.As(err, &failed) {
+			fmt.Fprintf(m.Stderr, "fanka-server %s: %v\n", args[0], err)
+		}
+		return exitFail
+	}
+	return exitOK
+}
+
+// parseFlags reads the flags of command cmd.
+func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("fanka-server "+cmd, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&cfg.Data, "data", "", "data `directory`: database, TLS certificate and key")
+	fs.StringVar(&cfg.DB, "db", "", "database `DSN`: sqlite:PATH or mysql://… (default: SQLite in the data directory)")
+	if cmd == "serve" {
+		fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to serve HTTPS on")
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.Data == "" && (cmd == "serve" || cfg.DB == "") {
+		return cfg, errors.New("--data is required")
+	}
+	return cfg, nil
+}
+
+// storePath returns the SQLite file the configuration names, or an error
+// for a DSN of a store not supported yet.
+func (cfg Config) storePath() (string, error) {
+	switch {
+	case cfg.DB == "":
+		return filepath.Join(cfg.Data, "fanka.db"), nil
+	case strings.HasPrefix(cfg.DB, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(cfg.DB, "sqlite:"), "//")
+		if p == "" {
+			return "", errors.New("--db sqlite: names no file")
+		}
+		return p, nil
+	case strings.HasPrefix(cfg.DB, "mysql://"):
+		return "", errors.New("--db mysql://…: the MySQL-compatible store is not yet supported")
+	}
+	// The DSN is not echoed: it may hold a password.
+	return "", errors.New("--db: unknown kind of database (want sqlite:PATH or mysql://…)")
+}

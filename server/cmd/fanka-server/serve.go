@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/admin"
+	"github.com/fanka/fanka/server/gateway"
+	"github.com/fanka/fanka/server/sqlite"
+)
+
+// shutdownTimeout bounds the wait for requests in flight at shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// serve runs the server until ctx is cancelled.
+func (m *Main) serve(ctx context.Context, cfg Config) error {
+	logger := slog.New(slog.NewJSONHandler(m.Stderr, nil))
+	path, err := cfg.storePath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	cert, fingerprint, err := loadOrCreateCert(cfg.Data, cfg.Listen)
+	if err != nil {
+		return err
+	}
+	store := sqlite.New(path)
+	if err := store.Open(ctx); err != nil {
+		return err
+	}
+	err = m.serveStore(ctx, cfg, logger, store, cert, fingerprint)
+	if cerr := store.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	logger.Info("fanka-server: stopped")
+	return err
+}
+
+// serveStore serves the API and the registers' endpoint over store until
+// ctx is cancelled.
+func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, store *sqlite.DB, cert tls.Certificate, fingerprint string) error {
+	if err := m.ensureAdmin(ctx, store); err != nil {
+		return err
+	}
+
+	gw := gateway.New(store, logger)
+	api := admin.New(store, gw, logger)
+	api.Fingerprint = fingerprint
+	srv := &http.Server{
+		Handler:           api,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("fanka-server: serving", "addr", ln.Addr().String(), "db", store.Path, "tls_sha256", fingerprint)
+	fmt.Fprintf(m.Stdout, "fanka-server: listening on https://%s\n", ln.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err = <-served:
+		err = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		logger.Info("fanka-server: shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	gwDone := make(chan struct{})
+	go func() { gw.Close(); close(gwDone) }()
+	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("shutdown: %w", serr))
+	}
+	<-gwDone
+	return err
+}
+
+// ensureAdmin creates the user admin on first start, with the password
+// from FANKA_ADMIN_PASSWORD or a generated one, printed once.
+func (m *Main) ensureAdmin(ctx context.Context, store *sqlite.DB) error {
+	_, err := store.User(ctx, "admin")
+	if server.ErrorCode(err) != server.ENOTFOUND {
+		return err
+	}
+	password := m.Getenv("FANKA_ADMIN_PASSWORD")
+	generated := password == ""
+	if generated {
+		password = rand.Text()
+	}
+	hash, err := server.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if err := store.CreateUser(ctx, server.User{Name: "admin", PasswordHash: hash, Role: server.RoleAdmin}); err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(m.Stdout, "fanka-server: admin password: %s\n", password)
+	}
+	return nil
+}

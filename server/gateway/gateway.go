@@ -1,0 +1,479 @@
+// Package gateway is the registers' door to the server: the WebSocket
+// endpoint that proves each register's key, settles the journal entries it
+// streams, acks them, and pushes card changes back.
+//
+// It speaks shared/wire exactly, one binary frame per message:
+//
+//	gateway → register  Challenge (a fresh nonce and the server's time)
+//	register → gateway  Hello (register id, card cursor, signature over the nonce)
+//	gateway → register  Welcome (last settled seq and hash) or Refused, then close
+//	register → gateway  Entries …        gateway → register  Acks …
+//	gateway → register  Cards (changes since the cursor, then as cards change)
+//
+// A gap, a broken chain, a bad signature or an entry that cannot be
+// decoded ends the connection with Refused, an alarm and a log line;
+// nothing of the refused batch is settled. One connection per register: a
+// new one closes the older.
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/wire"
+)
+
+// Store is what the gateway needs of the server's store.
+type Store interface {
+	server.Settler
+	server.CardFeed
+	server.AlarmStore
+	// Terminal returns a register; ENOTFOUND if there is none.
+	Terminal(ctx context.Context, id uint32) (server.Terminal, error)
+	// TouchTerminal records when the register was last connected.
+	TouchTerminal(ctx context.Context, id uint32, seen time.Time) error
+}
+
+// Defaults for the Gateway's timing fields.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+)
+
+// Gateway is the terminal WebSocket endpoint, an http.Handler. Create it
+// with New, set its fields before it serves, and Close it on shutdown.
+type Gateway struct {
+	// Logger receives a line per connection, refusal and error.
+	Logger *slog.Logger
+	// Now is the server's clock.
+	Now func() time.Time
+	// HandshakeTimeout bounds the wait for Hello.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds each frame written.
+	WriteTimeout time.Duration
+	// PingInterval is how often the gateway pings an idle register; a
+	// register that answers no ping within two intervals is dropped.
+	PingInterval time.Duration
+	// CardsPerFrame is the most card changes sent in one Cards frame, at
+	// most wire.MaxCards.
+	CardsPerFrame int
+
+	store    Store
+	upgrader websocket.Upgrader
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*conn]struct{} // every open connection
+	byTerm map[uint32]*conn   // the welcomed connection of each register
+	wg     sync.WaitGroup
+}
+
+// New returns a gateway settling into store.
+func New(store Store, logger *slog.Logger) *Gateway {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Gateway{
+		Logger:           logger,
+		Now:              time.Now,
+		HandshakeTimeout: DefaultHandshakeTimeout,
+		WriteTimeout:     DefaultWriteTimeout,
+		PingInterval:     DefaultPingInterval,
+		CardsPerFrame:    wire.MaxCards,
+		store:            store,
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: DefaultHandshakeTimeout,
+			ReadBufferSize:   4096,
+			WriteBufferSize:  4096,
+		},
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  map[*conn]struct{}{},
+		byTerm: map[uint32]*conn{},
+	}
+}
+
+// ServeHTTP upgrades the request to a WebSocket and runs the register's
+// session on it until it ends.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.Logger.Info("terminal: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return // Upgrade wrote the HTTP error
+	}
+	c := &conn{g: g, ws: ws, remote: r.RemoteAddr, done: make(chan struct{})}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		ws.Close()
+		return
+	}
+	g.conns[c] = struct{}{}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.conns, c)
+		if g.byTerm[c.terminal] == c {
+			delete(g.byTerm, c.terminal)
+		}
+		g.mu.Unlock()
+		ws.Close()
+		close(c.done)
+	}()
+	c.run(g.ctx)
+}
+
+// Close closes every register's connection and waits for their sessions to
+// end. A batch being settled is committed or rolled back, never half done.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	conns := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.kick(websocket.CloseGoingAway, "server shutting down")
+	}
+	g.cancel()
+	g.wg.Wait()
+	return nil
+}
+
+// attach makes c the connection of its register and closes the older one,
+// waiting until it has ended so that the new session starts from the state
+// the old one left.
+func (g *Gateway) attach(c *conn) {
+	g.mu.Lock()
+	old := g.byTerm[c.terminal]
+	g.byTerm[c.terminal] = c
+	g.mu.Unlock()
+	if old == nil {
+		return
+	}
+	g.Logger.Warn("terminal: register connected again: closing the older connection",
+		"terminal", c.terminal, "remote", c.remote, "older", old.remote)
+	old.kick(websocket.ClosePolicyViolation, "replaced by a newer connection")
+	select {
+	case <-old.done:
+	case <-time.After(g.WriteTimeout + 5*time.Second):
+		g.Logger.Error("terminal: older connection did not end", "terminal", c.terminal, "older", old.remote)
+	}
+}
+
+// conn is one register's session.
+type conn struct {
+	g        *Gateway
+	ws       *websocket.Conn
+	remote   string
+	terminal uint32       // set once Hello is read
+	log      *slog.Logger // set before the session starts
+	done     chan struct{}
+
+	wmu sync.Mutex // one writer at a time, as gorilla/websocket requires
+}
+
+// refusal ends a session with a wire.Refused.
+type refusal struct {
+	code  wire.RefuseCode
+	msg   string
+	alarm string // alarm code to raise; "" for none
+	err   error
+}
+
+// Error implements the error interface.
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(code wire.RefuseCode, alarm string, err error, format string, args ...any) *refusal {
+	return &refusal{code: code, msg: fmt.Sprintf(format, args...), alarm: alarm, err: err}
+}
+
+// run is the session: handshake, then entries in and acks and cards out.
+func (c *conn) run(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	c.log = c.g.Logger.With("remote", c.remote)
+	c.ws.SetReadLimit(wire.MaxFrame)
+
+	hello, err := c.handshake(ctx)
+	if err == nil {
+		c.log = c.log.With("terminal", c.terminal)
+		c.log.Info("terminal: connected", "card_cursor", hello.CardCursor)
+		err = c.session(ctx, hello)
+	}
+	c.end(ctx, err)
+}
+
+// end ends the session for err: a refusal is sent to the register, logged
+// and, if it calls for one, raised as an alarm; a connection that ended or
+// broke is logged.
+func (c *conn) end(ctx context.Context, err error) {
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+		level := slog.LevelWarn
+		if r.code == wire.RefuseInternal {
+			level = slog.LevelError
+		}
+		c.log.Log(ctx, level, "terminal: refused", "code", int(r.code), "reason", r.msg, "err", r.err)
+		if r.alarm != "" {
+			if _, err := c.g.store.RaiseAlarm(context.WithoutCancel(ctx), server.Alarm{Terminal: c.terminal, Code: r.alarm,
+				Message: fmt.Sprintf("register %d from %s: %s", c.terminal, c.remote, r.msg)}); err != nil {
+				c.log.Error("terminal: raise alarm", "err", err)
+			}
+		}
+		if err := c.write(&wire.Refused{Code: r.code, Message: r.msg}); err != nil {
+			c.log.Info("terminal: send refusal", "err", err)
+		}
+		c.kick(websocket.ClosePolicyViolation, "refused")
+	default:
+		// Every fault of the server's own is a refusal (RefuseInternal):
+		// what is left is the connection ending, or failing on the way.
+		c.log.Info("terminal: disconnected", "err", err)
+		c.ws.Close()
+	}
+}
+
+// handshake challenges the register and checks its answer.
+func (c *conn) handshake(ctx context.Context) (*wire.Hello, error) {
+	var nonce [wire.NonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, refuse(wire.RefuseInternal, "", err, "internal error")
+	}
+	if err := c.write(&wire.Challenge{Nonce: nonce, ServerTime: c.g.Now().UnixMilli()}); err != nil {
+		return nil, err
+	}
+	c.ws.SetReadDeadline(time.Now().Add(c.g.HandshakeTimeout))
+	m, err := c.read()
+	if err != nil {
+		return nil, err
+	}
+	hello, ok := m.(*wire.Hello)
+	if !ok {
+		return nil, refuse(wire.RefuseMalformed, "", nil, "expected hello, got message type %d", m.Type())
+	}
+	c.terminal = hello.Terminal
+	t, err := c.g.store.Terminal(ctx, hello.Terminal)
+	switch {
+	case server.ErrorCode(err) == server.ENOTFOUND:
+		return nil, refuse(wire.RefuseUnknownTerminal, "", nil, "unknown register %d", hello.Terminal)
+	case err != nil:
+		return nil, refuse(wire.RefuseInternal, "", err, "internal error")
+	case !t.Enrolled():
+		return nil, refuse(wire.RefuseUnknownTerminal, "", nil, "register %d has not enrolled", hello.Terminal)
+	case t.Disabled:
+		return nil, refuse(wire.RefuseDisabled, "", nil, "register %d is disabled", hello.Terminal)
+	case !ed25519.Verify(t.PublicKey, wire.HelloMessage(nonce, hello.Terminal), hello.Sig[:]):
+		return nil, refuse(wire.RefuseBadSignature, "handshake", nil, "hello not signed by register %d's key", hello.Terminal)
+	}
+	return hello, nil
+}
+
+// session runs a welcomed register's stream.
+func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
+	c.g.attach(c)
+	if err := c.g.store.TouchTerminal(ctx, c.terminal, c.g.Now()); err != nil {
+		c.g.Logger.Error("terminal: record last seen", "terminal", c.terminal, "err", err)
+	}
+	// Read the cursor after the older connection has ended, so that it
+	// holds everything that connection settled.
+	t, err := c.g.store.Terminal(ctx, c.terminal)
+	if err != nil {
+		return refuse(wire.RefuseInternal, "", err, "internal error")
+	}
+	if err := c.write(&wire.Welcome{LastSeq: t.LastSeq, LastHash: t.LastHash, ServerTime: c.g.Now().UnixMilli()}); err != nil {
+		return err
+	}
+
+	// Card changes and pings go out from their own goroutine; entries come
+	// in on this one. If the pusher fails, it ends the connection itself,
+	// which ends this goroutine's read or write.
+	pushCtx, stopPush := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := c.push(pushCtx, hello.CardCursor); err != nil && pushCtx.Err() == nil {
+			c.end(pushCtx, err)
+		}
+	}()
+	defer func() {
+		stopPush()
+		wg.Wait()
+	}()
+
+	c.ws.SetPongHandler(func(string) error {
+		c.ws.SetReadDeadline(time.Now().Add(2 * c.g.PingInterval))
+		return nil
+	})
+	for {
+		c.ws.SetReadDeadline(time.Now().Add(2 * c.g.PingInterval))
+		m, err := c.read()
+		if err != nil {
+			return err
+		}
+		batch, ok := m.(*wire.Entries)
+		if !ok {
+			return refuse(wire.RefuseMalformed, "", nil, "expected entries, got message type %d", m.Type())
+		}
+		if err := c.settle(ctx, batch); err != nil {
+			return err
+		}
+	}
+}
+
+// settle settles one batch and acks it.
+func (c *conn) settle(ctx context.Context, batch *wire.Entries) error {
+	if len(batch.Entries) == 0 {
+		return nil
+	}
+	acks, err := c.g.store.Settle(ctx, c.terminal, batch.Entries)
+	if err != nil {
+		return settleRefusal(err)
+	}
+	return c.write(&wire.Acks{Acks: acks})
+}
+
+// settleRefusal maps a Settle error to the refusal the register gets.
+func settleRefusal(err error) *refusal {
+	switch {
+	case errors.Is(err, journal.ErrChain):
+		return refuse(wire.RefuseChain, "chain", err, "%v", err)
+	case errors.Is(err, journal.ErrSignature):
+		return refuse(wire.RefuseBadSignature, "signature", err, "%v", err)
+	case errors.Is(err, journal.ErrMalformed), errors.Is(err, journal.ErrVersion), errors.Is(err, journal.ErrInvalid):
+		return refuse(wire.RefuseMalformed, "malformed", err, "%v", err)
+	}
+	switch server.ErrorCode(err) {
+	case server.ENOTFOUND:
+		return refuse(wire.RefuseUnknownTerminal, "", err, "%s", server.ErrorMessage(err))
+	case server.EFORBIDDEN:
+		return refuse(wire.RefuseDisabled, "", err, "%s", server.ErrorMessage(err))
+	case server.EINVALID:
+		return refuse(wire.RefuseMalformed, "", err, "%s", server.ErrorMessage(err))
+	}
+	return refuse(wire.RefuseInternal, "", err, "internal error")
+}
+
+// push sends the card changes after cursor, then each change as it
+// commits, and pings the register when idle.
+func (c *conn) push(ctx context.Context, cursor uint64) error {
+	changed, stop := c.g.store.SubscribeCards()
+	defer stop()
+	ping := time.NewTicker(c.g.PingInterval)
+	defer ping.Stop()
+	for {
+		var err error
+		if cursor, err = c.sendCards(ctx, cursor); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.g.WriteTimeout)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// sendCards sends every card changed after cursor, in frames of at most
+// CardsPerFrame, and returns the new cursor.
+func (c *conn) sendCards(ctx context.Context, cursor uint64) (uint64, error) {
+	limit := min(max(c.g.CardsPerFrame, 1), wire.MaxCards)
+	for {
+		cards, err := c.g.store.CardsSince(ctx, cursor, limit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return cursor, nil
+			}
+			return cursor, refuse(wire.RefuseInternal, "", err, "internal error")
+		}
+		if len(cards) == 0 {
+			return cursor, nil
+		}
+		m := &wire.Cards{Cursor: cards[len(cards)-1].Version, Cards: make([]wire.Card, len(cards))}
+		for i, card := range cards {
+			m.Cards[i] = card.Wire()
+		}
+		if err := c.write(m); err != nil {
+			return cursor, err
+		}
+		cursor = m.Cursor
+		if len(cards) < limit {
+			return cursor, nil
+		}
+	}
+}
+
+// read reads one message; a frame that is not a well-formed binary wire
+// message is refused.
+func (c *conn) read() (wire.Message, error) {
+	typ, b, err := c.ws.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			return nil, refuse(wire.RefuseMalformed, "", err, "frame larger than %d bytes", wire.MaxFrame)
+		}
+		return nil, err
+	}
+	if typ != websocket.BinaryMessage {
+		return nil, refuse(wire.RefuseMalformed, "", nil, "text frame: the protocol is binary")
+	}
+	m, err := wire.Decode(b)
+	if err != nil {
+		return nil, refuse(wire.RefuseMalformed, "", err, "%v", err)
+	}
+	return m, nil
+}
+
+// write sends one message within the write timeout.
+func (c *conn) write(m wire.Message) error {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return fmt.Errorf("encode %T: %w", m, err)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(c.g.WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		return fmt.Errorf("write %T: %w", m, err)
+	}
+	return nil
+}
+
+// kick sends a close frame, best effort, and closes the connection, which
+// ends the session's reads and writes.
+func (c *conn) kick(code int, reason string) {
+	// WriteControl and Close may be called concurrently with the other
+	// methods.
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.ws.Close()
+}

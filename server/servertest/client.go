@@ -1,0 +1,109 @@
+package servertest
+
+import (
+	"crypto/ed25519"
+	"crypto/tls"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fanka/fanka/shared/wire"
+)
+
+// Client is a register's end of the WebSocket link, for tests: it speaks
+// the wire protocol frame by frame and leaves every decision to the test.
+type Client struct {
+	Conn *websocket.Conn
+}
+
+// Dial connects to the terminal endpoint at url (ws:// or wss://) and
+// closes the connection when the test ends.
+func Dial(tb testing.TB, url string, tlsConf *tls.Config) *Client {
+	tb.Helper()
+	d := websocket.Dialer{TLSClientConfig: tlsConf, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial(url, nil)
+	if err != nil {
+		tb.Fatalf("dial %s: %v", url, err)
+	}
+	resp.Body.Close()
+	tb.Cleanup(func() { conn.Close() })
+	return &Client{Conn: conn}
+}
+
+// Send writes one message.
+func (c *Client) Send(m wire.Message) error {
+	b, err := wire.Encode(m)
+	if err != nil {
+		return err
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.Conn.WriteMessage(websocket.BinaryMessage, b)
+}
+
+// Recv reads one message, waiting at most 5 seconds.
+func (c *Client) Recv() (wire.Message, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, b, err := c.Conn.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.BinaryMessage {
+		return nil, fmt.Errorf("frame type %d, want binary", typ)
+	}
+	return wire.Decode(b)
+}
+
+// Hello answers the server's challenge as r, holding cards up to cursor,
+// and returns the server's reply (Welcome or Refused).
+func (c *Client) Hello(r *Register, cursor uint64) (wire.Message, error) {
+	m, err := c.Recv()
+	if err != nil {
+		return nil, fmt.Errorf("read challenge: %w", err)
+	}
+	ch, ok := m.(*wire.Challenge)
+	if !ok {
+		return nil, fmt.Errorf("got %T, want a challenge", m)
+	}
+	h := &wire.Hello{Terminal: r.ID, CardCursor: cursor}
+	copy(h.Sig[:], ed25519.Sign(r.Key, wire.HelloMessage(ch.Nonce, r.ID)))
+	if err := c.Send(h); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	return c.Recv()
+}
+
+// Handshake is Hello that fails the test unless the server welcomes r.
+func (c *Client) Handshake(tb testing.TB, r *Register, cursor uint64) *wire.Welcome {
+	tb.Helper()
+	m, err := c.Hello(r, cursor)
+	if err != nil {
+		tb.Fatalf("handshake: %v", err)
+	}
+	w, ok := m.(*wire.Welcome)
+	if !ok {
+		tb.Fatalf("handshake: got %#v, want a welcome", m)
+	}
+	return w
+}
+
+// Expect reads messages, skipping card deltas unless T is *wire.Cards,
+// until one of type T arrives, and fails the test on anything else.
+func Expect[T wire.Message](tb testing.TB, c *Client) T {
+	tb.Helper()
+	for {
+		m, err := c.Recv()
+		if err != nil {
+			tb.Fatalf("read: %v", err)
+		}
+		if t, ok := m.(T); ok {
+			return t
+		}
+		if _, ok := m.(*wire.Cards); ok {
+			continue
+		}
+		var zero T
+		tb.Fatalf("got %#v, want %T", m, zero)
+	}
+}

@@ -1,0 +1,133 @@
+package sqlite
+
+// migrations are the schema changes in order: migrations[i] brings the
+// schema from version i to i+1. A migration is never edited once released;
+// changes are new migrations.
+//
+// Money is INTEGER fen. Times are INTEGER Unix milliseconds. Nothing is
+// updated in place except the cache columns named as such (account
+// balances; card status, version and daily count; register cursors and
+// enrolment; counters); postings, transactions, entries, requests and
+// alarms are insert-only.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) STRICT;
+-- card_version: the server-wide card change counter (cards.version);
+-- card_no: the last number allocated to a card opened without one.
+INSERT INTO counters (name, value) VALUES ('card_version', 0), ('card_no', 0);
+
+CREATE TABLE accounts (
+	id        INTEGER PRIMARY KEY,
+	kind      TEXT NOT NULL CHECK (kind IN ('diner', 'revenue', 'cash', 'subsidy', 'suspense')),
+	person_id TEXT UNIQUE,                 -- diner accounts: the person's unique key
+	name      TEXT NOT NULL DEFAULT '',
+	balance   INTEGER NOT NULL DEFAULT 0,  -- cache: the sum of the account's postings
+	created   INTEGER NOT NULL,
+	CHECK ((kind = 'diner') = (person_id IS NOT NULL))
+) STRICT;
+INSERT INTO accounts (id, kind, name, created) VALUES
+	(1, 'revenue', 'canteen revenue', 0),
+	(2, 'cash', 'cash drawer', 0),
+	(3, 'subsidy', 'subsidy fund', 0),
+	(4, 'suspense', 'unmatched sales', 0);
+
+CREATE TABLE cards (
+	card_no     TEXT PRIMARY KEY,
+	account_id  INTEGER NOT NULL REFERENCES accounts (id),
+	status      TEXT NOT NULL CHECK (status IN ('active', 'frozen', 'lost', 'closed')),
+	version     INTEGER NOT NULL UNIQUE,  -- cache: counters.card_version at the card's last change
+	day         INTEGER NOT NULL DEFAULT 0,
+	today_count INTEGER NOT NULL DEFAULT 0,  -- cache: sales net of voids on day
+	created     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX cards_account ON cards (account_id);
+
+CREATE TABLE terminals (
+	id              INTEGER PRIMARY KEY,
+	name            TEXT NOT NULL,
+	public_key      BLOB,           -- Ed25519, pinned at enrolment
+	enrol_code_hash BLOB NOT NULL UNIQUE,
+	enrol_expires   INTEGER NOT NULL,
+	enrolled        INTEGER,        -- when the code was used; NULL while unused
+	last_seq        INTEGER NOT NULL DEFAULT 0,  -- cursor: the last settled entry
+	last_hash       BLOB NOT NULL DEFAULT (zeroblob(32)),
+	last_seen       INTEGER,
+	disabled        INTEGER NOT NULL DEFAULT 0,
+	created         INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE transactions (
+	id          INTEGER PRIMARY KEY,
+	kind        TEXT NOT NULL CHECK (kind IN ('sale', 'void', 'open', 'recharge', 'refund', 'close', 'subsidy')),
+	origin      TEXT NOT NULL UNIQUE,  -- T<terminal>/<seq> or R<request id>
+	created     INTEGER NOT NULL,
+	terminal_id INTEGER REFERENCES terminals (id),
+	seq         INTEGER,
+	card_no     TEXT,
+	day         INTEGER,                -- sales: the day the sale counts on
+	void_of     INTEGER UNIQUE REFERENCES transactions (id),
+	operator    TEXT
+) STRICT;
+
+CREATE TABLE postings (
+	id         INTEGER PRIMARY KEY,
+	tx_id      INTEGER NOT NULL REFERENCES transactions (id),
+	account_id INTEGER NOT NULL REFERENCES accounts (id),
+	amount     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX postings_tx ON postings (tx_id);
+CREATE INDEX postings_account ON postings (account_id);
+
+CREATE TABLE entries (
+	terminal_id INTEGER NOT NULL REFERENCES terminals (id),
+	seq         INTEGER NOT NULL,
+	hash        BLOB NOT NULL,     -- SHA-256 of raw
+	raw         BLOB NOT NULL,     -- the canonical signed entry, kept forever
+	tx_id       INTEGER REFERENCES transactions (id),  -- NULL: nothing was posted
+	outcome     TEXT NOT NULL CHECK (outcome IN ('settled', 'settled-overdraft', 'flagged')),
+	note        TEXT NOT NULL DEFAULT '',  -- why it was flagged
+	-- the ack as first sent, returned again on a replay
+	balance     INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	day         INTEGER NOT NULL,
+	today_count INTEGER NOT NULL,
+	settled_at  INTEGER NOT NULL,
+	PRIMARY KEY (terminal_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE alarms (
+	id          INTEGER PRIMARY KEY,
+	created     INTEGER NOT NULL,
+	terminal_id INTEGER,
+	code        TEXT NOT NULL,
+	message     TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE users (
+	name          TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,   -- argon2id, PHC string format
+	role          TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'auditor')),
+	created       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE tokens (
+	hash      BLOB PRIMARY KEY,    -- SHA-256 of the bearer token
+	user_name TEXT NOT NULL REFERENCES users (name),
+	expires   INTEGER NOT NULL,
+	created   INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE requests (
+	request_id  TEXT PRIMARY KEY,
+	op          TEXT NOT NULL,
+	fingerprint BLOB NOT NULL,     -- what was asked: a reuse must match it
+	response    TEXT NOT NULL,     -- JSON of the first result
+	operator    TEXT,
+	created     INTEGER NOT NULL
+) STRICT;
+`,
+}

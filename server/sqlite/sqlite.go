@@ -1,0 +1,278 @@
+// Package sqlite is the server's embedded store: the ledger, cards,
+// registers and users in one SQLite file, through the pure-Go
+// modernc.org/sqlite driver so that the server builds without cgo.
+//
+// The file runs in WAL mode with synchronous=FULL (WAL with NORMAL can lose
+// committed transactions on power loss), foreign keys on and a busy
+// timeout. All writes go through one connection, so they are serialized;
+// reads use a separate pool and see committed snapshots while a write is in
+// progress.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/fanka/fanka/server"
+)
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process (a verify run, a backup) before failing.
+const busyTimeout = 10 * time.Second
+
+// DB is the SQLite store. Create it with New, set its fields, then Open it.
+type DB struct {
+	// Path is the database file.
+	Path string
+	// Now is the server's clock; its location decides which day a sale
+	// counts on. Defaults to time.Now.
+	Now func() time.Time
+
+	write *sql.DB // exactly one connection: the single writer
+	read  *sql.DB // a pool of query-only connections
+	cards server.Signal
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared on write, by query
+}
+
+var _ server.Store = (*DB)(nil)
+
+// New returns a store for the database file at path, not yet open.
+func New(path string) *DB {
+	return &DB{Path: path, Now: time.Now, stmts: map[string]*sql.Stmt{}}
+}
+
+// Open opens the file, creating it if needed, and brings its schema to the
+// latest version.
+func (db *DB) Open(ctx context.Context) error {
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	abs, err := filepath.Abs(db.Path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	uri := (&url.URL{Scheme: "file", Path: abs}).String()
+	common := fmt.Sprintf("_foreign_keys=1&_busy_timeout=%d", busyTimeout.Milliseconds())
+
+	db.write, err = sql.Open("sqlite", uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+	if err := db.migrate(ctx); err != nil {
+		db.write.Close()
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+
+	db.read, err = sql.Open("sqlite", uri+"?"+common+"&_synchronous=FULL&_query_only=1")
+	if err != nil {
+		db.write.Close()
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	db.read.SetMaxOpenConns(8)
+	db.read.SetMaxIdleConns(8)
+	if err := db.read.PingContext(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	var errs []error
+	db.stmtMu.Lock()
+	for q, st := range db.stmts {
+		errs = append(errs, st.Close())
+		delete(db.stmts, q)
+	}
+	db.stmtMu.Unlock()
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close %s: %w", db.Path, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the version of the database's schema.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}
+
+// migrate applies the migrations the database has not seen, each in its
+// own transaction together with its schema_version row.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER PRIMARY KEY,
+		applied INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var have int
+	if err := db.write.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("migrate: database schema version %d is newer than this server's %d", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		err := db.inTx(ctx, func(tx *wtx) error {
+			// A script of many statements: not for a prepared statement.
+			if _, err := tx.Tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied) VALUES (?, ?)`, v, ms(db.Now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction and commits it if fn succeeds.
+func (db *DB) inTx(ctx context.Context, fn func(tx *wtx) error) error {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	tx := &wtx{Tx: sqlTx, db: db}
+	err = fn(tx)
+	if err == nil {
+		err = sqlTx.Commit()
+	} else {
+		sqlTx.Rollback()
+	}
+	// The writer connection is free again: prepare the statements this
+	// transaction ran unprepared, for the next ones.
+	db.prepare(ctx, tx.missed)
+	return err
+}
+
+// wtx is a write transaction that runs each query through a statement
+// prepared once on the writer connection, after the first time the query
+// ran: parsing SQL costs more than running it.
+type wtx struct {
+	*sql.Tx
+	db     *DB
+	missed []string // queries run without a prepared statement
+}
+
+// stmt returns the transaction's use of the statement prepared for query,
+// or nil if there is none yet.
+func (tx *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
+	tx.db.stmtMu.Lock()
+	st := tx.db.stmts[query]
+	tx.db.stmtMu.Unlock()
+	if st == nil {
+		tx.missed = append(tx.missed, query)
+		return nil
+	}
+	return tx.Tx.StmtContext(ctx, st)
+}
+
+// ExecContext is sql.Tx.ExecContext through a prepared statement.
+func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext is sql.Tx.QueryContext through a prepared statement.
+func (tx *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext is sql.Tx.QueryRowContext through a prepared statement.
+func (tx *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// maxStmts bounds the prepared statements kept; the store's queries are a
+// fixed set of constants, well below it.
+const maxStmts = 256
+
+// prepare prepares queries on the writer connection, best effort: a
+// query that fails to prepare simply runs unprepared.
+func (db *DB) prepare(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		db.stmtMu.Lock()
+		_, have := db.stmts[q]
+		full := len(db.stmts) >= maxStmts
+		db.stmtMu.Unlock()
+		if have || full || ctx.Err() != nil {
+			continue
+		}
+		st, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		db.stmtMu.Lock()
+		if _, have := db.stmts[q]; have {
+			st.Close()
+		} else {
+			db.stmts[q] = st
+		}
+		db.stmtMu.Unlock()
+	}
+}
+
+// nextCardVersion advances the server-wide card change counter.
+func nextCardVersion(ctx context.Context, tx *wtx) (uint64, error) {
+	var v uint64
+	err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'card_version' RETURNING value`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("next card version: %w", err)
+	}
+	return v, nil
+}
+
+// ms converts a time to Unix milliseconds, the unit of every time column.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS converts a nullable Unix-milliseconds column to a time; NULL is the
+// zero time.
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64)
+}
+
+// isConstraint reports whether err is an SQLite constraint violation.
+func isConstraint(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}

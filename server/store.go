@@ -1,0 +1,185 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"time"
+
+	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/wire"
+)
+
+// Store is what the server keeps in its database: the ledger, cards,
+// registers and users. Every back-end implements all of it and passes the
+// conformance suite in storetest; the server's parts consume the smaller
+// interfaces it is made of.
+//
+// Unless a method says otherwise, errors are *Error values with the codes
+// named, or other errors (EINTERNAL) for faults of the database itself.
+type Store interface {
+	Settler
+	CardStore
+	CardFeed
+	TerminalStore
+	AlarmStore
+	UserStore
+	Verifier
+	// Close releases the database. No method may be called after it.
+	Close() error
+}
+
+// Settler settles registers' journal entries into the ledger.
+type Settler interface {
+	// Settle settles a batch of encoded journal entries (journal.Entry
+	// canonical encodings, in seq order) from register terminal, in one
+	// database transaction, and returns one ack per entry once it is
+	// committed. Writes are serialized: one batch settles at a time.
+	//
+	// An entry at or below the register's last settled seq whose bytes equal
+	// the stored entry is a replay: its original ack is returned again and
+	// nothing is posted. Every other entry must follow the previous one (the
+	// register's last settled entry, then the entry before it in the batch)
+	// and carry a valid signature by the register's pinned key; it is then
+	// posted:
+	//
+	//   - a sale moves Amount from the card's account to revenue; it settles
+	//     whatever the balance (the meal was eaten): wire.SettledOverdraft
+	//     when the balance went below zero, wire.Flagged when the card was
+	//     not active; a sale for an unknown card number is posted to the
+	//     suspense account and flagged;
+	//   - a void posts the reverse of the sale VoidSeq of the same register;
+	//     a void that does not match such a sale (not a sale, already voided,
+	//     another card or amount) posts nothing and is flagged, so that the
+	//     register's stream goes on and a person reviews it.
+	//
+	// If any entry of the batch is refused, nothing of the batch is
+	// committed and the error, wrapped with the terminal and seq, is one of
+	// journal.ErrMalformed, journal.ErrVersion or journal.ErrInvalid (the
+	// entry cannot be decoded, is not this register's, or moves more than
+	// MaxAmount), journal.ErrChain
+	// (a gap, or an entry that does not follow or differs from the settled
+	// one), journal.ErrSignature (the signature does not verify); or
+	// ENOTFOUND for an unknown register, EFORBIDDEN for one that is disabled
+	// or not enrolled, EINVALID for a batch larger than wire.MaxBatch.
+	Settle(ctx context.Context, terminal uint32, entries [][]byte) ([]wire.Ack, error)
+}
+
+// OpenCard asks to open a card: a diner account for a person, the card that
+// pays from it, and the deposit paid in cash.
+type OpenCard struct {
+	RequestID string    // the caller's idempotency key
+	Operator  string    // the user who asks
+	PersonID  string    // unique key of the person: ID card number or phone
+	Name      string    // display name, at most wire.MaxName bytes
+	Deposit   money.Fen // > 0, paid into the cash drawer
+	CardNo    string    // the card's number; empty: the store allocates one
+}
+
+// OpenedCard is the result of OpenCard.
+type OpenedCard struct {
+	CardNo    string    `json:"card_no"`
+	AccountID int64     `json:"account_id"`
+	Balance   money.Fen `json:"balance"`
+}
+
+// CardStore opens cards and reads them.
+type CardStore interface {
+	// OpenCard creates the person's diner account and card, and posts the
+	// deposit from the cash drawer, in one transaction. It is idempotent by
+	// RequestID: repeating a request returns the first result and changes
+	// nothing.
+	//
+	// Errors: EINVALID for a request that Validate refuses; ECONFLICT for a
+	// RequestID already used by a different request, a card number that
+	// exists or a person who already has an account.
+	OpenCard(ctx context.Context, op OpenCard) (OpenedCard, error)
+	// Card returns a card with its account's balance. ENOTFOUND if there is
+	// no such card.
+	Card(ctx context.Context, cardNo string) (Card, error)
+}
+
+// CardFeed tells registers which cards changed.
+type CardFeed interface {
+	// CardsSince returns up to limit cards whose Version is above version,
+	// in Version order.
+	CardsSince(ctx context.Context, version uint64, limit int) ([]Card, error)
+	// SubscribeCards returns a channel that receives a value (coalesced: a
+	// buffer of one) after each commit that changed a card, and a function
+	// that ends the subscription.
+	SubscribeCards() (<-chan struct{}, func())
+}
+
+// TerminalStore keeps the registers.
+type TerminalStore interface {
+	// CreateTerminal adds a register that may enrol, before expires, with
+	// the enrolment code whose SHA-256 is codeHash.
+	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (Terminal, error)
+	// EnrollTerminal pins pub as the key of the register whose unused,
+	// unexpired code hashes to codeHash, and uses the code up.
+	// EUNAUTHORIZED if there is no such code (unknown, used or expired);
+	// EINVALID if pub is not an Ed25519 public key.
+	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (Terminal, error)
+	// Terminal returns a register. ENOTFOUND if there is none.
+	Terminal(ctx context.Context, id uint32) (Terminal, error)
+	// TouchTerminal records that the register connected at seen.
+	// ENOTFOUND if there is no such register.
+	TouchTerminal(ctx context.Context, id uint32, seen time.Time) error
+	// SetTerminalDisabled disables or re-enables a register: a disabled
+	// register is refused at the handshake and its entries are not
+	// settled. ENOTFOUND if there is no such register.
+	SetTerminalDisabled(ctx context.Context, id uint32, disabled bool) error
+}
+
+// AlarmStore records alarms.
+type AlarmStore interface {
+	// RaiseAlarm records a and returns it with its ID and Created set.
+	RaiseAlarm(ctx context.Context, a Alarm) (Alarm, error)
+	// Alarms returns the most recent alarms, newest first, at most limit.
+	Alarms(ctx context.Context, limit int) ([]Alarm, error)
+}
+
+// UserStore keeps the office's users and their API tokens.
+type UserStore interface {
+	// CreateUser adds u. ECONFLICT if the name is taken; EINVALID for an
+	// empty name or an unknown role.
+	CreateUser(ctx context.Context, u User) error
+	// User returns a user by name. ENOTFOUND if there is none.
+	User(ctx context.Context, name string) (User, error)
+	// CreateToken stores a bearer token for an existing user.
+	// ENOTFOUND if the user does not exist.
+	CreateToken(ctx context.Context, t Token) error
+	// TokenUser returns the user a token hash belongs to, if it has not
+	// expired at now. EUNAUTHORIZED otherwise.
+	TokenUser(ctx context.Context, hash [32]byte, now time.Time) (User, error)
+}
+
+// Verifier checks the ledger's invariants.
+type Verifier interface {
+	// Verify checks, in one consistent snapshot, that the postings of every
+	// transaction sum to zero; every account balance equals the sum of its
+	// postings; origins are unique and match their entries; and every
+	// register's entries form an unbroken chain from seq 1, each hash the
+	// SHA-256 of the stored bytes and each signature valid under the pinned
+	// key. It returns what it checked, and a *Violation naming the first row
+	// that breaks an invariant.
+	Verify(ctx context.Context) (VerifyReport, error)
+}
+
+// VerifyReport counts what Verify checked.
+type VerifyReport struct {
+	Transactions int64
+	Entries      int64
+	Registers    int64
+}
+
+// Violation is a broken ledger invariant, named by its table and row.
+type Violation struct {
+	Table   string
+	Row     string // the row's key, e.g. "42" or "3/17" (terminal/seq)
+	Problem string
+}
+
+// Error implements the error interface.
+func (v *Violation) Error() string {
+	return "verify: " + v.Table + " row " + v.Row + ": " + v.Problem
+}

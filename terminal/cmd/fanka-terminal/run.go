@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/fanka/fanka/terminal"
+	"github.com/fanka/fanka/terminal/pcsc"
+)
+
+// run runs the register on real devices.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	maxSale, err := cfg.maxSale()
+	if err != nil {
+		return err
+	}
+	devs, err := openSerialDevices(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer devs.Close()
+	reader, err := pcsc.Open(pcsc.Config{ReaderPrefix: cfg.Reader.Prefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	r, err := openRegister(cfg.Data, terminal.Config{MaxSale: maxSale, Cashier: cfg.Cashier}, devs.display, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	log.Info("register running", "register", r.enrol.TerminalID, "server", r.enrol.Server, "pid", os.Getpid())
+	return r.run(ctx, reader, devs.keypad)
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	"github.com/fanka/fanka/terminal"
+	"github.com/fanka/fanka/terminal/journal"
+	"github.com/fanka/fanka/terminal/uplink"
+)
+
+// register is a register's core parts, wired: journal, uplink, state machine.
+type register struct {
+	journal *journal.Journal
+	uplink  *uplink.Uplink
+	reg     *terminal.Register
+	enrol   Enrolment
+}
+
+// openRegister opens the data directory's journal and builds the uplink and
+// the state machine on display d.
+func openRegister(dir string, cfg terminal.Config, d terminal.Display, log *slog.Logger) (*register, error) {
+	e, err := loadEnrolment(dir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := loadOrCreateKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	wsURL, err := e.WebSocketURL()
+	if err != nil {
+		return nil, err
+	}
+	pin, err := hex.DecodeString(e.Fingerprint)
+	if err != nil || len(pin) != 32 {
+		return nil, fmt.Errorf("%s: damaged certificate fingerprint", enrolmentFile)
+	}
+	j, err := journal.Open(filepath.Join(dir, journalFile), e.TerminalID, key)
+	if err != nil {
+		return nil, err
+	}
+	up := uplink.New(uplink.Config{URL: wsURL, Terminal: e.TerminalID, Key: key, Fingerprint: pin, Journal: j, Logger: log})
+	cfg.Logger = log
+	return &register{journal: j, uplink: up, reg: terminal.NewRegister(cfg, j, d, up), enrol: e}, nil
+}
+
+// run runs the register and its uplink until ctx ends.
+func (r *register) run(ctx context.Context, reader terminal.CardReader, keypad terminal.Keypad) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.uplink.Run(ctx)
+	}()
+	err := r.reg.Run(ctx, reader, keypad, r.uplink.Changed())
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func (r *register) Close() error { return r.journal.Close() }
