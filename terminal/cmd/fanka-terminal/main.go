@@ -18,7 +18,7 @@ import (
 const usage = `usage:
   fanka-terminal enroll --server URL --code CODE --data DIR
   fanka-terminal run --config FILE
-  fanka-terminal sim --server URL --data DIR [--card CARDNO]
+  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT]
 `
 
 func main() {
@@ -76,13 +76,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		code := fs.String("code", "", "enrolment code, if the data directory is not enrolled yet")
 		data := fs.String("data", "", "the register's data directory")
 		card := fs.String("card", "", "card number the i key inserts")
+		note := fs.String("note", "", "a line shown under the display (the demo shows the office URL)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if *data == "" {
 			return usageError{errors.New("sim needs --data")}
 		}
-		return sim(ctx, simOptions{server: *server, code: *code, data: *data, card: *card}, stdin, stdout)
+		return sim(ctx, simOptions{server: *server, code: *code, data: *data, card: *card, note: *note}, stdin, stdout)
 	}
 	return usageError{fmt.Errorf("unknown command %q", args[0])}
 }

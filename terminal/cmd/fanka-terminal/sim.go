@@ -19,7 +19,7 @@ import (
 )
 
 type simOptions struct {
-	server, code, data, card string
+	server, code, data, card, note string
 }
 
 // sim runs the register with the terminal window as its keypad and customer
@@ -51,7 +51,7 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 		}
 		defer term.Restore(int(f.Fd()), old)
 	}
-	screen := &simScreen{out: stdout, card: o.card}
+	screen := &simScreen{out: stdout, card: o.card, info: o.note}
 	r, err := openRegister(o.data, terminal.Config{}, screen, log)
 	if err != nil {
 		return err
@@ -160,6 +160,7 @@ func (c chanKeypad) NextKey(ctx context.Context) (terminal.Key, error) {
 type simScreen struct {
 	out      io.Writer
 	card     string
+	info     string // a standing line under the display
 	register uint32
 	status   func() (online bool, pending int)
 
@@ -213,6 +214,9 @@ func (s *simScreen) redraw() {
 	}
 	fmt.Fprintf(&b, "\r\n  i insert card %s · r remove card · q quit\r\n", s.card)
 	b.WriteString("  0-9 . amount · Enter 确认 · Esc 取消 · Backspace 退格\r\n")
+	if s.info != "" {
+		b.WriteString("\r\n  " + s.info + "\r\n")
+	}
 	if s.msg != "" {
 		b.WriteString("\r\n  " + s.msg + "\r\n")
 	}
