@@ -1,0 +1,76 @@
+// Package bench is what the benchmark suites under scripts/benchmarks share:
+// the result lines that scripts/bench reads, and their settings from the
+// environment.
+//
+// A suite is a main package in its own folder. It prints one line per
+// measurement and one per bar on standard output,
+//
+//	BENCH <name> <value> <unit>
+//	BENCH-BAR <name> <value> <bar> pass|FAIL
+//
+// and anything else (progress, notes) on standard error. It exits non-zero
+// only when a benchmark could not run or its result was wrong; a missed bar
+// is reported, not an exit status: scripts/bench decides what it means.
+package bench
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Result prints a measurement: BENCH name value unit.
+func Result(name string, value float64, unit string) {
+	fmt.Printf("BENCH %s %s %s\n", name, Format(value), unit)
+}
+
+// AtLeast prints whether value meets a lower bound, as
+// BENCH-BAR name value bar pass|FAIL, and returns true if it does.
+func AtLeast(name string, value, bar float64) bool {
+	ok := value >= bar
+	verdict := "FAIL"
+	if ok {
+		verdict = "pass"
+	}
+	fmt.Printf("BENCH-BAR %s %s %s %s\n", name, Format(value), Format(bar), verdict)
+	return ok
+}
+
+// Format writes a value as the result lines carry it: whole numbers for
+// large values, three decimals for small ones.
+func Format(v float64) string {
+	if math.Abs(v) >= 100 || v == math.Trunc(v) {
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// Int reads a positive integer setting from the environment variable name,
+// or def if it is unset or empty.
+func Int(name string, def int) (int, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive integer", name, s)
+	}
+	return n, nil
+}
+
+// Duration reads a positive duration setting ("2s", "90s", "3m") from the
+// environment variable name, or def if it is unset or empty.
+func Duration(name string, def time.Duration) (time.Duration, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2s", name, s)
+	}
+	return d, nil
+}
