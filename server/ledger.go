@@ -67,6 +67,44 @@ func SaleOutcome(status CardStatus, balanceAfter money.Fen) wire.Outcome {
 	return wire.Settled
 }
 
+// DecodeBatch decodes a batch of encoded journal entries that register
+// terminal sent to be settled, and checks what needs no database: the
+// batch's size (EINVALID above wire.MaxBatch), each entry's encoding and
+// fields (journal.ErrMalformed, journal.ErrVersion, journal.ErrInvalid),
+// that it is the register's own, and that it moves at most MaxAmount
+// (journal.ErrInvalid). Errors name the register and the entry.
+func DecodeBatch(terminal uint32, raw [][]byte) ([]journal.Entry, error) {
+	if len(raw) > wire.MaxBatch {
+		return nil, Errorf(EINVALID, "settle register %d: %d entries in a batch, at most %d", terminal, len(raw), wire.MaxBatch)
+	}
+	entries := make([]journal.Entry, len(raw))
+	for i, b := range raw {
+		e, err := journal.Unmarshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("settle register %d: entry %d of the batch: %w", terminal, i+1, err)
+		}
+		if e.Terminal != terminal {
+			return nil, fmt.Errorf("settle %d/%d: %w: the entry is register %d's", terminal, e.Seq, journal.ErrInvalid, e.Terminal)
+		}
+		if e.Amount > MaxAmount {
+			return nil, fmt.Errorf("settle %d/%d: %w: amount %d above %d", terminal, e.Seq, journal.ErrInvalid, e.Amount, MaxAmount)
+		}
+		entries[i] = e
+	}
+	return entries, nil
+}
+
+// ParseOutcome parses an outcome as wire.Outcome.String writes it, the
+// form in which stores keep the ack of each settled entry.
+func ParseOutcome(s string) (wire.Outcome, error) {
+	for o := wire.Settled; o <= wire.Flagged; o++ {
+		if o.String() == s {
+			return o, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown outcome %q", s)
+}
+
 // Validate checks an OpenCard request: EINVALID with the first problem.
 func (op OpenCard) Validate() error {
 	switch {

@@ -5,10 +5,10 @@
 //
 // The domain lives here, with no I/O: the types (Account, Card, Transaction,
 // Posting, Terminal), the Store contract that the database back-ends
-// implement (sqlite/ now, a MySQL-compatible one later) and that one
+// implement (sqlite/, and mysql/ for MariaDB and TiDB) and that one
 // conformance suite (storetest/) checks, the coded Error the admin API maps
 // to HTTP, and the store-independent ledger rules (origins, days, outcomes,
-// password hashes). The terminal WebSocket endpoint lives in gateway/, the
+// acks, the journal chain check, password hashes). The terminal WebSocket endpoint lives in gateway/, the
 // JSON API in admin/, and the binary in cmd/fanka-server/.
 package server
 
@@ -121,6 +121,32 @@ func (c Card) Wire() wire.Card {
 		Balance:    c.Balance,
 		Day:        c.Day,
 		TodayCount: clampCount(c.TodayCount),
+	}
+}
+
+// Ack is the ack of the entry seq on the card, as the card stands after
+// the entry settled with outcome.
+func (c Card) Ack(seq uint64, outcome wire.Outcome) wire.Ack {
+	w := c.Wire()
+	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Balance, Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
+}
+
+// CountSale counts a sale on day in the card's daily count. A sale on a
+// day before the one the card counts leaves the count alone.
+func (c *Card) CountSale(day int32) {
+	switch {
+	case day > c.Day:
+		c.Day, c.TodayCount = day, 1
+	case day == c.Day:
+		c.TodayCount++
+	}
+}
+
+// CountVoid takes back a sale on day that was voided, if the card still
+// counts that day.
+func (c *Card) CountVoid(day int32) {
+	if c.Day == day && c.TodayCount > 0 {
+		c.TodayCount--
 	}
 }
 

@@ -1,5 +1,7 @@
-// Package escpos renders the server's printed documents (receipts, later
-// reports) into ESC/POS bytes for the canteens' 58 mm thermal printers.
+// Package escpos renders the server's printed documents (sale receipts; the
+// office's recharge, refund and close-card slips; the daily, meal-period Z
+// and shift reports; the printer test page) into ESC/POS bytes for the
+// canteens' 58 mm thermal printers.
 //
 // Rendering is separate from printing: a document becomes a []byte here,
 // without I/O, so a print queue can keep it, retry it on a printer that is off
@@ -62,12 +64,18 @@ const (
 // commands holds the bytes github.com/knq/escpos writes for each command a
 // document may use, for every parameter value the command accepts.
 type commands struct {
-	init  []byte
-	align [numAlignments][]byte
-	size  [maxSize][maxSize][]byte // [width-1][height-1]
-	feed  [maxFeed + 1][]byte      // [lines]
-	cut   []byte
+	init   []byte
+	align  [numAlignments][]byte
+	size   [maxSize][maxSize][]byte // [width-1][height-1]
+	feed   [maxFeed + 1][]byte      // [lines]
+	bold   [2][]byte                // [off, on]
+	cut    []byte
+	status [maxStatus + 1][]byte // [n]: DLE EOT n, n from 1
 }
+
+// maxStatus is the highest DLE EOT request: 1 printer, 2 offline cause,
+// 3 error cause, 4 paper roll sensor.
+const maxStatus = 4
 
 var cmd = renderCommands()
 
@@ -94,15 +102,40 @@ func renderCommands() *commands {
 	for n := range maxFeed + 1 {
 		c.feed[n] = capture(func(p *knq.Escpos) { p.FormfeedN(n) })
 	}
+	// ESC G, double-strike: what the library offers for bold.
+	for on := range uint8(2) {
+		c.bold[on] = capture(func(p *knq.Escpos) { p.SetEmphasize(on) })
+	}
 	// Cut, not End (a non-standard 0xFA) nor FeedAndCut (it takes a map).
 	c.cut = capture(func(p *knq.Escpos) { p.Cut() })
+	// ReadStatus writes the request, then reads the reply: the capture's
+	// reader has none to give, and the error is expected.
+	for n := byte(1); n <= maxStatus; n++ {
+		c.status[n] = capture(func(p *knq.Escpos) { p.ReadStatus(n) })
+	}
 	return &c
 }
 
 func capture(f func(*knq.Escpos)) []byte {
-	var b bytes.Buffer
+	var b captureBuffer
 	f(knq.New(&b))
 	return bytes.Clone(b.Bytes())
+}
+
+// captureBuffer records what the library writes; it has nothing to read.
+type captureBuffer struct{ bytes.Buffer }
+
+func (*captureBuffer) Read([]byte) (int, error) { return 0, io.EOF }
+
+// StatusRequest returns DLE EOT n, the real-time request for one status
+// byte: n is 1 for the printer's status, 2 for the cause of it being
+// offline, 3 for the cause of an error, 4 for the paper roll sensor. It
+// returns nil for any other n.
+func StatusRequest(n int) []byte {
+	if n < 1 || n > maxStatus {
+		return nil
+	}
+	return bytes.Clone(cmd.status[n])
 }
 
 // page is a document being rendered: commands and GBK text in a buffer. The
@@ -176,6 +209,18 @@ func (p *page) feed(lines int) {
 		return
 	}
 	p.b.Write(cmd.feed[lines])
+}
+
+// bold turns double-strike printing on or off for the text that follows.
+func (p *page) bold(on bool) {
+	if p.err != nil {
+		return
+	}
+	if on {
+		p.b.Write(cmd.bold[1])
+	} else {
+		p.b.Write(cmd.bold[0])
+	}
 }
 
 // cut feeds the paper to the cutter and cuts it.

@@ -1,7 +1,7 @@
 // Package servertest helps test the server with real parts: a register that
 // signs and chains journal entries as a real one does, a WebSocket client
-// that speaks the wire protocol, and SQLite stores in temporary
-// directories.
+// that speaks the wire protocol, SQLite stores in temporary directories
+// and MySQL stores in temporary databases.
 package servertest
 
 import (

@@ -21,27 +21,14 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	if len(raw) > wire.MaxBatch {
-		return nil, server.Errorf(server.EINVALID, "settle register %d: %d entries in a batch, at most %d", terminal, len(raw), wire.MaxBatch)
-	}
-	entries := make([]journal.Entry, len(raw))
-	for i, b := range raw {
-		e, err := journal.Unmarshal(b)
-		if err != nil {
-			return nil, fmt.Errorf("settle register %d: entry %d of the batch: %w", terminal, i+1, err)
-		}
-		if e.Terminal != terminal {
-			return nil, fmt.Errorf("settle %d/%d: %w: the entry is register %d's", terminal, e.Seq, journal.ErrInvalid, e.Terminal)
-		}
-		if e.Amount > server.MaxAmount {
-			return nil, fmt.Errorf("settle %d/%d: %w: amount %d above %d", terminal, e.Seq, journal.ErrInvalid, e.Amount, server.MaxAmount)
-		}
-		entries[i] = e
+	entries, err := server.DecodeBatch(terminal, raw)
+	if err != nil {
+		return nil, err
 	}
 
 	var acks []wire.Ack
 	changed := false
-	err := db.inTx(ctx, func(tx *wtx) error {
+	err = db.inTx(ctx, func(tx *wtx) error {
 		t, err := terminalIn(ctx, tx, terminal)
 		if err != nil {
 			return err
@@ -135,7 +122,7 @@ func (s *settlement) replay(ctx context.Context, e *journal.Entry, h journal.Has
 	if !bytes.Equal(stored, h[:]) {
 		return wire.Ack{}, fmt.Errorf("settle %d/%d: %w: it differs from the entry settled at that seq", s.terminal, e.Seq, journal.ErrChain)
 	}
-	if ack.Outcome, err = parseOutcome(outcome); err != nil {
+	if ack.Outcome, err = server.ParseOutcome(outcome); err != nil {
 		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", s.terminal, e.Seq, err)
 	}
 	return ack, nil
@@ -191,17 +178,11 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 		return result{}, err
 	}
 	card.Balance = balances[card.AccountID]
-	switch {
-	case day > card.Day:
-		card.Day, card.TodayCount = day, 1
-	case day == card.Day:
-		card.TodayCount++
-	}
-	// A sale on an earlier day than the card's count leaves the count alone.
+	card.CountSale(day)
 	if err := s.touchCard(ctx, &card); err != nil {
 		return result{}, err
 	}
-	r := result{txID: txID, cardChanged: true, ack: ackOf(e.Seq, server.SaleOutcome(card.Status, card.Balance), card)}
+	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Balance))}
 	if r.ack.Outcome == wire.Flagged {
 		r.note = fmt.Sprintf("sale on a %s card", card.Status)
 	}
@@ -218,7 +199,7 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	flag := func(format string, args ...any) (result, error) {
 		r := result{note: fmt.Sprintf("void of seq %d: ", e.VoidSeq) + fmt.Sprintf(format, args...) + ": nothing posted"}
 		if found {
-			r.ack = ackOf(e.Seq, wire.Flagged, card)
+			r.ack = card.Ack(e.Seq, wire.Flagged)
 		} else {
 			r.ack = wire.Ack{Seq: e.Seq, Outcome: wire.Flagged, CardNo: e.CardNo}
 		}
@@ -277,20 +258,18 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	}
 	r := result{txID: txID, ack: wire.Ack{Seq: e.Seq, Outcome: wire.Settled, CardNo: e.CardNo}}
 	if found {
-		r.ack = ackOf(e.Seq, wire.Settled, card)
+		r.ack = card.Ack(e.Seq, wire.Settled)
 	}
 	// The card's count and version change only if the sale was paid from
 	// its account (not from suspense, before the card was opened).
 	if bal, ok := balances[card.AccountID]; found && ok {
 		card.Balance = bal
-		if card.Day == day && card.TodayCount > 0 {
-			card.TodayCount--
-		}
+		card.CountVoid(day)
 		if err := s.touchCard(ctx, &card); err != nil {
 			return result{}, err
 		}
 		r.cardChanged = true
-		r.ack = ackOf(e.Seq, wire.Settled, card)
+		r.ack = card.Ack(e.Seq, wire.Settled)
 	}
 	return r, nil
 }
@@ -358,19 +337,4 @@ func (s *settlement) record(ctx context.Context, e *journal.Entry, raw []byte, h
 		return fmt.Errorf("record entry: %w", err)
 	}
 	return nil
-}
-
-// ackOf is the ack for an entry on card c, as c stands after it.
-func ackOf(seq uint64, outcome wire.Outcome, c server.Card) wire.Ack {
-	w := c.Wire()
-	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Balance, Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
-}
-
-func parseOutcome(s string) (wire.Outcome, error) {
-	for o := wire.Settled; o <= wire.Flagged; o++ {
-		if o.String() == s {
-			return o, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown outcome %q", s)
 }

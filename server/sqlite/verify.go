@@ -1,16 +1,13 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 )
 
@@ -161,52 +158,24 @@ func verifyChains(ctx context.Context, tx *sql.Tx, rep *server.VerifyReport) err
 }
 
 func verifyChain(ctx context.Context, tx *sql.Tx, t server.Terminal) (int64, error) {
+	check := server.ChainCheck{Terminal: t}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, hash, raw FROM entries WHERE terminal_id = ? ORDER BY seq`, t.ID)
 	if err != nil {
 		return 0, err
 	}
 	defer rows.Close()
-	var n int64
-	var prevSeq uint64
-	var prevHash journal.Hash
 	for rows.Next() {
 		var seq uint64
 		var hash, raw []byte
 		if err := rows.Scan(&seq, &hash, &raw); err != nil {
-			return n, err
+			return check.Entries, err
 		}
-		n++
-		bad := func(format string, args ...any) error {
-			return &server.Violation{Table: "entries", Row: fmt.Sprintf("%d/%d", t.ID, seq), Problem: fmt.Sprintf(format, args...)}
+		if err := check.Next(seq, hash, raw); err != nil {
+			return check.Entries, err
 		}
-		h := journal.HashBytes(raw)
-		if !bytes.Equal(hash, h[:]) {
-			return n, bad("stored hash is not the SHA-256 of the entry")
-		}
-		e, err := journal.Unmarshal(raw)
-		if err != nil {
-			return n, bad("%v", err)
-		}
-		if e.Terminal != t.ID || e.Seq != seq {
-			return n, bad("the entry is %d/%d", e.Terminal, e.Seq)
-		}
-		if err := e.Follows(prevSeq, prevHash); err != nil {
-			return n, bad("%v", err)
-		}
-		if len(t.PublicKey) != ed25519.PublicKeySize {
-			return n, bad("register %d has no pinned key", t.ID)
-		}
-		if err := e.Verify(t.PublicKey); err != nil {
-			return n, bad("%v", err)
-		}
-		prevSeq, prevHash = seq, h
 	}
 	if err := rows.Err(); err != nil {
-		return n, err
+		return check.Entries, err
 	}
-	if t.LastSeq != prevSeq || t.LastHash != prevHash {
-		return n, &server.Violation{Table: "terminals", Row: strconv.FormatUint(uint64(t.ID), 10),
-			Problem: fmt.Sprintf("cursor at seq %d, but its entries end at seq %d", t.LastSeq, prevSeq)}
-	}
-	return n, nil
+	return check.Entries, check.End()
 }

@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite of server.Store: every store
-// back-end runs it (SQLite now, MySQL-compatible later), so that they all
-// settle, refuse and report alike.
+// back-end runs it (SQLite, and MySQL-compatible on MariaDB), so that they
+// all settle, refuse and report alike.
 package storetest
 
 import (

@@ -14,11 +14,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/mysql"
+	"github.com/fanka/fanka/server/sqlite"
 )
 
 func main() {
@@ -43,7 +48,8 @@ const usage = `usage:
       check every ledger invariant and every register's journal chain
 
 The database is DIR/fanka.db (SQLite) unless --db names another:
-sqlite:PATH, or mysql://… (not yet supported).
+sqlite:PATH, or mysql://USER:PASSWORD@HOST:PORT/DBNAME?PARAMS for MySQL,
+MariaDB or TiDB (several servers may share one such database).
 `
 
 // Main runs the program with its outside world made explicit, so that tests
@@ -131,21 +137,56 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 	return cfg, nil
 }
 
-// storePath returns the SQLite file the configuration names, or an error
-// for a DSN of a store not supported yet.
-func (cfg Config) storePath() (string, error) {
+// storeKind says which store the configuration names, and for SQLite its
+// file: kind "sqlite" and the path, or "mysql" and the DSN. It returns an
+// error for a DSN of no known kind.
+func (cfg Config) storeKind() (kind, where string, err error) {
 	switch {
 	case cfg.DB == "":
-		return filepath.Join(cfg.Data, "fanka.db"), nil
+		return "sqlite", filepath.Join(cfg.Data, "fanka.db"), nil
 	case strings.HasPrefix(cfg.DB, "sqlite:"):
 		p := strings.TrimPrefix(strings.TrimPrefix(cfg.DB, "sqlite:"), "//")
 		if p == "" {
-			return "", errors.New("--db sqlite: names no file")
+			return "", "", errors.New("--db sqlite: names no file")
 		}
-		return p, nil
+		return "sqlite", p, nil
 	case strings.HasPrefix(cfg.DB, "mysql://"):
-		return "", errors.New("--db mysql://…: the MySQL-compatible store is not yet supported")
+		if _, err := mysql.ParseDSN(cfg.DB); err != nil {
+			return "", "", fmt.Errorf("--db: %w", err)
+		}
+		return "mysql", cfg.DB, nil
 	}
 	// The DSN is not echoed: it may hold a password.
-	return "", errors.New("--db: unknown kind of database (want sqlite:PATH or mysql://…)")
+	return "", "", errors.New("--db: unknown kind of database (want sqlite:PATH or mysql://…)")
+}
+
+// openStore opens the store the configuration names and returns it with a
+// name for logs (without a password). With existing (verify), a SQLite file
+// that does not exist is an error rather than a new database, and a MySQL
+// store does not watch for other servers' card changes.
+func (m *Main) openStore(ctx context.Context, cfg Config, existing bool) (server.Store, string, error) {
+	kind, where, err := cfg.storeKind()
+	if err != nil {
+		return nil, "", err
+	}
+	if kind == "mysql" {
+		db := mysql.New(where)
+		if existing {
+			db.CardPoll = -1
+		}
+		if err := db.Open(ctx); err != nil {
+			return nil, "", err
+		}
+		return db, mysql.Redact(where), nil
+	}
+	if existing {
+		if _, err := os.Stat(where); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("no database at %s", where)
+		}
+	}
+	db := sqlite.New(where)
+	if err := db.Open(ctx); err != nil {
+		return nil, "", err
+	}
+	return db, where, nil
 }

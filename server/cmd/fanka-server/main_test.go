@@ -48,15 +48,16 @@ type server struct {
 
 var listening = regexp.MustCompile(`^fanka-server: listening on (https://127\.0\.0\.1:[0-9]+)$`)
 
-// startServer runs serve on a free port and waits for the listening line.
-func startServer(t *testing.T, dir string, env map[string]string) *server {
+// startServer runs serve on a free port, with more flags if given, and
+// waits for the listening line.
+func startServer(t *testing.T, dir string, env map[string]string, flags ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	m := &main.Main{Stdout: pw, Stderr: &syncBuffer{}, Getenv: func(k string) string { return env[k] }}
 	done := make(chan int, 1)
 	go func() {
-		code := m.Run(ctx, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0"})
+		code := m.Run(ctx, append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, flags...))
 		pw.Close()
 		done <- code
 	}()
@@ -136,15 +137,20 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestMySQLNotYetSupported(t *testing.T) {
-	dir := t.TempDir()
-	code, _, stderr := run(t, nil, "serve", "--data", dir, "--db", "mysql://root@127.0.0.1:3306/test")
-	if code != 1 || !strings.Contains(stderr, "not yet supported") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
-	code, _, stderr = run(t, nil, "verify", "--data", t.TempDir())
-	if code != 1 || !strings.Contains(stderr, "no database") {
-		t.Errorf("verify of nothing: exit %d, stderr %q", code, stderr)
+func TestBadDatabase(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", "--data", t.TempDir()}, "no database"},
+		{[]string{"serve", "--data", t.TempDir(), "--db", "postgres://u:secret@h/db"}, "unknown kind of database"},
+		{[]string{"serve", "--data", t.TempDir(), "--db", "mysql://u:secret@h"}, "database name"},
+		{[]string{"verify", "--db", "mysql://u:secret@127.0.0.1:1/db?timeout=1s"}, "connect: connection refused"},
+	} {
+		code, _, stderr := run(t, nil, tt.args...)
+		if code != 1 || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "secret") {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and %q, without the password", tt.args, code, stderr, tt.want)
+		}
 	}
 }
 
@@ -153,7 +159,34 @@ func TestMySQLNotYetSupported(t *testing.T) {
 // the database and verifies again.
 func TestServeAndVerify(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, nil)
+	serveAndVerify(t, dir, nil, func(t *testing.T) {
+		db, err := sql.Open("sqlite", filepath.Join(dir, "fanka.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`UPDATE postings SET amount = amount - 1 WHERE id = (SELECT MAX(id) FROM postings)`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestServeAndVerifyMySQL is TestServeAndVerify on a MySQL database (see
+// servertest.MustMySQLDSN: skipped without one, unless in CI).
+func TestServeAndVerifyMySQL(t *testing.T) {
+	dsn := servertest.MustMySQLDSN(t)
+	serveAndVerify(t, t.TempDir(), []string{"--db", dsn}, func(t *testing.T) {
+		db := servertest.MustRawMySQL(t, dsn)
+		if _, err := db.Exec(`UPDATE postings SET amount = amount - 1 ORDER BY id DESC LIMIT 1`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// serveAndVerify runs the life of TestServeAndVerify with data directory
+// dir and the database flags db; tamper takes one fen off the last posting.
+func serveAndVerify(t *testing.T, dir string, db []string, tamper func(t *testing.T)) {
+	s := startServer(t, dir, nil, db...)
 	if len(s.lines) != 2 || !strings.HasPrefix(s.lines[0], "fanka-server: admin password: ") {
 		t.Fatalf("stdout %q, want the admin password, then the listening line", s.lines)
 	}
@@ -206,13 +239,14 @@ func TestServeAndVerify(t *testing.T) {
 		t.Fatalf("serve exited %d", code)
 	}
 
-	code, stdout, stderr := run(t, nil, "verify", "--data", dir)
+	verifyArgs := append([]string{"verify", "--data", dir}, db...)
+	code, stdout, stderr := run(t, nil, verifyArgs...)
 	if code != 0 || stdout != "verify: ok: 2 transactions, 1 entries, 1 registers\n" {
 		t.Fatalf("verify: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 
 	// A second start keeps the admin and the certificate.
-	s = startServer(t, dir, map[string]string{"FANKA_ADMIN_PASSWORD": "ignored"})
+	s = startServer(t, dir, map[string]string{"FANKA_ADMIN_PASSWORD": "ignored"}, db...)
 	if len(s.lines) != 1 {
 		t.Errorf("second start printed %q, want only the listening line", s.lines)
 	}
@@ -224,15 +258,8 @@ func TestServeAndVerify(t *testing.T) {
 	}
 	s.stop()
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "fanka.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`UPDATE postings SET amount = amount - 1 WHERE id = (SELECT MAX(id) FROM postings)`); err != nil {
-		t.Fatal(err)
-	}
-	code, stdout, _ = run(t, nil, "verify", "--data", dir)
+	tamper(t)
+	code, stdout, _ = run(t, nil, verifyArgs...)
 	if code != 1 || !regexp.MustCompile(`^verify: failed: transactions row [0-9]+: postings sum to -1, not 0\n$`).MatchString(stdout) {
 		t.Errorf("verify after tampering: exit %d, stdout %q", code, stdout)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/gateway"
-	"github.com/fanka/fanka/server/sqlite"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -24,8 +23,7 @@ const shutdownTimeout = 10 * time.Second
 // serve runs the server until ctx is cancelled.
 func (m *Main) serve(ctx context.Context, cfg Config) error {
 	logger := slog.New(slog.NewJSONHandler(m.Stderr, nil))
-	path, err := cfg.storePath()
-	if err != nil {
+	if _, _, err := cfg.storeKind(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
@@ -35,11 +33,11 @@ func (m *Main) serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	store := sqlite.New(path)
-	if err := store.Open(ctx); err != nil {
+	store, name, err := m.openStore(ctx, cfg, false)
+	if err != nil {
 		return err
 	}
-	err = m.serveStore(ctx, cfg, logger, store, cert, fingerprint)
+	err = m.serveStore(ctx, cfg, logger, store, name, cert, fingerprint)
 	if cerr := store.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -47,9 +45,9 @@ func (m *Main) serve(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// serveStore serves the API and the registers' endpoint over store until
-// ctx is cancelled.
-func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, store *sqlite.DB, cert tls.Certificate, fingerprint string) error {
+// serveStore serves the API and the registers' endpoint over store, named
+// name in the log, until ctx is cancelled.
+func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, store server.Store, name string, cert tls.Certificate, fingerprint string) error {
 	if err := m.ensureAdmin(ctx, store); err != nil {
 		return err
 	}
@@ -69,7 +67,7 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("fanka-server: serving", "addr", ln.Addr().String(), "db", store.Path, "tls_sha256", fingerprint)
+	logger.Info("fanka-server: serving", "addr", ln.Addr().String(), "db", name, "tls_sha256", fingerprint)
 	fmt.Fprintf(m.Stdout, "fanka-server: listening on https://%s\n", ln.Addr())
 
 	served := make(chan error, 1)
@@ -93,7 +91,7 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 
 // ensureAdmin creates the user admin on first start, with the password
 // from FANKA_ADMIN_PASSWORD or a generated one, printed once.
-func (m *Main) ensureAdmin(ctx context.Context, store *sqlite.DB) error {
+func (m *Main) ensureAdmin(ctx context.Context, store server.UserStore) error {
 	_, err := store.User(ctx, "admin")
 	if server.ErrorCode(err) != server.ENOTFOUND {
 		return err
@@ -107,7 +105,11 @@ func (m *Main) ensureAdmin(ctx context.Context, store *sqlite.DB) error {
 	if err != nil {
 		return err
 	}
-	if err := store.CreateUser(ctx, server.User{Name: "admin", PasswordHash: hash, Role: server.RoleAdmin}); err != nil {
+	err = store.CreateUser(ctx, server.User{Name: "admin", PasswordHash: hash, Role: server.RoleAdmin})
+	if server.ErrorCode(err) == server.ECONFLICT {
+		return nil // another server on the same database made it first
+	}
+	if err != nil {
 		return err
 	}
 	if generated {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/sqlite"
 )
 
 // verifyFailed is a violated invariant, already reported on stdout.
@@ -19,15 +16,8 @@ type verifyFailed struct{ *server.Violation }
 //	verify: ok: N transactions, M entries, K registers
 //	verify: failed: TABLE row ID: PROBLEM
 func (m *Main) verify(ctx context.Context, cfg Config) error {
-	path, err := cfg.storePath()
+	store, _, err := m.openStore(ctx, cfg, true)
 	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no database at %s", path)
-	}
-	store := sqlite.New(path)
-	if err := store.Open(ctx); err != nil {
 		return err
 	}
 	defer store.Close()

@@ -1,0 +1,231 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fanka/fanka/server"
+)
+
+// cardColumns are the columns scanCard reads, from cards c joined with
+// accounts a.
+const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count`
+
+func scanCard(row scanner) (server.Card, error) {
+	var c server.Card
+	var status string
+	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount)
+	c.Status = server.CardStatus(status)
+	return c, err
+}
+
+// OpenCard implements server.CardStore. Requests that meet (the same
+// request id, card number or person at once) wait for each other at the
+// unique keys; the one that loses runs again and answers as if it came
+// second: the first result, or ECONFLICT.
+func (db *DB) OpenCard(ctx context.Context, op server.OpenCard) (server.OpenedCard, error) {
+	if err := op.Validate(); err != nil {
+		return server.OpenedCard{}, fmt.Errorf("open card: %w", err)
+	}
+	fp := op.Fingerprint()
+	var out server.OpenedCard
+	changed := false
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		out, changed = server.OpenedCard{}, false
+		done, err := replayRequest(ctx, tx, op.RequestID, fp[:], &out)
+		if err != nil || done {
+			return err
+		}
+		// Each statement sees what was committed when it began: the same
+		// request may have committed after the look above, and be why the
+		// person or the card exists now. Then it, not a conflict, is the
+		// answer. Nothing is written before these checks.
+		conflict := func(format string, args ...any) error {
+			done, err := replayRequest(ctx, tx, op.RequestID, fp[:], &out)
+			if err != nil || done {
+				return err
+			}
+			return server.Errorf(server.ECONFLICT, format, args...)
+		}
+		var other int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE person_id = ?`, op.PersonID).Scan(&other); err == nil {
+			return conflict("person %s already has account %d", op.PersonID, other)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		now := ms(db.Now())
+		cardNo := op.CardNo
+		if cardNo == "" {
+			if cardNo, err = allocateCardNo(ctx, tx); err != nil {
+				return err
+			}
+		} else if err := tx.QueryRowContext(ctx, `SELECT 1 FROM cards WHERE card_no = ?`, cardNo).Scan(new(int)); err == nil {
+			return conflict("card %s already exists", cardNo)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		version, err := lockCardVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		version++
+
+		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (kind, person_id, name, balance, created) VALUES ('diner', ?, ?, 0, ?)`,
+			op.PersonID, op.Name, now)
+		if isDuplicate(err) {
+			return retry{server.Errorf(server.ECONFLICT, "person %s already has an account", op.PersonID)}
+		}
+		if err != nil {
+			return err
+		}
+		account, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO cards (card_no, account_id, status, version, created) VALUES (?, ?, 'active', ?, ?)`,
+			cardNo, account, version, now)
+		if isDuplicate(err) {
+			return retry{server.Errorf(server.ECONFLICT, "card %s already exists", cardNo)}
+		}
+		if err != nil {
+			return err
+		}
+		if err := setCardVersion(ctx, tx, version); err != nil {
+			return err
+		}
+		txID, err := insertTx(ctx, tx, txRow{kind: server.TxOpen, origin: server.RequestOrigin(op.RequestID), created: now,
+			cardNo: cardNo, operator: op.Operator})
+		if server.ErrorCode(err) == server.ECONFLICT {
+			return retry{err}
+		}
+		if err != nil {
+			return err
+		}
+		b := newBooks(tx)
+		b.lock(account, 0) // inserted by this transaction
+		if _, err := b.post(ctx, txID, []server.Posting{
+			{AccountID: server.CashAccount, Amount: -op.Deposit},
+			{AccountID: account, Amount: op.Deposit},
+		}); err != nil {
+			return err
+		}
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+		out = server.OpenedCard{CardNo: cardNo, AccountID: account, Balance: op.Deposit}
+		changed = true
+		err = recordRequest(ctx, tx, op.RequestID, "open-card", fp[:], out, op.Operator, now)
+		if isDuplicate(err) {
+			return retry{server.Errorf(server.ECONFLICT, "request_id %q was used at the same time", op.RequestID)}
+		}
+		return err
+	})
+	if err != nil {
+		return server.OpenedCard{}, fmt.Errorf("open card (request %s): %w", op.RequestID, err)
+	}
+	if changed {
+		db.cards.Notify()
+	}
+	return out, nil
+}
+
+// replayRequest looks up an office request by id. If it was made before
+// with the same fingerprint, it decodes the first result into out and
+// returns true; with another fingerprint, ECONFLICT.
+func replayRequest(ctx context.Context, tx *sql.Tx, id string, fp []byte, out any) (bool, error) {
+	var stored []byte
+	var resp string
+	err := tx.QueryRowContext(ctx, `SELECT fingerprint, response FROM requests WHERE request_id = ?`, id).Scan(&stored, &resp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(stored, fp) {
+		return false, server.Errorf(server.ECONFLICT, "request_id %q was already used for a different request", id)
+	}
+	if err := json.Unmarshal([]byte(resp), out); err != nil {
+		return false, fmt.Errorf("stored response of request %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// recordRequest stores an office request's first result.
+func recordRequest(ctx context.Context, tx *sql.Tx, id, op string, fp []byte, result any, operator string, now int64) error {
+	resp, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO requests (request_id, op, fingerprint, response, operator, created) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, op, fp, string(resp), nullString(operator), now)
+	return err
+}
+
+// allocateCardNo returns a free number for a card to be personalised:
+// "FK" and ten digits. The K keeps it apart from every UID, which is hex.
+// The card_no counter stays locked to the commit.
+func allocateCardNo(ctx context.Context, tx *sql.Tx) (string, error) {
+	for {
+		if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'card_no'`); err != nil {
+			return "", fmt.Errorf("allocate card number: %w", err)
+		}
+		var n int64
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'card_no'`).Scan(&n); err != nil {
+			return "", fmt.Errorf("allocate card number: %w", err)
+		}
+		no := fmt.Sprintf("FK%010d", n)
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM cards WHERE card_no = ?`, no).Scan(new(int))
+		if errors.Is(err, sql.ErrNoRows) {
+			return no, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("allocate card number: %w", err)
+		}
+	}
+}
+
+// Card implements server.CardStore.
+func (db *DB) Card(ctx context.Context, cardNo string) (server.Card, error) {
+	c, err := scanCard(db.db.QueryRowContext(ctx,
+		`SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.card_no = ?`, cardNo))
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.Card{}, server.Errorf(server.ENOTFOUND, "no card %s", cardNo)
+	}
+	if err != nil {
+		return server.Card{}, fmt.Errorf("card %s: %w", cardNo, err)
+	}
+	return c, nil
+}
+
+// CardsSince implements server.CardFeed.
+func (db *DB) CardsSince(ctx context.Context, version uint64, limit int) ([]server.Card, error) {
+	rows, err := db.db.QueryContext(ctx,
+		`SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id
+		 WHERE c.version > ? ORDER BY c.version LIMIT ?`, version, limit)
+	if err != nil {
+		return nil, fmt.Errorf("cards since %d: %w", version, err)
+	}
+	defer rows.Close()
+	var out []server.Card
+	for rows.Next() {
+		c, err := scanCard(rows)
+		if err != nil {
+			return nil, fmt.Errorf("cards since %d: %w", version, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cards since %d: %w", version, err)
+	}
+	return out, nil
+}
+
+// SubscribeCards implements server.CardFeed. Changes made through this
+// DB wake subscribers at once; changes other servers made, within
+// CardPoll.
+func (db *DB) SubscribeCards() (<-chan struct{}, func()) { return db.cards.Subscribe() }

@@ -1,0 +1,164 @@
+package mysql
+
+// tableOptions ends every CREATE TABLE: InnoDB (transactions, row locks),
+// utf8mb4 with binary comparison (exact, case-sensitive keys, as SQLite
+// compares). The /*T! … */ comment is read by TiDB alone: ids from
+// AUTO_INCREMENT then rise in the order rows are inserted across all TiDB
+// servers, as they do on MySQL and MariaDB, which ignore it.
+const tableOptions = `ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin /*T![auto_id_cache] AUTO_ID_CACHE=1 */`
+
+// migrations are the schema changes in order: migrations[i] brings the
+// schema from version i to i+1, one statement at a time. A migration is
+// never edited once released; changes are new migrations. Each statement
+// may run again after a migration was cut off (see DB.migrate).
+//
+// The schema is server/sqlite's, in MySQL's types. Money is BIGINT fen.
+// Times are BIGINT Unix milliseconds. Hashes and keys are BINARY, entries
+// BLOB. Nothing is updated in place except the cache columns named as such
+// (account balances; card status, version and daily count; register
+// cursors and enrolment; counters); postings, transactions, entries,
+// requests and alarms are insert-only.
+var migrations = [][]string{
+	// 1: the initial schema.
+	{
+		`CREATE TABLE IF NOT EXISTS counters (
+			name  VARCHAR(32) NOT NULL PRIMARY KEY,
+			value BIGINT UNSIGNED NOT NULL
+		) ` + tableOptions,
+		// card_version: the server-wide card change counter (cards.version);
+		// card_no: the last number allocated to a card opened without one.
+		`INSERT IGNORE INTO counters (name, value) VALUES ('card_version', 0), ('card_no', 0)`,
+
+		`CREATE TABLE IF NOT EXISTS accounts (
+			id        BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			kind      VARCHAR(16) NOT NULL,
+			person_id VARCHAR(64) NULL,              -- diner accounts: the person's unique key
+			name      VARCHAR(64) NOT NULL DEFAULT '',
+			balance   BIGINT NOT NULL DEFAULT 0,      -- cache: the sum of the account's postings
+			created   BIGINT NOT NULL,
+			UNIQUE KEY accounts_person (person_id),
+			CONSTRAINT accounts_kind CHECK (kind IN ('diner', 'revenue', 'cash', 'subsidy', 'suspense')),
+			CONSTRAINT accounts_diner CHECK ((kind = 'diner') = (person_id IS NOT NULL))
+		) ` + tableOptions,
+		`INSERT IGNORE INTO accounts (id, kind, name, created) VALUES
+			(1, 'revenue', 'canteen revenue', 0),
+			(2, 'cash', 'cash drawer', 0),
+			(3, 'subsidy', 'subsidy fund', 0),
+			(4, 'suspense', 'unmatched sales', 0)`,
+
+		`CREATE TABLE IF NOT EXISTS cards (
+			card_no     VARCHAR(32) NOT NULL PRIMARY KEY,
+			account_id  BIGINT NOT NULL,
+			status      VARCHAR(8) NOT NULL,
+			version     BIGINT UNSIGNED NOT NULL,   -- cache: counters.card_version at the card's last change
+			day         INT NOT NULL DEFAULT 0,
+			today_count INT NOT NULL DEFAULT 0,     -- cache: sales net of voids on day
+			created     BIGINT NOT NULL,
+			UNIQUE KEY cards_version (version),
+			KEY cards_account (account_id),
+			CONSTRAINT cards_account FOREIGN KEY (account_id) REFERENCES accounts (id),
+			CONSTRAINT cards_status CHECK (status IN ('active', 'frozen', 'lost', 'closed'))
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS terminals (
+			id              INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			name            VARCHAR(64) NOT NULL,
+			public_key      VARBINARY(32) NULL,     -- Ed25519, pinned at enrolment
+			enrol_code_hash BINARY(32) NOT NULL,
+			enrol_expires   BIGINT NOT NULL,
+			enrolled        BIGINT NULL,            -- when the code was used; NULL while unused
+			last_seq        BIGINT UNSIGNED NOT NULL DEFAULT 0,  -- cursor: the last settled entry
+			last_hash       BINARY(32) NOT NULL,
+			last_seen       BIGINT NULL,
+			disabled        BOOLEAN NOT NULL DEFAULT FALSE,
+			created         BIGINT NOT NULL,
+			UNIQUE KEY terminals_code (enrol_code_hash)
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS transactions (
+			id          BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			kind        VARCHAR(16) NOT NULL,
+			origin      VARCHAR(160) NOT NULL,   -- T<terminal>/<seq> or R<request id>
+			created     BIGINT NOT NULL,
+			terminal_id INT UNSIGNED NULL,
+			seq         BIGINT UNSIGNED NULL,
+			card_no     VARCHAR(32) NULL,
+			day         INT NULL,                -- sales: the day the sale counts on
+			void_of     BIGINT NULL,
+			operator    VARCHAR(64) NULL,
+			UNIQUE KEY transactions_origin (origin),
+			UNIQUE KEY transactions_void_of (void_of),
+			KEY transactions_terminal (terminal_id),
+			CONSTRAINT transactions_terminal FOREIGN KEY (terminal_id) REFERENCES terminals (id),
+			CONSTRAINT transactions_void_of FOREIGN KEY (void_of) REFERENCES transactions (id),
+			CONSTRAINT transactions_kind CHECK (kind IN ('sale', 'void', 'open', 'recharge', 'refund', 'close', 'subsidy'))
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS postings (
+			id         BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			tx_id      BIGINT NOT NULL,
+			account_id BIGINT NOT NULL,
+			amount     BIGINT NOT NULL,
+			KEY postings_tx (tx_id),
+			KEY postings_account (account_id),
+			CONSTRAINT postings_tx FOREIGN KEY (tx_id) REFERENCES transactions (id),
+			CONSTRAINT postings_account FOREIGN KEY (account_id) REFERENCES accounts (id)
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS entries (
+			terminal_id INT UNSIGNED NOT NULL,
+			seq         BIGINT UNSIGNED NOT NULL,
+			hash        BINARY(32) NOT NULL,     -- SHA-256 of raw
+			raw         BLOB NOT NULL,           -- the canonical signed entry, kept forever
+			tx_id       BIGINT NULL,             -- NULL: nothing was posted
+			outcome     VARCHAR(20) NOT NULL,
+			note        TEXT NOT NULL,           -- why it was flagged
+			-- the ack as first sent, returned again on a replay
+			balance     BIGINT NOT NULL,
+			version     BIGINT UNSIGNED NOT NULL,
+			day         INT NOT NULL,
+			today_count INT NOT NULL,
+			settled_at  BIGINT NOT NULL,
+			PRIMARY KEY (terminal_id, seq),
+			KEY entries_tx (tx_id),
+			CONSTRAINT entries_terminal FOREIGN KEY (terminal_id) REFERENCES terminals (id),
+			CONSTRAINT entries_tx FOREIGN KEY (tx_id) REFERENCES transactions (id),
+			CONSTRAINT entries_outcome CHECK (outcome IN ('settled', 'settled-overdraft', 'flagged'))
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS alarms (
+			id          BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			created     BIGINT NOT NULL,
+			terminal_id INT UNSIGNED NULL,
+			code        VARCHAR(64) NOT NULL,
+			message     TEXT NOT NULL
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS users (
+			name          VARCHAR(64) NOT NULL PRIMARY KEY,
+			password_hash VARCHAR(255) NOT NULL,  -- argon2id, PHC string format
+			role          VARCHAR(16) NOT NULL,
+			created       BIGINT NOT NULL,
+			CONSTRAINT users_role CHECK (role IN ('admin', 'operator', 'auditor'))
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS tokens (
+			hash      BINARY(32) NOT NULL PRIMARY KEY,  -- SHA-256 of the bearer token
+			user_name VARCHAR(64) NOT NULL,
+			expires   BIGINT NOT NULL,
+			created   BIGINT NOT NULL,
+			KEY tokens_user (user_name),
+			KEY tokens_expires (expires),
+			CONSTRAINT tokens_user FOREIGN KEY (user_name) REFERENCES users (name)
+		) ` + tableOptions,
+
+		`CREATE TABLE IF NOT EXISTS requests (
+			request_id  VARCHAR(128) NOT NULL PRIMARY KEY,
+			op          VARCHAR(32) NOT NULL,
+			fingerprint BINARY(32) NOT NULL,     -- what was asked: a reuse must match it
+			response    TEXT NOT NULL,           -- JSON of the first result
+			operator    VARCHAR(64) NULL,
+			created     BIGINT NOT NULL
+		) ` + tableOptions,
+	},
+}

@@ -1,0 +1,433 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/wire"
+)
+
+// Settle implements server.Settler. The batch settles in one transaction
+// that first locks the register's row: batches of one register settle one
+// after the other, whichever server settles them, and a batch that waited
+// for another sees what that one settled as replays. Batches of different
+// registers meet at the card change counter (see the package doc).
+func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire.Ack, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	entries, err := server.DecodeBatch(terminal, raw)
+	if err != nil {
+		return nil, err
+	}
+
+	// Check the signatures before the transaction, under the key the
+	// register pinned, so that no lock is held while they are; the
+	// transaction uses the results if the key it reads is the same.
+	pinned, sigErrs := db.verifyAhead(ctx, terminal, entries)
+
+	var acks []wire.Ack
+	changed := false
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		acks, changed = nil, false // a run again starts afresh
+		t, err := terminalIn(ctx, tx, terminal, true)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.Disabled:
+			return server.Errorf(server.EFORBIDDEN, "register %d is disabled", terminal)
+		case !t.Enrolled():
+			return server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
+		}
+		s := settlement{tx: tx, books: newBooks(tx), terminal: terminal, now: db.Now(),
+			cards: map[string]*server.Card{}, changed: map[string]bool{}}
+		var cardNos []string
+		for i := range entries {
+			if entries[i].Seq > t.LastSeq {
+				cardNos = append(cardNos, entries[i].CardNo)
+			}
+		}
+		var version uint64
+		if len(cardNos) > 0 { // not only replays
+			if version, err = lockCardVersion(ctx, tx); err != nil {
+				return fmt.Errorf("settle register %d: %w", terminal, err)
+			}
+			s.version = version
+			if err := s.lockCards(ctx, cardNos); err != nil {
+				return fmt.Errorf("settle register %d: %w", terminal, err)
+			}
+		}
+		acks = make([]wire.Ack, 0, len(entries))
+		lastSeq, lastHash := t.LastSeq, t.LastHash
+		for i := range entries {
+			e := &entries[i]
+			h := journal.HashBytes(raw[i])
+			if e.Seq <= t.LastSeq {
+				ack, err := s.replay(ctx, e, h)
+				if err != nil {
+					return err
+				}
+				acks = append(acks, ack)
+				continue
+			}
+			if err := e.Follows(lastSeq, lastHash); err != nil {
+				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+			}
+			err := sigErrs[i]
+			if !t.PublicKey.Equal(pinned) {
+				err = e.Verify(t.PublicKey)
+			}
+			if err != nil {
+				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+			}
+			r, err := s.settle(ctx, e)
+			if err != nil {
+				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+			}
+			s.record(e, raw[i], h, r)
+			changed = changed || r.cardChanged
+			acks = append(acks, r.ack)
+			lastSeq, lastHash = e.Seq, h
+		}
+		if err := s.flush(ctx); err != nil {
+			return fmt.Errorf("settle register %d: %w", terminal, err)
+		}
+		if s.version != version {
+			if err := setCardVersion(ctx, tx, s.version); err != nil {
+				return fmt.Errorf("settle register %d: %w", terminal, err)
+			}
+		}
+		if lastSeq > t.LastSeq {
+			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ? WHERE id = ?`,
+				lastSeq, lastHash[:], ms(s.now), terminal); err != nil {
+				return fmt.Errorf("settle register %d: advance to seq %d: %w", terminal, lastSeq, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		db.cards.Notify()
+	}
+	return acks, nil
+}
+
+// verifyAhead checks the signatures of the entries a register sent that
+// are above its last settled seq, under the key it pinned, and returns the
+// key and each entry's result (nil for the others). It returns a nil key
+// if the register cannot be read or has not enrolled: Settle then finds
+// out why.
+func (db *DB) verifyAhead(ctx context.Context, terminal uint32, entries []journal.Entry) (ed25519.PublicKey, []error) {
+	t, err := db.Terminal(ctx, terminal)
+	if err != nil || !t.Enrolled() {
+		return nil, nil
+	}
+	errs := make([]error, len(entries))
+	for i := range entries {
+		if entries[i].Seq > t.LastSeq {
+			errs[i] = entries[i].Verify(t.PublicKey)
+		}
+	}
+	return t.PublicKey, errs
+}
+
+// settlement is one batch being settled. It reads and locks the batch's
+// cards first, keeps their state as its entries change it, and writes
+// cards, balances, postings and entries once, at its end (flush): only a
+// transactions row, whose id the next rows need, is written per entry.
+type settlement struct {
+	tx       *sql.Tx
+	books    *books
+	terminal uint32
+	now      time.Time
+	version  uint64                  // the card change counter, locked, as this batch advanced it
+	cards    map[string]*server.Card // the batch's cards that exist, locked
+	changed  map[string]bool         // cards to write
+	entries  []any                   // entries rows to insert
+}
+
+// result is how one entry settled.
+type result struct {
+	ack         wire.Ack
+	txID        int64  // the transaction posted; 0 if none
+	note        string // why it was flagged
+	cardChanged bool
+}
+
+// replay returns the ack of an entry settled before, if e is that entry.
+func (s *settlement) replay(ctx context.Context, e *journal.Entry, h journal.Hash) (wire.Ack, error) {
+	var stored []byte
+	var outcome string
+	ack := wire.Ack{Seq: e.Seq, CardNo: e.CardNo}
+	err := s.tx.QueryRowContext(ctx, `SELECT hash, outcome, balance, version, day, today_count FROM entries WHERE terminal_id = ? AND seq = ?`,
+		s.terminal, e.Seq).Scan(&stored, &outcome, &ack.Balance, &ack.Version, &ack.Day, &ack.TodayCount)
+	if errors.Is(err, sql.ErrNoRows) {
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: the entry is below the register's cursor but not stored", s.terminal, e.Seq)
+	}
+	if err != nil {
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", s.terminal, e.Seq, err)
+	}
+	if !bytes.Equal(stored, h[:]) {
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: %w: it differs from the entry settled at that seq", s.terminal, e.Seq, journal.ErrChain)
+	}
+	if ack.Outcome, err = server.ParseOutcome(outcome); err != nil {
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", s.terminal, e.Seq, err)
+	}
+	return ack, nil
+}
+
+// settle posts one new entry.
+func (s *settlement) settle(ctx context.Context, e *journal.Entry) (result, error) {
+	switch e.Kind {
+	case journal.KindSale:
+		return s.sale(ctx, e)
+	case journal.KindVoid:
+		return s.void(ctx, e)
+	}
+	return result{}, fmt.Errorf("%w: kind %v", journal.ErrInvalid, e.Kind)
+}
+
+// sale posts a sale: the card's account (or suspense, for an unknown card)
+// to revenue.
+func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error) {
+	day := server.SaleDay(e.Time, s.now)
+	row := txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
+		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
+	card, found := s.cards[e.CardNo]
+	if !found {
+		txID, err := insertTx(ctx, s.tx, row)
+		if err != nil {
+			return result{}, err
+		}
+		if _, err := s.books.post(ctx, txID, []server.Posting{
+			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
+			{AccountID: server.RevenueAccount, Amount: e.Amount},
+		}); err != nil {
+			return result{}, err
+		}
+		return result{
+			ack:  wire.Ack{Seq: e.Seq, Outcome: wire.Flagged, CardNo: e.CardNo, Day: day},
+			txID: txID, note: "unknown card: posted to suspense",
+		}, nil
+	}
+
+	txID, err := insertTx(ctx, s.tx, row)
+	if err != nil {
+		return result{}, err
+	}
+	balances, err := s.books.post(ctx, txID, []server.Posting{
+		{AccountID: card.AccountID, Amount: -e.Amount},
+		{AccountID: server.RevenueAccount, Amount: e.Amount},
+	})
+	if err != nil {
+		return result{}, err
+	}
+	card.Balance = balances[card.AccountID]
+	card.CountSale(day)
+	s.touch(card)
+	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Balance))}
+	if r.ack.Outcome == wire.Flagged {
+		r.note = fmt.Sprintf("sale on a %s card", card.Status)
+	}
+	return r, nil
+}
+
+// void posts the reverse of the sale e.VoidSeq. A void that does not match
+// a sale it may reverse posts nothing and is flagged.
+func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error) {
+	card, found := s.cards[e.CardNo]
+	flag := func(format string, args ...any) (result, error) {
+		r := result{note: fmt.Sprintf("void of seq %d: ", e.VoidSeq) + fmt.Sprintf(format, args...) + ": nothing posted"}
+		if found {
+			r.ack = card.Ack(e.Seq, wire.Flagged)
+		} else {
+			r.ack = wire.Ack{Seq: e.Seq, Outcome: wire.Flagged, CardNo: e.CardNo}
+		}
+		return r, nil
+	}
+
+	// The sale and its void are this register's: the register's lock
+	// keeps them as read here.
+	var saleID int64
+	var kind string
+	var saleCard sql.NullString
+	var saleDay sql.NullInt64
+	err := s.tx.QueryRowContext(ctx, `SELECT id, kind, card_no, day FROM transactions WHERE origin = ?`,
+		server.TerminalOrigin(s.terminal, e.VoidSeq)).Scan(&saleID, &kind, &saleCard, &saleDay)
+	if errors.Is(err, sql.ErrNoRows) {
+		return flag("no such sale")
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("find sale %d: %w", e.VoidSeq, err)
+	}
+	if server.TxKind(kind) != server.TxSale {
+		return flag("a %s, not a sale", kind)
+	}
+	var voidID int64
+	err = s.tx.QueryRowContext(ctx, `SELECT id FROM transactions WHERE void_of = ?`, saleID).Scan(&voidID)
+	if err == nil {
+		return flag("already voided by transaction %d", voidID)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return result{}, fmt.Errorf("find void of sale %d: %w", e.VoidSeq, err)
+	}
+	if saleCard.String != e.CardNo {
+		return flag("the sale was on card %s, not %s", saleCard.String, e.CardNo)
+	}
+	reverse, err := s.postingsOf(ctx, saleID)
+	if err != nil {
+		return result{}, err
+	}
+	var revenue money.Fen
+	for _, p := range reverse {
+		if p.AccountID == server.RevenueAccount {
+			revenue -= p.Amount
+		}
+	}
+	if revenue != e.Amount {
+		return flag("the sale was of %d fen, not %d", revenue, e.Amount)
+	}
+
+	day := int32(saleDay.Int64)
+	txID, err := insertTx(ctx, s.tx, txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
+		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day, voidOf: saleID})
+	if err != nil {
+		return result{}, err
+	}
+	balances, err := s.books.post(ctx, txID, reverse)
+	if err != nil {
+		return result{}, err
+	}
+	r := result{txID: txID, ack: wire.Ack{Seq: e.Seq, Outcome: wire.Settled, CardNo: e.CardNo}}
+	if found {
+		r.ack = card.Ack(e.Seq, wire.Settled)
+	}
+	// The card's count and version change only if the sale was paid from
+	// its account (not from suspense, before the card was opened).
+	if found {
+		if bal, ok := balances[card.AccountID]; ok {
+			card.Balance = bal
+			card.CountVoid(day)
+			s.touch(card)
+			r.cardChanged = true
+			r.ack = card.Ack(e.Seq, wire.Settled)
+		}
+	}
+	return r, nil
+}
+
+// postingsOf returns the reverse of a transaction's postings.
+func (s *settlement) postingsOf(ctx context.Context, txID int64) ([]server.Posting, error) {
+	var out []server.Posting
+	if posted, ok := s.books.postingsOf(txID); ok { // a sale of this batch
+		for _, p := range posted {
+			out = append(out, server.Posting{TxID: p.TxID, AccountID: p.AccountID, Amount: -p.Amount})
+		}
+		return out, nil
+	}
+	rows, err := s.tx.QueryContext(ctx, `SELECT account_id, amount FROM postings WHERE tx_id = ? ORDER BY id`, txID)
+	if err != nil {
+		return nil, fmt.Errorf("postings of transaction %d: %w", txID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p server.Posting
+		if err := rows.Scan(&p.AccountID, &p.Amount); err != nil {
+			return nil, fmt.Errorf("postings of transaction %d: %w", txID, err)
+		}
+		p.Amount = -p.Amount
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postings of transaction %d: %w", txID, err)
+	}
+	return out, nil
+}
+
+// lockCards reads the cards numbered cardNos that exist, with their
+// accounts, and locks them to the commit, in card number order: their
+// balance, status and count stay as read until this transaction writes
+// them.
+func (s *settlement) lockCards(ctx context.Context, cardNos []string) error {
+	slices.Sort(cardNos)
+	cardNos = slices.Compact(cardNos)
+	for len(cardNos) > 0 {
+		n := min(len(cardNos), maxRowsPerStatement)
+		args := make([]any, n)
+		for i := range n {
+			args[i] = cardNos[i]
+		}
+		rows, err := s.tx.QueryContext(ctx, `SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id
+			WHERE c.card_no IN (`+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`) ORDER BY c.card_no FOR UPDATE`, args...)
+		if err != nil {
+			return fmt.Errorf("lock cards: %w", err)
+		}
+		for rows.Next() {
+			c, err := scanCard(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("lock cards: %w", err)
+			}
+			s.cards[c.CardNo] = &c
+			s.books.lock(c.AccountID, c.Balance)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock cards: %w", err)
+		}
+		cardNos = cardNos[n:]
+	}
+	return nil
+}
+
+// touch gives the card the next version; flush writes it.
+func (s *settlement) touch(c *server.Card) {
+	s.version++
+	c.Version = s.version
+	s.changed[c.CardNo] = true
+}
+
+// record keeps the entry, to be stored forever with the ack it was given.
+func (s *settlement) record(e *journal.Entry, raw []byte, h journal.Hash, r result) {
+	var txID sql.NullInt64
+	if r.txID != 0 {
+		txID = sql.NullInt64{Int64: r.txID, Valid: true}
+	}
+	s.entries = append(s.entries, s.terminal, e.Seq, h[:], raw, txID, r.ack.Outcome.String(), r.note,
+		int64(r.ack.Balance), r.ack.Version, r.ack.Day, r.ack.TodayCount, ms(s.now))
+}
+
+// flush writes the batch's cards, balances, postings and entries.
+func (s *settlement) flush(ctx context.Context) error {
+	var cards []any
+	for _, no := range slices.Sorted(maps.Keys(s.changed)) {
+		c := s.cards[no]
+		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount)
+	}
+	if err := updateRows(ctx, s.tx, "cards", "card_no", []string{"version = ", "day = ", "today_count = "}, cards); err != nil {
+		return fmt.Errorf("update cards: %w", err)
+	}
+	if err := s.books.flush(ctx); err != nil {
+		return err
+	}
+	err := insertRows(ctx, s.tx, `INSERT INTO entries (terminal_id, seq, hash, raw, tx_id, outcome, note, balance, version, day, today_count, settled_at) VALUES `,
+		12, s.entries)
+	if err != nil {
+		return fmt.Errorf("record entries: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package mysql
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/journal"
+)
+
+const terminalColumns = `id, name, public_key, last_seq, last_hash, last_seen, disabled, created`
+
+func scanTerminal(row scanner) (server.Terminal, error) {
+	var t server.Terminal
+	var pub, hash []byte
+	var seen sql.NullInt64
+	var created int64
+	if err := row.Scan(&t.ID, &t.Name, &pub, &t.LastSeq, &hash, &seen, &t.Disabled, &created); err != nil {
+		return server.Terminal{}, err
+	}
+	if len(pub) > 0 {
+		t.PublicKey = ed25519.PublicKey(pub)
+	}
+	if len(hash) != len(t.LastHash) {
+		return server.Terminal{}, fmt.Errorf("terminal %d: last hash of %d bytes", t.ID, len(hash))
+	}
+	copy(t.LastHash[:], hash)
+	t.LastSeen = fromMS(seen)
+	t.Created = time.UnixMilli(created)
+	return t, nil
+}
+
+// terminalIn reads a register, and with lock locks its row to the end of
+// the transaction q is.
+func terminalIn(ctx context.Context, q queryer, id uint32, lock bool) (server.Terminal, error) {
+	query := `SELECT ` + terminalColumns + ` FROM terminals WHERE id = ?`
+	if lock {
+		query += ` FOR UPDATE`
+	}
+	t, err := scanTerminal(q.QueryRowContext(ctx, query, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.Terminal{}, server.Errorf(server.ENOTFOUND, "no register %d", id)
+	}
+	if err != nil {
+		return server.Terminal{}, fmt.Errorf("terminal %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// CreateTerminal implements server.TerminalStore.
+func (db *DB) CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 64 {
+		return server.Terminal{}, server.Errorf(server.EINVALID, "a register's name must be 1 to 64 bytes")
+	}
+	var t server.Terminal
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var zero journal.Hash
+		res, err := tx.ExecContext(ctx, `INSERT INTO terminals (name, enrol_code_hash, enrol_expires, last_hash, created) VALUES (?, ?, ?, ?, ?)`,
+			name, codeHash[:], ms(expires), zero[:], ms(db.Now()))
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if id <= 0 || id > 1<<32-1 {
+			return fmt.Errorf("register id %d out of range", id)
+		}
+		t, err = terminalIn(ctx, tx, uint32(id), false)
+		return err
+	})
+	if err != nil {
+		return server.Terminal{}, fmt.Errorf("create register %q: %w", name, err)
+	}
+	return t, nil
+}
+
+// EnrollTerminal implements server.TerminalStore. One conditional UPDATE
+// uses the code up: of two registers enrolling with one code at once, one
+// matches the row and the other, waiting for its lock, no longer does.
+func (db *DB) EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return server.Terminal{}, server.Errorf(server.EINVALID, "public key must be %d bytes", ed25519.PublicKeySize)
+	}
+	var t server.Terminal
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		now := ms(db.Now())
+		res, err := tx.ExecContext(ctx, `UPDATE terminals SET public_key = ?, enrolled = ?
+			WHERE enrol_code_hash = ? AND enrolled IS NULL AND enrol_expires > ?`,
+			[]byte(pub), now, codeHash[:], now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return server.Errorf(server.EUNAUTHORIZED, "unknown, used or expired enrolment code")
+		}
+		var id uint32
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM terminals WHERE enrol_code_hash = ?`, codeHash[:]).Scan(&id); err != nil {
+			return err
+		}
+		t, err = terminalIn(ctx, tx, id, false)
+		return err
+	})
+	if err != nil {
+		return server.Terminal{}, fmt.Errorf("enrol register: %w", err)
+	}
+	return t, nil
+}
+
+// Terminal implements server.TerminalStore.
+func (db *DB) Terminal(ctx context.Context, id uint32) (server.Terminal, error) {
+	return terminalIn(ctx, db.db, id, false)
+}
+
+// TouchTerminal implements server.TerminalStore.
+func (db *DB) TouchTerminal(ctx context.Context, id uint32, seen time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// The connection reports the rows matched (clientFoundRows), not
+		// only those changed: a register seen at the same time is found.
+		res, err := tx.ExecContext(ctx, `UPDATE terminals SET last_seen = GREATEST(COALESCE(last_seen, 0), ?) WHERE id = ?`, ms(seen), id)
+		if err != nil {
+			return fmt.Errorf("touch register %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("touch register %d: %w", id, err)
+		} else if n == 0 {
+			return server.Errorf(server.ENOTFOUND, "no register %d", id)
+		}
+		return nil
+	})
+}
+
+// SetTerminalDisabled implements server.TerminalStore.
+func (db *DB) SetTerminalDisabled(ctx context.Context, id uint32, disabled bool) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE terminals SET disabled = ? WHERE id = ?`, disabled, id)
+		if err != nil {
+			return fmt.Errorf("disable register %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("disable register %d: %w", id, err)
+		} else if n == 0 {
+			return server.Errorf(server.ENOTFOUND, "no register %d", id)
+		}
+		return nil
+	})
+}
+
+// RaiseAlarm implements server.AlarmStore.
+func (db *DB) RaiseAlarm(ctx context.Context, a server.Alarm) (server.Alarm, error) {
+	a.Created = db.Now()
+	var terminal sql.NullInt64
+	if a.Terminal != 0 {
+		terminal = sql.NullInt64{Int64: int64(a.Terminal), Valid: true}
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO alarms (created, terminal_id, code, message) VALUES (?, ?, ?, ?)`,
+			ms(a.Created), terminal, a.Code, a.Message)
+		if err != nil {
+			return err
+		}
+		a.ID, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return server.Alarm{}, fmt.Errorf("raise alarm %s: %w", a.Code, err)
+	}
+	return a, nil
+}
+
+// Alarms implements server.AlarmStore.
+func (db *DB) Alarms(ctx context.Context, limit int) ([]server.Alarm, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT id, created, COALESCE(terminal_id, 0), code, message FROM alarms ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("alarms: %w", err)
+	}
+	defer rows.Close()
+	var out []server.Alarm
+	for rows.Next() {
+		var a server.Alarm
+		var created int64
+		if err := rows.Scan(&a.ID, &created, &a.Terminal, &a.Code, &a.Message); err != nil {
+			return nil, fmt.Errorf("alarms: %w", err)
+		}
+		a.Created = time.UnixMilli(created)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("alarms: %w", err)
+	}
+	return out, nil
+}
