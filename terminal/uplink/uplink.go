@@ -46,6 +46,9 @@ type Config struct {
 	Window int
 	// MaxBackoff caps the wait between connection attempts (default 5 s).
 	MaxBackoff time.Duration
+	// OnAcks, if set, is called with each batch of acks once the journal
+	// has recorded them (for measurements and monitoring; it must not block).
+	OnAcks func([]wire.Ack)
 }
 
 // Uplink is the register's server link.
@@ -288,6 +291,9 @@ func (u *Uplink) handle(m wire.Message) error {
 	case *wire.Acks:
 		if err := j.ApplyAcks(m.Acks); err != nil {
 			return err
+		}
+		if u.cfg.OnAcks != nil {
+			u.cfg.OnAcks(m.Acks)
 		}
 		for _, a := range m.Acks {
 			if a.Outcome != wire.Settled {
