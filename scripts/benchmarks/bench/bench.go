@@ -28,8 +28,13 @@ func Result(name string, value float64, unit string) {
 
 // AtLeast prints whether value meets a lower bound, as
 // BENCH-BAR name value bar pass|FAIL, and returns true if it does.
-func AtLeast(name string, value, bar float64) bool {
-	ok := value >= bar
+func AtLeast(name string, value, bar float64) bool { return barLine(name, value, bar, value >= bar) }
+
+// AtMost prints whether value meets an upper bound (a latency, a size), as
+// BENCH-BAR name value bar pass|FAIL, and returns true if it does.
+func AtMost(name string, value, bar float64) bool { return barLine(name, value, bar, value <= bar) }
+
+func barLine(name string, value, bar float64, ok bool) bool {
 	verdict := "FAIL"
 	if ok {
 		verdict = "pass"
