@@ -1,5 +1,5 @@
 // Package admin is the office's JSON API under /api/v1: sign in, open and
-// look up cards, create and enrol registers. The registers' WebSocket
+// look up cards, create and enrol registers, see the printers. The registers' WebSocket
 // endpoint is mounted here too, at GET /api/v1/terminal/ws, so that the
 // server has one HTTPS listener.
 //
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/printer"
 )
 
 // Store is what the API needs of the server's store.
@@ -30,6 +31,13 @@ type Store interface {
 	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
 	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
 	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
+}
+
+// Printers is what the API shows of the printers: the print queue's view
+// of them (a *printer.Queue).
+type Printers interface {
+	// Printers returns the state of every printer, by name.
+	Printers(ctx context.Context) ([]printer.State, error)
 }
 
 // Defaults for the Server's fields.
@@ -54,6 +62,9 @@ type Server struct {
 	// Fingerprint is the hex SHA-256 of the server's TLS certificate (DER),
 	// given to registers at enrolment so they can pin it.
 	Fingerprint string
+	// Printers, if not nil, is asked for GET /api/v1/printers; without it
+	// the server has no printers.
+	Printers Printers
 
 	store Store
 	mux   *http.ServeMux
@@ -81,6 +92,7 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("POST /api/v1/cards", s.auth(s.handleOpenCard, server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("GET /api/v1/cards/{card_no}", s.auth(s.handleCard, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("POST /api/v1/terminals", s.auth(s.handleCreateTerminal, server.RoleAdmin))
+	s.mux.Handle("GET /api/v1/printers", s.auth(s.handlePrinters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("/api/v1/", s.auth(func(w http.ResponseWriter, r *http.Request, _ server.User) {
 		s.error(w, r, server.Errorf(server.ENOTFOUND, "no such API: %s %s", r.Method, r.URL.Path))
 	}, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))

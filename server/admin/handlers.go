@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/printer"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 )
@@ -220,3 +221,24 @@ func normalizeEnrolCode(code string) string {
 
 // hashEnrolCode is how an enrolment code is stored and looked up.
 func hashEnrolCode(code string) [32]byte { return sha256.Sum256([]byte("fanka/enrol/v1\x00" + code)) }
+
+// PrintersResponse answers GET /api/v1/printers: every printer, by name,
+// with its condition (ready, paper_out, cover_open, error, offline,
+// paper_near_end, unreachable, not_responding or unknown) and the number of
+// jobs waiting for it.
+type PrintersResponse struct {
+	Printers []printer.State `json:"printers"`
+}
+
+func (s *Server) handlePrinters(w http.ResponseWriter, r *http.Request, _ server.User) {
+	resp := PrintersResponse{Printers: []printer.State{}}
+	if s.Printers != nil {
+		states, err := s.Printers.Printers(r.Context())
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		resp.Printers = append(resp.Printers, states...)
+	}
+	s.json(w, http.StatusOK, resp)
+}

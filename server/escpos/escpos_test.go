@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server/escpos"
+	"github.com/fanka/fanka/server/printer/printertest"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/google/go-cmp/cmp"
 )
@@ -95,7 +96,7 @@ func TestRenderReceiptGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RenderReceipt: %v", err)
 			}
-			got, err := transcript(b)
+			got, err := printertest.Transcript(b)
 			if err != nil {
 				t.Fatalf("transcript: %v\n%s", err, got)
 			}
@@ -259,7 +260,7 @@ func FuzzRenderReceipt(f *testing.F) {
 		if err != nil {
 			t.Fatalf("RenderReceipt: %v", err)
 		}
-		got, err := transcript(b)
+		got, err := printertest.Transcript(b)
 		if err != nil {
 			t.Fatalf("transcript: %v\n%s", err, got)
 		}

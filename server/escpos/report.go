@@ -2,6 +2,7 @@ package escpos
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -49,7 +50,7 @@ type ShiftReport struct {
 	Canteen    string
 	Register   string
 	RegisterID uint32
-	Cashier    string
+	Cashier    string // may be empty: the line is left out
 	// Start and End bound the shift, printed as they are.
 	Start, End time.Time
 	// FirstSeq and LastSeq are the register's first and last journal
@@ -175,7 +176,9 @@ func RenderShiftReport(r ShiftReport) ([]byte, error) {
 	p := newPage()
 	p.title(r.Canteen, "交班报表")
 	p.line(labelRegister + r.Register)
-	p.line(labelCashier + r.Cashier)
+	if r.Cashier != "" {
+		p.line(labelCashier + r.Cashier)
+	}
 	p.line(labelFrom + r.Start.Format(time.DateTime))
 	p.line(labelTo + r.End.Format(time.DateTime))
 	// The journal range is never cut: one too wide goes on lines of its own.
@@ -186,8 +189,9 @@ func RenderShiftReport(r ShiftReport) ([]byte, error) {
 	if fits(p, labelEntries+entries, Columns) {
 		p.line(labelEntries + entries)
 	} else {
-		p.line(labelEntries)
-		p.line(fmt.Sprintf("%d-%d 至", r.RegisterID, r.FirstSeq))
+		p.line(strings.TrimSpace(labelEntries))
+		p.line(fmt.Sprintf("%d-%d", r.RegisterID, r.FirstSeq))
+		p.line("至")
 		p.line(fmt.Sprintf("%d-%d", r.RegisterID, r.LastSeq))
 	}
 	p.printed(r.Printed)

@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
 )
+
+// maxPending is the most bytes a command this package writes may still
+// wait for, cut off after its first byte: GS V A n, after GS, three.
+const maxPending = 3
 
 // TestPage is the page printed to check a printer: `fanka-server
 // print-test` prints it when a printer is installed.
@@ -66,8 +72,17 @@ func RenderTestPage(t TestPage) ([]byte, error) {
 // the number of the attempt, so that a diner or an auditor holding two
 // copies sees that the second is not a second sale. attempt is the number
 // of the printing that may duplicate earlier ones, from 2.
+//
+// The earlier attempt may have been cut off in the middle of a command:
+// the header begins with NUL bytes, as many as a command this package
+// writes may still wait for, so that the printer takes them, not the
+// header's reset, as what is missing (a parameter of 0: no feed, size 1×1,
+// left, bold off), and ignores them otherwise.
 func Reprint(doc []byte, attempt int) []byte {
-	p := newPage()
+	p := &page{width: 1, gbk: simplifiedchinese.GBK.NewEncoder()}
+	p.b.Write(make([]byte, maxPending))
+	p.b.Write(cmd.init)
+	p.b.Write(chineseMode)
 	p.align(alignCenter)
 	p.size(2, 2)
 	p.line("*重印*")

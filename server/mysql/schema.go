@@ -161,4 +161,21 @@ var migrations = [][]string{
 			created     BIGINT NOT NULL
 		) ` + tableOptions,
 	},
+	// 2: the print queue. A work queue, not a ledger: a job's attempts,
+	// next try, last error and printed time are updated in place.
+	{
+		`CREATE TABLE IF NOT EXISTS print_jobs (
+			id         BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			printer    VARCHAR(64) NOT NULL,     -- the printer's configured name
+			title      VARCHAR(200) NOT NULL,
+			doc        MEDIUMBLOB NOT NULL,      -- the rendered ESC/POS bytes
+			created    BIGINT NOT NULL,
+			attempts   INT NOT NULL DEFAULT 0,   -- attempts begun
+			clean      INT NOT NULL DEFAULT 0,   -- attempts that ended having sent nothing
+			next_try   BIGINT NOT NULL,          -- the end of a backoff, or of an attempt's lease
+			last_error TEXT NOT NULL,
+			printed    BIGINT NULL,              -- NULL while queued
+			KEY print_jobs_queued (printer, printed, id)
+		) ` + tableOptions,
+	},
 }

@@ -130,4 +130,21 @@ CREATE TABLE requests (
 	created     INTEGER NOT NULL
 ) STRICT;
 `,
+	// 2: the print queue. A work queue, not a ledger: a job's attempts,
+	// next try, last error and printed time are updated in place.
+	`
+CREATE TABLE print_jobs (
+	id         INTEGER PRIMARY KEY,
+	printer    TEXT NOT NULL,                -- the printer's configured name
+	title      TEXT NOT NULL,
+	doc        BLOB NOT NULL,                -- the rendered ESC/POS bytes
+	created    INTEGER NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,   -- attempts begun
+	clean      INTEGER NOT NULL DEFAULT 0,   -- attempts that ended having sent nothing
+	next_try   INTEGER NOT NULL,             -- the end of a backoff, or of an attempt's lease
+	last_error TEXT NOT NULL DEFAULT '',
+	printed    INTEGER                       -- NULL while queued
+) STRICT;
+CREATE INDEX print_jobs_queued ON print_jobs (printer, id) WHERE printed IS NULL;
+`,
 }

@@ -6,6 +6,7 @@
 //
 //	fanka-server serve --data DIR [--listen ADDR] [--db DSN]
 //	fanka-server verify --data DIR [--db DSN]
+//	fanka-server print-test --printer NAME [--canteen NAME]
 package main
 
 import (
@@ -42,10 +43,14 @@ const (
 )
 
 const usage = `usage:
-  fanka-server serve --data DIR [--listen ADDR] [--db DSN]
-      run the server: HTTPS API and register endpoint on ADDR (default %s)
+  fanka-server serve --data DIR [--listen ADDR] [--db DSN] [--printer NAME=LINK …]
+      run the server: HTTPS API and register endpoint on ADDR (default %s),
+      and the print queue for the printers named
   fanka-server verify --data DIR [--db DSN]
       check every ledger invariant and every register's journal chain
+  fanka-server print-test --printer NAME [--canteen NAME]
+      print a test page in Chinese and cut; NAME is tcp://HOST[:PORT],
+      file:/dev/usb/lp0 or serial:/dev/ttyUSB0?baud=19200
 
 The database is DIR/fanka.db (SQLite) unless --db names another:
 sqlite:PATH, or mysql://USER:PASSWORD@HOST:PORT/DBNAME?PARAMS for MySQL,
@@ -65,6 +70,9 @@ type Config struct {
 	Data   string // directory of the database, the TLS certificate and key
 	Listen string // address of the HTTPS listener
 	DB     string // database DSN; empty: SQLite in Data
+	// Printers are the printers the print queue drives, as NAME=LINK
+	// (e.g. office=tcp://192.0.2.7:9100, till1=serial:/dev/ttyUSB0?baud=19200).
+	Printers []string
 }
 
 // DefaultConfig returns the configuration before flags.
@@ -88,6 +96,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		run = m.serve
 	case "verify":
 		run = m.verify
+	case "print-test":
+		return m.printTest(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintf(m.Stdout, usage, DefaultConfig().Listen)
 		return exitOK
@@ -124,6 +134,14 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 	fs.StringVar(&cfg.DB, "db", "", "database `DSN`: sqlite:PATH or mysql://… (default: SQLite in the data directory)")
 	if cmd == "serve" {
 		fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to serve HTTPS on")
+		fs.Func("printer", "a printer for the print queue, `NAME=LINK` (tcp://HOST:PORT, file:PATH, serial:PATH?baud=N); repeatable", func(v string) error {
+			name, link, ok := strings.Cut(v, "=")
+			if !ok || name == "" || link == "" {
+				return fmt.Errorf("want NAME=LINK, got %q", v)
+			}
+			cfg.Printers = append(cfg.Printers, v)
+			return nil
+		})
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/gateway"
+	"github.com/fanka/fanka/server/printer"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -55,6 +57,24 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	gw := gateway.New(store, logger)
 	api := admin.New(store, gw, logger)
 	api.Fingerprint = fingerprint
+	// The print queue prints from its own goroutines: a printer that is off
+	// or out of paper never holds up settlement.
+	queue := printer.NewQueue(store, logger)
+	for _, spec := range cfg.Printers {
+		name, link, _ := strings.Cut(spec, "=")
+		p, err := printer.Parse(link)
+		if err != nil {
+			return fmt.Errorf("printer %s: %w", name, err)
+		}
+		if err := queue.Add(name, p); err != nil {
+			return fmt.Errorf("printer %s: %w", name, err)
+		}
+	}
+	if err := queue.Open(); err != nil {
+		return fmt.Errorf("print queue: %w", err)
+	}
+	defer queue.Close()
+	api.Printers = queue
 	srv := &http.Server{
 		Handler:           api,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},

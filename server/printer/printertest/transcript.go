@@ -1,4 +1,9 @@
-package escpos_test
+// Package printertest stands in for the canteens' receipt printers in
+// tests: a virtual network printer (a TCP listener) and a virtual serial
+// printer (a pseudo-terminal) that record what they are sent and answer
+// status requests as told, a decoder that turns the recorded ESC/POS bytes
+// into a readable transcript, and an in-memory print queue store.
+package printertest
 
 import (
 	"fmt"
@@ -9,16 +14,25 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
-// transcript decodes ESC/POS bytes into readable text: commands in brackets
+// DLE EOT n is ESC/POS's real-time status request.
+const (
+	dle = 0x10
+	eot = 0x04
+)
+
+// Transcript decodes ESC/POS bytes into readable text: commands in brackets
 // ([INIT][CHINESE][ALIGN c][SIZE 2x2]…[CUT feed 48]), printable text as it
 // prints, GBK decoded to UTF-8 while in Chinese mode (FS &), and a line feed
 // as a new line.
 //
-// It knows only the commands this package should write and is strict about
+// A status request (DLE EOT n) shows as [STATUS n]; the virtual printers
+// answer and drop them before they record.
+//
+// It knows only the commands package escpos writes and is strict about
 // them: an unknown command, a control byte, a byte above 0x7F outside
 // Chinese mode, a malformed GBK character or a line wider than the paper is
 // an error, returned with the transcript up to that point.
-func transcript(b []byte) (string, error) {
+func Transcript(b []byte) (string, error) {
 	var (
 		out     strings.Builder
 		chinese bool
@@ -37,6 +51,13 @@ func transcript(b []byte) (string, error) {
 			return b[i+k], true
 		}
 		switch {
+		case c == dle:
+			if n, ok := arg(2); ok && b[i+1] == eot && n >= 1 && n <= 4 {
+				fmt.Fprintf(&out, "[STATUS %d]", n)
+				i += 2
+				continue
+			}
+			return fail(i, "DLE not followed by EOT 1 to 4")
 		case c == 0x1B || c == 0x1D || c == 0x1C: // ESC, GS, FS
 			name, ok := arg(1)
 			if !ok {
@@ -102,6 +123,8 @@ func transcript(b []byte) (string, error) {
 				return fail(i, "unknown command %q", string([]byte{c, name}))
 			}
 			i += 2
+		case c == 0:
+			out.WriteString("[NUL]") // ignored by a printer in standard mode
 		case c == '\n':
 			out.WriteByte('\n')
 			col = 0

@@ -1,0 +1,55 @@
+package printertest_test
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/printer/printertest"
+	"github.com/fanka/fanka/server/storetest"
+)
+
+// TestJobStore runs the stores' print queue contract on the in-memory
+// store, so that tests of the queue on it hold for the real ones.
+func TestJobStore(t *testing.T) {
+	storetest.RunPrintJobs(t, storetest.PrintJobStores{
+		Open: func(*testing.T) server.PrintJobStore { return &printertest.JobStore{} },
+	})
+}
+
+func TestTranscript(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"\x1b@\x1c&\x1ba\x01\x1d!\x11\xb5\xda\xd2\xbb\xca\xb3\xcc\xc3\n\x1dVA0", "[INIT][CHINESE][ALIGN c][SIZE 2x2]第一食堂\n[CUT feed 48]", false},
+		{"\x10\x04\x01\x1bE\x01A\x1bd\x02", "[STATUS 1][BOLD 1]A[FEED 2]", false},
+		{"\xb5\xda", "", true},                                   // GBK outside Chinese mode
+		{"\x1c&\xb5", "[CHINESE]", true},                         // half a character
+		{"\x1bZ", "", true},                                      // an unknown command
+		{"\x10\x04\x09", "", true},                               // not a status request
+		{"\x07", "", true},                                       // a control byte
+		{strings.Repeat("x", 33), strings.Repeat("x", 33), true}, // wider than the paper
+	}
+	for _, tt := range tests {
+		got, err := printertest.Transcript([]byte(tt.in))
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("Transcript(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// FuzzTranscript: the decoder never panics, and its transcript of a
+// stream it takes is text.
+func FuzzTranscript(f *testing.F) {
+	f.Add([]byte("\x1b@\x1c&\x1ba\x01\x1d!\x11\xb5\xda\xd2\xbb\xca\xb3\xcc\xc3\n\x1dVA0"))
+	f.Add([]byte("\x10\x04\x01\x1bE\x01A\x1bd\x02"))
+	f.Add([]byte("\x1c&\xb5"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := printertest.Transcript(b)
+		if err == nil && !utf8.ValidString(s) {
+			t.Fatalf("Transcript(%q) = %q, not UTF-8", b, s)
+		}
+	})
+}
