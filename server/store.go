@@ -10,7 +10,7 @@ import (
 )
 
 // Store is what the server keeps in its database: the ledger, cards,
-// registers and users. Every back-end implements all of it and passes the
+// registers, users and the print queue. Every back-end implements all of it and passes the
 // conformance suite in storetest; the server's parts consume the smaller
 // interfaces it is made of.
 //
@@ -24,6 +24,7 @@ type Store interface {
 	AlarmStore
 	UserStore
 	Verifier
+	PrintJobStore
 	// Close releases the database. No method may be called after it.
 	Close() error
 }
@@ -33,14 +34,21 @@ type Settler interface {
 	// Settle settles a batch of encoded journal entries (journal.Entry
 	// canonical encodings, in seq order) from register terminal, in one
 	// database transaction, and returns one ack per entry once it is
-	// committed. Writes are serialized: one batch settles at a time.
+	// committed. Batches of one register settle one after the other; a
+	// store may commit batches of several registers in one transaction
+	// (group commit), as long as a refused batch leaves the others unharmed.
+	//
+	// The batch is authenticated as a whole: every entry must hold the hash
+	// of the entry before it in the batch, and the last entry must carry a
+	// valid signature by the register's pinned key, which through the hash
+	// chain covers every entry of the batch back to the first entry's Prev.
+	// (Each entry keeps its own signature, which Verify checks.)
 	//
 	// An entry at or below the register's last settled seq whose bytes equal
 	// the stored entry is a replay: its original ack is returned again and
 	// nothing is posted. Every other entry must follow the previous one (the
-	// register's last settled entry, then the entry before it in the batch)
-	// and carry a valid signature by the register's pinned key; it is then
-	// posted:
+	// register's last settled entry, then the entry before it in the batch);
+	// it is then posted:
 	//
 	//   - a sale moves Amount from the card's account to revenue; it settles
 	//     whatever the balance (the meal was eaten): wire.SettledOverdraft
@@ -58,7 +66,8 @@ type Settler interface {
 	// entry cannot be decoded, is not this register's, or moves more than
 	// MaxAmount), journal.ErrChain
 	// (a gap, or an entry that does not follow or differs from the settled
-	// one), journal.ErrSignature (the signature does not verify); or
+	// one), journal.ErrSignature (the last entry's signature does not
+	// verify); or
 	// ENOTFOUND for an unknown register, EFORBIDDEN for one that is disabled
 	// or not enrolled, EINVALID for a batch larger than wire.MaxBatch.
 	Settle(ctx context.Context, terminal uint32, entries [][]byte) ([]wire.Ack, error)
@@ -103,6 +112,10 @@ type CardFeed interface {
 	// CardsSince returns up to limit cards whose Version is above version,
 	// in Version order.
 	CardsSince(ctx context.Context, version uint64, limit int) ([]Card, error)
+	// CardVersion returns the Version of the last card change committed:
+	// CardsSince it returns nothing, and no change committed later has a
+	// lower Version.
+	CardVersion(ctx context.Context) (uint64, error)
 	// SubscribeCards returns a channel that receives a value (coalesced: a
 	// buffer of one) after each commit that changed a card, and a function
 	// that ends the subscription.

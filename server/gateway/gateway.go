@@ -50,6 +50,7 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 30 * time.Second
+	DefaultCardsInterval    = 50 * time.Millisecond
 )
 
 // Gateway is the terminal WebSocket endpoint, an http.Handler. Create it
@@ -69,13 +70,18 @@ type Gateway struct {
 	// CardsPerFrame is the most card changes sent in one Cards frame, at
 	// most wire.MaxCards.
 	CardsPerFrame int
+	// CardsInterval is the least time between two broadcasts of card
+	// changes: the commits made meanwhile go out together, and a card that
+	// changed several times goes out once.
+	CardsInterval time.Duration
 
 	store    Store
+	feed     feed // card changes, read once for every session
 	upgrader websocket.Upgrader
 	ctx      context.Context
 	cancel   context.CancelFunc
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards the fields below and feed's
 	closed bool
 	conns  map[*conn]struct{} // every open connection
 	byTerm map[uint32]*conn   // the welcomed connection of each register
@@ -88,13 +94,14 @@ func New(store Store, logger *slog.Logger) *Gateway {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Gateway{
+	g := &Gateway{
 		Logger:           logger,
 		Now:              time.Now,
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		WriteTimeout:     DefaultWriteTimeout,
 		PingInterval:     DefaultPingInterval,
 		CardsPerFrame:    wire.MaxCards,
+		CardsInterval:    DefaultCardsInterval,
 		store:            store,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: DefaultHandshakeTimeout,
@@ -106,6 +113,8 @@ func New(store Store, logger *slog.Logger) *Gateway {
 		conns:  map[*conn]struct{}{},
 		byTerm: map[uint32]*conn{},
 	}
+	g.feed.g = g
+	return g
 }
 
 // ServeHTTP upgrades the request to a WebSocket and runs the register's
@@ -382,10 +391,10 @@ func settleRefusal(err error) *refusal {
 }
 
 // push sends the card changes after cursor, then each change as it
-// commits, and pings the register when idle.
+// commits, and pings the register when idle. It catches up from the store
+// on its own, then follows the gateway's broadcast; a session that falls
+// behind the broadcast catches up again.
 func (c *conn) push(ctx context.Context, cursor uint64) error {
-	changed, stop := c.g.store.SubscribeCards()
-	defer stop()
 	ping := time.NewTicker(c.g.PingInterval)
 	defer ping.Stop()
 	for {
@@ -393,16 +402,81 @@ func (c *conn) push(ctx context.Context, cursor uint64) error {
 		if cursor, err = c.sendCards(ctx, cursor); err != nil {
 			return err
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := c.g.feed.start(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return refuse(wire.RefuseInternal, "", err, "internal error")
+		}
+		s := c.g.feed.join(cursor)
+		if s == nil {
+			// Behind the broadcast (or the gateway is closing): catch up
+			// again after a moment.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ping.C:
+				if err := c.ping(); err != nil {
+					return err
+				}
+			case <-time.After(time.Millisecond):
+			}
+			continue
+		}
+		cursor, err = c.follow(ctx, s, cursor, ping)
+		c.g.feed.leave(s)
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// follow sends the broadcast's frames after cursor until the session ends
+// or falls behind, and returns the new cursor.
+func (c *conn) follow(ctx context.Context, s *subscription, cursor uint64, ping *time.Ticker) (uint64, error) {
+	send := func(f cardFrame) error {
+		if f.to <= cursor {
+			return nil
+		}
+		if err := c.writeFrame(f.b); err != nil {
+			return fmt.Errorf("write cards: %w", err)
+		}
+		cursor = f.to
+		return nil
+	}
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-changed:
+			return cursor, nil
+		case f := <-s.frames:
+			if err := send(f); err != nil {
+				return cursor, err
+			}
+		case <-s.dropped:
+			for {
+				select {
+				case f := <-s.frames:
+					if err := send(f); err != nil {
+						return cursor, err
+					}
+				default:
+					return cursor, nil
+				}
+			}
 		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.g.WriteTimeout)); err != nil {
-				return err
+			if err := c.ping(); err != nil {
+				return cursor, err
 			}
 		}
 	}
+}
+
+// ping pings the register.
+func (c *conn) ping() error {
+	return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.g.WriteTimeout))
 }
 
 // sendCards sends every card changed after cursor, in frames of at most
@@ -460,13 +534,18 @@ func (c *conn) write(m wire.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode %T: %w", m, err)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.ws.SetWriteDeadline(time.Now().Add(c.g.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+	if err := c.writeFrame(b); err != nil {
 		return fmt.Errorf("write %T: %w", m, err)
 	}
 	return nil
+}
+
+// writeFrame sends one encoded message within the write timeout.
+func (c *conn) writeFrame(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(c.g.WriteTimeout))
+	return c.ws.WriteMessage(websocket.BinaryMessage, b)
 }
 
 // kick sends a close frame, best effort, and closes the connection, which

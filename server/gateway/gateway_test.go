@@ -394,3 +394,111 @@ func (b *syncBuffer) String() string {
 
 var _ gateway.Store = (*sqlite.DB)(nil)
 var _ server.Store = (*sqlite.DB)(nil)
+
+// TestCardBroadcast has registers join at different cursors while sales
+// commit, some of them too slow for the broadcast: each must get every
+// card's latest state, with a cursor that only goes up.
+func TestCardBroadcast(t *testing.T) {
+	e := newEnv(t, func(g *gateway.Gateway) {
+		g.CardsPerFrame = 3
+		g.CardsInterval = time.Millisecond
+	})
+	cards := []string{"0B01", "0B02", "0B03", "0B04", "0B05", "0B06", "0B07"}
+	for _, no := range cards {
+		servertest.OpenCard(t, e.store, no, 1_000_000)
+	}
+	seller := e.register(t)
+	sell := func(n int) {
+		for i := range n {
+			var b [][]byte
+			for j := range 3 {
+				b = append(b, seller.Sale(t, cards[(i+j)%len(cards)], 1))
+			}
+			if _, err := e.store.Settle(context.Background(), seller.ID, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sell(5)
+
+	type listener struct {
+		c      *servertest.Client
+		known  map[string]wire.Card
+		cursor uint64
+	}
+	var ls []*listener
+	for i := range 4 {
+		r := e.register(t)
+		c := e.dial(t)
+		var start uint64
+		if i%2 == 1 {
+			last, err := e.store.Card(context.Background(), cards[len(cards)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			start = last.Version // already holds everything so far
+		}
+		c.Handshake(t, r, start)
+		ls = append(ls, &listener{c: c, known: map[string]wire.Card{}, cursor: start})
+		sell(20) // while the others listen, or do not read yet
+	}
+
+	final := map[string]server.Card{}
+	var top uint64
+	for _, no := range cards {
+		c, err := e.store.Card(context.Background(), no)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final[no] = c
+		top = max(top, c.Version)
+	}
+	for i, l := range ls {
+		for l.cursor < top {
+			m := servertest.Expect[*wire.Cards](t, l.c)
+			if m.Cursor <= l.cursor {
+				t.Fatalf("listener %d: cursor %d after %d", i, m.Cursor, l.cursor)
+			}
+			for _, c := range m.Cards {
+				if c.Version > m.Cursor {
+					t.Fatalf("listener %d: card %s version %d above the frame's cursor %d", i, c.CardNo, c.Version, m.Cursor)
+				}
+				l.known[c.CardNo] = c
+			}
+			l.cursor = m.Cursor
+		}
+		for _, no := range cards {
+			// A listener that started at the top of the first sales knows
+			// only the cards that changed after.
+			got, ok := l.known[no]
+			if !ok {
+				t.Errorf("listener %d never heard of card %s", i, no)
+				continue
+			}
+			if want := final[no]; got.Version != want.Version || got.Balance != want.Balance {
+				t.Errorf("listener %d: card %s at version %d balance %d, want %d and %d", i, no, got.Version, got.Balance, want.Version, want.Balance)
+			}
+		}
+	}
+}
+
+// TestCardPushCursorAhead has a register claim a cursor beyond every
+// change: the others still hear of each change.
+func TestCardPushCursorAhead(t *testing.T) {
+	e := newEnv(t)
+	servertest.OpenCard(t, e.store, "0C01", 100)
+	liar := e.dial(t)
+	liar.Handshake(t, e.register(t), 1<<40)
+	r := e.register(t)
+	c := e.dial(t)
+	c.Handshake(t, r, 0)
+	if m := servertest.Expect[*wire.Cards](t, c); len(m.Cards) != 1 {
+		t.Fatalf("catch-up: %+v", m)
+	}
+	if _, err := e.store.Settle(context.Background(), r.ID, [][]byte{r.Sale(t, "0C01", 30)}); err != nil {
+		t.Fatal(err)
+	}
+	if m := servertest.Expect[*wire.Cards](t, c); len(m.Cards) != 1 || m.Cards[0].Balance != 70 {
+		t.Errorf("pushed after a sale: %+v", m)
+	}
+}

@@ -229,3 +229,6 @@ func (db *DB) CardsSince(ctx context.Context, version uint64, limit int) ([]serv
 // DB wake subscribers at once; changes other servers made, within
 // CardPoll.
 func (db *DB) SubscribeCards() (<-chan struct{}, func()) { return db.cards.Subscribe() }
+
+// CardVersion implements server.CardFeed.
+func (db *DB) CardVersion(ctx context.Context) (uint64, error) { return db.cardVersion(ctx) }

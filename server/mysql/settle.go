@@ -32,10 +32,13 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 		return nil, err
 	}
 
-	// Check the signatures before the transaction, under the key the
-	// register pinned, so that no lock is held while they are; the
-	// transaction uses the results if the key it reads is the same.
-	pinned, sigErrs := db.verifyAhead(ctx, terminal, entries)
+	// Authenticate the batch before the transaction, under the key the
+	// register pinned, so that no lock is held meanwhile; the transaction
+	// uses the result if the key it reads is the same.
+	pinned, authErr := db.verifyAhead(ctx, terminal, entries, raw)
+	if authErr != nil && pinned == nil {
+		return nil, authErr // a broken link within the batch
+	}
 
 	var acks []wire.Ack
 	changed := false
@@ -60,6 +63,15 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 			}
 		}
 		var version uint64
+		if !t.PublicKey.Equal(pinned) {
+			last := &entries[len(entries)-1]
+			if authErr = last.Verify(t.PublicKey); authErr != nil {
+				authErr = fmt.Errorf("settle %d/%d: %w", terminal, last.Seq, authErr)
+			}
+		}
+		if authErr != nil {
+			return authErr
+		}
 		if len(cardNos) > 0 { // not only replays
 			if version, err = lockCardVersion(ctx, tx); err != nil {
 				return fmt.Errorf("settle register %d: %w", terminal, err)
@@ -83,13 +95,6 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 				continue
 			}
 			if err := e.Follows(lastSeq, lastHash); err != nil {
-				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
-			}
-			err := sigErrs[i]
-			if !t.PublicKey.Equal(pinned) {
-				err = e.Verify(t.PublicKey)
-			}
-			if err != nil {
 				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
 			}
 			r, err := s.settle(ctx, e)
@@ -126,23 +131,28 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 	return acks, nil
 }
 
-// verifyAhead checks the signatures of the entries a register sent that
-// are above its last settled seq, under the key it pinned, and returns the
-// key and each entry's result (nil for the others). It returns a nil key
-// if the register cannot be read or has not enrolled: Settle then finds
-// out why.
-func (db *DB) verifyAhead(ctx context.Context, terminal uint32, entries []journal.Entry) (ed25519.PublicKey, []error) {
+// verifyAhead authenticates the batch before the transaction, under the
+// key the register pinned, so that no lock is held meanwhile: every
+// entry's link to the previous one in the batch, and the signature of the
+// last entry, which covers the whole chain back to the first entry's Prev
+// (the transaction checks that against the register's last settled
+// entry). It returns the key and the batch's error, or a nil key if the
+// register cannot be read or has not enrolled: Settle then finds out why.
+func (db *DB) verifyAhead(ctx context.Context, terminal uint32, entries []journal.Entry, raw [][]byte) (ed25519.PublicKey, error) {
+	for i := 1; i < len(entries); i++ {
+		if err := entries[i].Follows(entries[i-1].Seq, journal.HashBytes(raw[i-1])); err != nil {
+			return nil, fmt.Errorf("settle %d/%d: %w", terminal, entries[i].Seq, err)
+		}
+	}
 	t, err := db.Terminal(ctx, terminal)
 	if err != nil || !t.Enrolled() {
 		return nil, nil
 	}
-	errs := make([]error, len(entries))
-	for i := range entries {
-		if entries[i].Seq > t.LastSeq {
-			errs[i] = entries[i].Verify(t.PublicKey)
-		}
+	last := &entries[len(entries)-1]
+	if err := last.Verify(t.PublicKey); err != nil {
+		return t.PublicKey, fmt.Errorf("settle %d/%d: %w", terminal, last.Seq, err)
 	}
-	return t.PublicKey, errs
+	return t.PublicKey, nil
 }
 
 // settlement is one batch being settled. It reads and locks the batch's

@@ -185,6 +185,15 @@ func (db *DB) CardsSince(ctx context.Context, version uint64, limit int) ([]serv
 	return out, nil
 }
 
+// CardVersion implements server.CardFeed.
+func (db *DB) CardVersion(ctx context.Context) (uint64, error) {
+	var v uint64
+	if err := db.read.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'card_version'`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("card version: %w", err)
+	}
+	return v, nil
+}
+
 // SubscribeCards implements server.CardFeed.
 func (db *DB) SubscribeCards() (<-chan struct{}, func()) { return db.cards.Subscribe() }
 

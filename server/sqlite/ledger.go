@@ -55,16 +55,13 @@ func post(ctx context.Context, tx *wtx, txID int64, postings []server.Posting) e
 	return err
 }
 
-// books posts transactions within one database transaction. Balance
-// updates of hot accounts (revenue, which every sale credits) are summed
-// and applied once by flush, so that a batch of sales updates that row once.
+// books posts office transactions (settlement has its own, groupBooks).
 type books struct {
-	tx  *wtx
-	hot map[int64]money.Fen // account → balance change not yet applied
+	tx *wtx
 }
 
 // post inserts the postings of transaction txID, applies them to balances
-// and returns the new balances of the accounts it updated directly.
+// and returns the new balances of the accounts it updated.
 func (b *books) post(ctx context.Context, txID int64, postings []server.Posting) (map[int64]money.Fen, error) {
 	var sum money.Fen
 	for _, p := range postings {
@@ -82,14 +79,6 @@ func (b *books) post(ctx context.Context, txID int64, postings []server.Posting)
 			txID, p.AccountID, p.Amount); err != nil {
 			return nil, fmt.Errorf("post transaction %d: %w", txID, err)
 		}
-		if b.hot != nil && p.AccountID == server.RevenueAccount {
-			s, ok := money.Add(b.hot[p.AccountID], p.Amount)
-			if !ok {
-				return nil, fmt.Errorf("post transaction %d: revenue overflows", txID)
-			}
-			b.hot[p.AccountID] = s
-			continue
-		}
 		var bal money.Fen
 		if err := b.tx.QueryRowContext(ctx, `UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance`,
 			p.Amount, p.AccountID).Scan(&bal); err != nil {
@@ -98,18 +87,4 @@ func (b *books) post(ctx context.Context, txID int64, postings []server.Posting)
 		balances[p.AccountID] = bal
 	}
 	return balances, nil
-}
-
-// flush applies the summed balance changes of hot accounts.
-func (b *books) flush(ctx context.Context) error {
-	for account, delta := range b.hot {
-		if delta == 0 {
-			continue
-		}
-		if _, err := b.tx.ExecContext(ctx, `UPDATE accounts SET balance = balance + ? WHERE id = ?`, delta, account); err != nil {
-			return fmt.Errorf("update balance of account %d: %w", account, err)
-		}
-	}
-	clear(b.hot)
-	return nil
 }

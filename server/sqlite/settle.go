@@ -3,9 +3,13 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fanka/fanka/server"
@@ -14,88 +18,264 @@ import (
 	"github.com/fanka/fanka/shared/wire"
 )
 
-// Settle implements server.Settler. The batch settles in one transaction
-// on the single writer connection, so batches from all registers are
-// serialized.
+// Group commit bounds: the writer settles the batches waiting for it, from
+// every register, in one transaction of at most maxGroupEntries entries.
+const maxGroupEntries = 2000
+
+// errClosed is returned to a batch that the closing store did not settle.
+var errClosed = errors.New("sqlite: store closed")
+
+// batch is one register's batch on its way to the writer.
+type batch struct {
+	terminal uint32
+	raw      [][]byte
+	entries  []journal.Entry
+	hashes   []journal.Hash
+	key      ed25519.PublicKey // the key the batch was authenticated under
+
+	// set by the writer before done is closed
+	acks []wire.Ack
+	err  error
+	done chan struct{}
+}
+
+// Settle implements server.Settler. The batch is authenticated in the
+// caller's goroutine, so batches of different registers are checked in
+// parallel: every entry's link to the one before it in the batch, and the
+// signature of the last entry, which covers the whole chain back to the
+// first entry's Prev. The single writer then settles it together with the
+// batches of other registers waiting at the same time, in one database
+// transaction (group commit), checking the first entry against the
+// register's last settled one; a refused batch is left out of the group.
 func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire.Ack, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
+	b, err := db.authenticate(ctx, terminal, raw)
+	if err != nil {
+		return nil, err
+	}
+	b.done = make(chan struct{})
+	select {
+	case db.settleq <- b:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-db.stopped:
+		return nil, errClosed
+	}
+	select {
+	case <-b.done:
+	case <-db.stopped:
+		select {
+		case <-b.done:
+		default:
+			return nil, errClosed
+		}
+	}
+	return b.acks, b.err
+}
+
+// authenticate decodes a batch and checks what needs no transaction: each
+// entry's link to the previous one of the batch and the last entry's
+// signature under the register's pinned key.
+func (db *DB) authenticate(ctx context.Context, terminal uint32, raw [][]byte) (*batch, error) {
 	entries, err := server.DecodeBatch(terminal, raw)
 	if err != nil {
 		return nil, err
 	}
+	b := &batch{terminal: terminal, raw: raw, entries: entries, hashes: make([]journal.Hash, len(raw))}
+	for i := range raw {
+		b.hashes[i] = journal.HashBytes(raw[i])
+		if i > 0 {
+			if err := entries[i].Follows(entries[i-1].Seq, b.hashes[i-1]); err != nil {
+				return nil, fmt.Errorf("settle %d/%d: %w", terminal, entries[i].Seq, err)
+			}
+		}
+	}
+	if b.key, err = db.terminalKey(ctx, terminal); err != nil {
+		return nil, err
+	}
+	last := &entries[len(entries)-1]
+	if err := last.Verify(b.key); err != nil {
+		return nil, fmt.Errorf("settle %d/%d: %w", terminal, last.Seq, err)
+	}
+	return b, nil
+}
 
-	var acks []wire.Ack
-	changed := false
-	err = db.inTx(ctx, func(tx *wtx) error {
-		t, err := terminalIn(ctx, tx, terminal)
-		if err != nil {
-			return err
-		}
-		switch {
-		case t.Disabled:
-			return server.Errorf(server.EFORBIDDEN, "register %d is disabled", terminal)
-		case !t.Enrolled():
-			return server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
-		}
-		s := settlement{tx: tx, books: books{tx: tx, hot: map[int64]money.Fen{}}, terminal: terminal, now: db.Now()}
-		acks = make([]wire.Ack, 0, len(entries))
-		lastSeq, lastHash := t.LastSeq, t.LastHash
-		for i := range entries {
-			e := &entries[i]
-			h := journal.HashBytes(raw[i])
-			if e.Seq <= t.LastSeq {
-				ack, err := s.replay(ctx, e, h)
-				if err != nil {
-					return err
-				}
-				acks = append(acks, ack)
-				continue
-			}
-			if err := e.Follows(lastSeq, lastHash); err != nil {
-				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
-			}
-			if err := e.Verify(t.PublicKey); err != nil {
-				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
-			}
-			r, err := s.settle(ctx, e)
-			if err != nil {
-				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
-			}
-			if err := s.record(ctx, e, raw[i], h, r); err != nil {
-				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
-			}
-			changed = changed || r.cardChanged
-			acks = append(acks, r.ack)
-			lastSeq, lastHash = e.Seq, h
-		}
-		if err := s.books.flush(ctx); err != nil {
-			return fmt.Errorf("settle register %d: %w", terminal, err)
-		}
-		if lastSeq > t.LastSeq {
-			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ? WHERE id = ?`,
-				lastSeq, lastHash[:], ms(s.now), terminal); err != nil {
-				return fmt.Errorf("settle register %d: advance to seq %d: %w", terminal, lastSeq, err)
-			}
-		}
-		return nil
-	})
+// terminalKey returns the key register terminal pinned at enrolment, which
+// never changes: ENOTFOUND for an unknown register, EFORBIDDEN for one that
+// has not enrolled.
+func (db *DB) terminalKey(ctx context.Context, terminal uint32) (ed25519.PublicKey, error) {
+	db.keyMu.Lock()
+	key, ok := db.keys[terminal]
+	db.keyMu.Unlock()
+	if ok {
+		return key, nil
+	}
+	t, err := db.Terminal(ctx, terminal)
 	if err != nil {
 		return nil, err
 	}
-	if changed {
-		db.cards.Notify()
+	if !t.Enrolled() {
+		return nil, server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
 	}
-	return acks, nil
+	db.keyMu.Lock()
+	db.keys[terminal] = t.PublicKey
+	db.keyMu.Unlock()
+	return t.PublicKey, nil
 }
 
-// settlement is one batch being settled.
-type settlement struct {
-	tx       *wtx
-	books    books
-	terminal uint32
-	now      time.Time
+// settler is the single writer of settlements: it takes every batch
+// waiting, up to maxGroupEntries entries, and settles them in one
+// transaction, until ctx ends.
+func (db *DB) settler(ctx context.Context) {
+	defer close(db.stopped)
+	for {
+		var group []*batch
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-db.settleq:
+			group = append(group, b)
+		}
+		n := len(group[0].raw)
+	collect:
+		for n < maxGroupEntries {
+			select {
+			case b := <-db.settleq:
+				group = append(group, b)
+				n += len(b.raw)
+			default:
+				break collect
+			}
+		}
+		// A group being settled is committed or rolled back even if the
+		// store is closing.
+		db.settleGroup(context.WithoutCancel(ctx), group)
+	}
+}
+
+// settleGroup settles the batches in one transaction and answers each. A
+// batch that is refused is answered with its error and the others settle
+// without it; if the transaction itself fails, each batch is tried alone.
+func (db *DB) settleGroup(ctx context.Context, group []*batch) {
+	for len(group) > 0 {
+		var refused *batch
+		changed := false
+		var g *groupSettlement
+		err := db.inTx(ctx, func(tx *wtx) error {
+			// The cache holds if no other write came between the last
+			// group's and this one: none of this store's, and none of
+			// another connection to the file (data_version).
+			gen := db.writes.Load()
+			var dataVersion int64
+			if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dataVersion); err != nil {
+				return fmt.Errorf("data version: %w", err)
+			}
+			if db.cache.gen != gen-1 || db.cache.dataVersion != dataVersion || len(db.cache.cards) > maxCachedCards {
+				db.cache = settleCache{cards: map[string]*server.Card{}, balances: map[int64]money.Fen{}}
+			}
+			db.cache.gen = 0
+			g = newGroupSettlement(tx, db.Now(), &db.cache)
+			g.gen, g.dataVersion = gen, dataVersion
+			for _, b := range group {
+				acks, err := g.batch(ctx, b)
+				if err != nil {
+					refused, b.err = b, err
+					return err
+				}
+				b.acks = acks
+			}
+			changed = len(g.changed) > 0
+			return g.flush(ctx)
+		})
+		switch {
+		case err == nil:
+			g.commitCache()
+			for _, b := range group {
+				close(b.done)
+			}
+			if changed {
+				db.cards.Notify()
+			}
+			return
+		case refused != nil:
+			refused.acks = nil
+			close(refused.done)
+			group = slices.DeleteFunc(group, func(b *batch) bool { return b == refused })
+		case len(group) == 1:
+			group[0].acks, group[0].err = nil, err
+			close(group[0].done)
+			return
+		default:
+			for _, b := range group {
+				db.settleGroup(ctx, []*batch{b})
+			}
+			return
+		}
+	}
+}
+
+// groupSettlement is a group of batches being settled in one transaction.
+// It reads each card once, keeps its state as the group's entries change
+// it, and writes cards, balances, transactions, postings and entries once,
+// at the end (flush), in multi-row statements.
+type groupSettlement struct {
+	tx    *wtx
+	now   time.Time
+	books *groupBooks
+
+	terminals map[uint32]*server.Terminal // the group's registers, as settled so far
+	advanced  map[uint32]bool             // registers whose cursor moved
+	cards     map[string]*server.Card     // cards read; nil: no such card
+	changed   map[string]bool             // cards to write
+	version   uint64                      // the card change counter, as the group advanced it
+	versioned bool                        // version has been read
+	startVer  uint64
+
+	cache       *settleCache // cards and balances before the group, if valid
+	gen         uint64       // the group's write transaction
+	dataVersion int64        // PRAGMA data_version in it
+
+	nextTx  int64 // the id of the next transaction; 0 until read
+	txs     []any // transactions rows not yet inserted
+	entries []any // entries rows not yet inserted
+}
+
+// settleCache is what the settler knows of cards and balances between
+// groups: as its last group committed them, valid only while no other
+// write transaction has run since (gen).
+type settleCache struct {
+	gen         uint64                  // the write transaction it is of; 0: none
+	dataVersion int64                   // PRAGMA data_version then: others' commits change it
+	cards       map[string]*server.Card // nil: no such card; Balance is not kept here
+	balances    map[int64]money.Fen     // the accounts of the cards
+}
+
+// maxCachedCards bounds the settler's cache.
+const maxCachedCards = 200_000
+
+// commitCache keeps the group's cards and balances, once it committed.
+func (g *groupSettlement) commitCache() {
+	for no, c := range g.cards {
+		if c == nil {
+			g.cache.cards[no] = nil
+			continue
+		}
+		cc := *c
+		g.cache.cards[no] = &cc
+	}
+	maps.Copy(g.cache.balances, g.books.known)
+	for account := range g.books.unread {
+		delete(g.cache.balances, account)
+	}
+	g.cache.gen, g.cache.dataVersion = g.gen, g.dataVersion
+}
+
+func newGroupSettlement(tx *wtx, now time.Time, cache *settleCache) *groupSettlement {
+	return &groupSettlement{tx: tx, now: now, books: newGroupBooks(tx), cache: cache,
+		terminals: map[uint32]*server.Terminal{}, advanced: map[uint32]bool{},
+		cards: map[string]*server.Card{}, changed: map[string]bool{}}
 }
 
 // result is how one entry settled.
@@ -106,55 +286,112 @@ type result struct {
 	cardChanged bool
 }
 
+// batch settles one register's batch within the group. On an error the
+// group's state is not to be used any more: the transaction rolls back.
+func (g *groupSettlement) batch(ctx context.Context, b *batch) ([]wire.Ack, error) {
+	terminal := b.terminal
+	t, ok := g.terminals[terminal]
+	if !ok {
+		tt, err := terminalIn(ctx, g.tx, terminal)
+		if err != nil {
+			return nil, err
+		}
+		t = &tt
+		g.terminals[terminal] = t
+	}
+	switch {
+	case t.Disabled:
+		return nil, server.Errorf(server.EFORBIDDEN, "register %d is disabled", terminal)
+	case !t.Enrolled():
+		return nil, server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
+	case !t.PublicKey.Equal(b.key):
+		last := &b.entries[len(b.entries)-1]
+		if err := last.Verify(t.PublicKey); err != nil {
+			return nil, fmt.Errorf("settle %d/%d: %w", terminal, last.Seq, err)
+		}
+	}
+	acks := make([]wire.Ack, 0, len(b.entries))
+	settled := t.LastSeq
+	for i := range b.entries {
+		e, h := &b.entries[i], b.hashes[i]
+		if e.Seq <= settled {
+			ack, err := g.replay(ctx, terminal, e, h)
+			if err != nil {
+				return nil, err
+			}
+			acks = append(acks, ack)
+			continue
+		}
+		// The batch's own links were checked before: only its first new
+		// entry's link to the settled chain is new here, but checking each
+		// costs nothing.
+		if err := e.Follows(t.LastSeq, t.LastHash); err != nil {
+			return nil, fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+		}
+		r, err := g.settle(ctx, terminal, e)
+		if err != nil {
+			return nil, fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+		}
+		g.record(terminal, e, b.raw[i], h, r)
+		acks = append(acks, r.ack)
+		t.LastSeq, t.LastHash = e.Seq, h
+		g.advanced[terminal] = true
+	}
+	return acks, nil
+}
+
 // replay returns the ack of an entry settled before, if e is that entry.
-func (s *settlement) replay(ctx context.Context, e *journal.Entry, h journal.Hash) (wire.Ack, error) {
+func (g *groupSettlement) replay(ctx context.Context, terminal uint32, e *journal.Entry, h journal.Hash) (wire.Ack, error) {
+	if err := g.flushRows(ctx); err != nil { // it may be of this group
+		return wire.Ack{}, err
+	}
 	var stored []byte
 	var outcome string
 	ack := wire.Ack{Seq: e.Seq, CardNo: e.CardNo}
-	err := s.tx.QueryRowContext(ctx, `SELECT hash, outcome, balance, version, day, today_count FROM entries WHERE terminal_id = ? AND seq = ?`,
-		s.terminal, e.Seq).Scan(&stored, &outcome, &ack.Balance, &ack.Version, &ack.Day, &ack.TodayCount)
+	err := g.tx.QueryRowContext(ctx, `SELECT hash, outcome, balance, version, day, today_count FROM entries WHERE terminal_id = ? AND seq = ?`,
+		terminal, e.Seq).Scan(&stored, &outcome, &ack.Balance, &ack.Version, &ack.Day, &ack.TodayCount)
 	if errors.Is(err, sql.ErrNoRows) {
-		return wire.Ack{}, fmt.Errorf("settle %d/%d: the entry is below the register's cursor but not stored", s.terminal, e.Seq)
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: the entry is below the register's cursor but not stored", terminal, e.Seq)
 	}
 	if err != nil {
-		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", s.terminal, e.Seq, err)
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", terminal, e.Seq, err)
 	}
 	if !bytes.Equal(stored, h[:]) {
-		return wire.Ack{}, fmt.Errorf("settle %d/%d: %w: it differs from the entry settled at that seq", s.terminal, e.Seq, journal.ErrChain)
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: %w: it differs from the entry settled at that seq", terminal, e.Seq, journal.ErrChain)
 	}
 	if ack.Outcome, err = server.ParseOutcome(outcome); err != nil {
-		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", s.terminal, e.Seq, err)
+		return wire.Ack{}, fmt.Errorf("settle %d/%d: replay: %w", terminal, e.Seq, err)
 	}
 	return ack, nil
 }
 
 // settle posts one new entry.
-func (s *settlement) settle(ctx context.Context, e *journal.Entry) (result, error) {
+func (g *groupSettlement) settle(ctx context.Context, terminal uint32, e *journal.Entry) (result, error) {
 	switch e.Kind {
 	case journal.KindSale:
-		return s.sale(ctx, e)
+		return g.sale(ctx, terminal, e)
 	case journal.KindVoid:
-		return s.void(ctx, e)
+		return g.void(ctx, terminal, e)
 	}
 	return result{}, fmt.Errorf("%w: kind %v", journal.ErrInvalid, e.Kind)
 }
 
 // sale posts a sale: the card's account (or suspense, for an unknown card)
 // to revenue.
-func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error) {
-	day := server.SaleDay(e.Time, s.now)
-	row := txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
-		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
-	card, found, err := s.card(ctx, e.CardNo)
+func (g *groupSettlement) sale(ctx context.Context, terminal uint32, e *journal.Entry) (result, error) {
+	day := server.SaleDay(e.Time, g.now)
+	row := txRow{kind: server.TxSale, origin: server.TerminalOrigin(terminal, e.Seq), created: ms(g.now),
+		terminal: terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
+	card, err := g.card(ctx, e.CardNo)
 	if err != nil {
 		return result{}, err
 	}
-	if !found {
-		txID, err := insertTx(ctx, s.tx, row)
-		if err != nil {
-			return result{}, err
-		}
-		if _, err := s.books.post(ctx, txID, []server.Posting{
+	txID, err := g.insertTx(ctx, row)
+	if err != nil {
+		return result{}, err
+	}
+	if card == nil {
+		if _, err := g.books.post(ctx, txID, []server.Posting{
 			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
 			{AccountID: server.RevenueAccount, Amount: e.Amount},
 		}); err != nil {
@@ -165,12 +402,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 			txID: txID, note: "unknown card: posted to suspense",
 		}, nil
 	}
-
-	txID, err := insertTx(ctx, s.tx, row)
-	if err != nil {
-		return result{}, err
-	}
-	balances, err := s.books.post(ctx, txID, []server.Posting{
+	balances, err := g.books.post(ctx, txID, []server.Posting{
 		{AccountID: card.AccountID, Amount: -e.Amount},
 		{AccountID: server.RevenueAccount, Amount: e.Amount},
 	})
@@ -179,7 +411,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 	}
 	card.Balance = balances[card.AccountID]
 	card.CountSale(day)
-	if err := s.touchCard(ctx, &card); err != nil {
+	if err := g.touch(ctx, card); err != nil {
 		return result{}, err
 	}
 	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Balance))}
@@ -191,14 +423,18 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 
 // void posts the reverse of the sale e.VoidSeq. A void that does not match
 // a sale it may reverse posts nothing and is flagged.
-func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error) {
-	card, found, err := s.card(ctx, e.CardNo)
+func (g *groupSettlement) void(ctx context.Context, terminal uint32, e *journal.Entry) (result, error) {
+	// The sale may be of this group: write the rows kept back first.
+	if err := g.flushRows(ctx); err != nil {
+		return result{}, err
+	}
+	card, err := g.card(ctx, e.CardNo)
 	if err != nil {
 		return result{}, err
 	}
 	flag := func(format string, args ...any) (result, error) {
 		r := result{note: fmt.Sprintf("void of seq %d: ", e.VoidSeq) + fmt.Sprintf(format, args...) + ": nothing posted"}
-		if found {
+		if card != nil {
 			r.ack = card.Ack(e.Seq, wire.Flagged)
 		} else {
 			r.ack = wire.Ack{Seq: e.Seq, Outcome: wire.Flagged, CardNo: e.CardNo}
@@ -210,8 +446,8 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	var kind string
 	var saleCard sql.NullString
 	var saleDay sql.NullInt64
-	err = s.tx.QueryRowContext(ctx, `SELECT id, kind, card_no, day FROM transactions WHERE origin = ?`,
-		server.TerminalOrigin(s.terminal, e.VoidSeq)).Scan(&saleID, &kind, &saleCard, &saleDay)
+	err = g.tx.QueryRowContext(ctx, `SELECT id, kind, card_no, day FROM transactions WHERE origin = ?`,
+		server.TerminalOrigin(terminal, e.VoidSeq)).Scan(&saleID, &kind, &saleCard, &saleDay)
 	if errors.Is(err, sql.ErrNoRows) {
 		return flag("no such sale")
 	}
@@ -222,7 +458,7 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 		return flag("a %s, not a sale", kind)
 	}
 	var voidID int64
-	err = s.tx.QueryRowContext(ctx, `SELECT id FROM transactions WHERE void_of = ?`, saleID).Scan(&voidID)
+	err = g.tx.QueryRowContext(ctx, `SELECT id FROM transactions WHERE void_of = ?`, saleID).Scan(&voidID)
 	if err == nil {
 		return flag("already voided by transaction %d", voidID)
 	}
@@ -232,7 +468,7 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	if saleCard.String != e.CardNo {
 		return flag("the sale was on card %s, not %s", saleCard.String, e.CardNo)
 	}
-	reverse, err := s.postingsOf(ctx, saleID)
+	reverse, err := g.postingsOf(ctx, saleID)
 	if err != nil {
 		return result{}, err
 	}
@@ -247,36 +483,36 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	}
 
 	day := int32(saleDay.Int64)
-	txID, err := insertTx(ctx, s.tx, txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
-		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day, voidOf: saleID})
+	txID, err := g.insertTx(ctx, txRow{kind: server.TxVoid, origin: server.TerminalOrigin(terminal, e.Seq), created: ms(g.now),
+		terminal: terminal, seq: e.Seq, cardNo: e.CardNo, day: &day, voidOf: saleID})
 	if err != nil {
 		return result{}, err
 	}
-	balances, err := s.books.post(ctx, txID, reverse)
+	balances, err := g.books.post(ctx, txID, reverse)
 	if err != nil {
 		return result{}, err
 	}
 	r := result{txID: txID, ack: wire.Ack{Seq: e.Seq, Outcome: wire.Settled, CardNo: e.CardNo}}
-	if found {
-		r.ack = card.Ack(e.Seq, wire.Settled)
-	}
 	// The card's count and version change only if the sale was paid from
 	// its account (not from suspense, before the card was opened).
-	if bal, ok := balances[card.AccountID]; found && ok {
-		card.Balance = bal
-		card.CountVoid(day)
-		if err := s.touchCard(ctx, &card); err != nil {
-			return result{}, err
-		}
-		r.cardChanged = true
+	if card != nil {
 		r.ack = card.Ack(e.Seq, wire.Settled)
+		if bal, ok := balances[card.AccountID]; ok {
+			card.Balance = bal
+			card.CountVoid(day)
+			if err := g.touch(ctx, card); err != nil {
+				return result{}, err
+			}
+			r.cardChanged = true
+			r.ack = card.Ack(e.Seq, wire.Settled)
+		}
 	}
 	return r, nil
 }
 
 // postingsOf returns the reverse of a transaction's postings.
-func (s *settlement) postingsOf(ctx context.Context, txID int64) ([]server.Posting, error) {
-	rows, err := s.tx.QueryContext(ctx, `SELECT account_id, amount FROM postings WHERE tx_id = ? ORDER BY id`, txID)
+func (g *groupSettlement) postingsOf(ctx context.Context, txID int64) ([]server.Posting, error) {
+	rows, err := g.tx.QueryContext(ctx, `SELECT account_id, amount FROM postings WHERE tx_id = ? ORDER BY id`, txID)
 	if err != nil {
 		return nil, fmt.Errorf("postings of transaction %d: %w", txID, err)
 	}
@@ -296,45 +532,258 @@ func (s *settlement) postingsOf(ctx context.Context, txID int64) ([]server.Posti
 	return out, nil
 }
 
-// card reads a card within the batch's transaction.
-func (s *settlement) card(ctx context.Context, cardNo string) (server.Card, bool, error) {
-	c, err := scanCard(s.tx.QueryRowContext(ctx,
+// card returns a card as the group left it, reading it the first time; nil
+// if there is no such card.
+func (g *groupSettlement) card(ctx context.Context, cardNo string) (*server.Card, error) {
+	if c, ok := g.cards[cardNo]; ok {
+		return c, nil
+	}
+	if c, ok := g.cache.cards[cardNo]; ok {
+		if c == nil {
+			g.cards[cardNo] = nil
+			return nil, nil
+		}
+		if bal, ok := g.cache.balances[c.AccountID]; ok {
+			cc := *c
+			cc.Balance = g.books.know(cc.AccountID, bal)
+			g.cards[cardNo] = &cc
+			return &cc, nil
+		}
+	}
+	c, err := scanCard(g.tx.QueryRowContext(ctx,
 		`SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.card_no = ?`, cardNo))
 	if errors.Is(err, sql.ErrNoRows) {
-		return server.Card{}, false, nil
+		g.cards[cardNo] = nil
+		return nil, nil
 	}
 	if err != nil {
-		return server.Card{}, false, fmt.Errorf("card %s: %w", cardNo, err)
+		return nil, fmt.Errorf("card %s: %w", cardNo, err)
 	}
-	return c, true, nil
+	// Another card of the same account may have changed its balance in
+	// this group already.
+	c.Balance = g.books.know(c.AccountID, c.Balance)
+	g.cards[cardNo] = &c
+	return &c, nil
 }
 
-// touchCard gives the card a new version and stores its daily count.
-func (s *settlement) touchCard(ctx context.Context, c *server.Card) error {
-	v, err := nextCardVersion(ctx, s.tx)
-	if err != nil {
-		return err
+// touch gives the card the next version; flush writes it.
+func (g *groupSettlement) touch(ctx context.Context, c *server.Card) error {
+	if !g.versioned {
+		if err := g.tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'card_version'`).Scan(&g.version); err != nil {
+			return fmt.Errorf("card version: %w", err)
+		}
+		g.versioned, g.startVer = true, g.version
 	}
-	c.Version = v
-	if _, err := s.tx.ExecContext(ctx, `UPDATE cards SET version = ?, day = ?, today_count = ? WHERE card_no = ?`,
-		c.Version, c.Day, c.TodayCount, c.CardNo); err != nil {
-		return fmt.Errorf("update card %s: %w", c.CardNo, err)
-	}
+	g.version++
+	c.Version = g.version
+	g.changed[c.CardNo] = true
 	return nil
 }
 
-// record stores the entry, kept forever, with the ack it was given.
-func (s *settlement) record(ctx context.Context, e *journal.Entry, raw []byte, h journal.Hash, r result) error {
+// insertTx keeps a transactions row to insert and returns its id.
+func (g *groupSettlement) insertTx(ctx context.Context, r txRow) (int64, error) {
+	if g.nextTx == 0 {
+		if err := g.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM transactions`).Scan(&g.nextTx); err != nil {
+			return 0, fmt.Errorf("next transaction id: %w", err)
+		}
+	}
+	id := g.nextTx
+	g.nextTx++
+	var terminal, seq, voidOf, day sql.NullInt64
+	if r.terminal != 0 {
+		terminal = sql.NullInt64{Int64: int64(r.terminal), Valid: true}
+		seq = sql.NullInt64{Int64: int64(r.seq), Valid: true}
+	}
+	if r.voidOf != 0 {
+		voidOf = sql.NullInt64{Int64: r.voidOf, Valid: true}
+	}
+	if r.day != nil {
+		day = sql.NullInt64{Int64: int64(*r.day), Valid: true}
+	}
+	g.txs = append(g.txs, id, string(r.kind), r.origin, r.created, terminal, seq, nullString(r.cardNo), day, voidOf, nullString(r.operator))
+	return id, nil
+}
+
+// record keeps the entry, to be stored forever with the ack it was given.
+func (g *groupSettlement) record(terminal uint32, e *journal.Entry, raw []byte, h journal.Hash, r result) {
 	var txID sql.NullInt64
 	if r.txID != 0 {
 		txID = sql.NullInt64{Int64: r.txID, Valid: true}
 	}
-	_, err := s.tx.ExecContext(ctx, `INSERT INTO entries (terminal_id, seq, hash, raw, tx_id, outcome, note, balance, version, day, today_count, settled_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.terminal, e.Seq, h[:], raw, txID, r.ack.Outcome.String(), r.note,
-		r.ack.Balance, r.ack.Version, r.ack.Day, r.ack.TodayCount, ms(s.now))
-	if err != nil {
-		return fmt.Errorf("record entry: %w", err)
+	g.entries = append(g.entries, terminal, e.Seq, h[:], raw, txID, r.ack.Outcome.String(), r.note,
+		int64(r.ack.Balance), r.ack.Version, r.ack.Day, r.ack.TodayCount, ms(g.now))
+}
+
+// flushRows inserts the transactions, postings and entries kept back, in
+// that order, for their foreign keys.
+func (g *groupSettlement) flushRows(ctx context.Context) error {
+	if err := insertRows(ctx, g.tx, `INSERT INTO transactions (id, kind, origin, created, terminal_id, seq, card_no, day, void_of, operator) VALUES `,
+		10, g.txs); err != nil {
+		if isConstraint(err) {
+			return server.Errorf(server.ECONFLICT, "a transaction of the batch already exists")
+		}
+		return fmt.Errorf("insert transactions: %w", err)
+	}
+	g.txs = g.txs[:0]
+	if err := insertRows(ctx, g.tx, `INSERT INTO postings (tx_id, account_id, amount) VALUES `, 3, g.books.postings); err != nil {
+		return fmt.Errorf("insert postings: %w", err)
+	}
+	g.books.postings = g.books.postings[:0]
+	if err := insertRows(ctx, g.tx, `INSERT INTO entries (terminal_id, seq, hash, raw, tx_id, outcome, note, balance, version, day, today_count, settled_at) VALUES `,
+		12, g.entries); err != nil {
+		return fmt.Errorf("record entries: %w", err)
+	}
+	g.entries = g.entries[:0]
+	return nil
+}
+
+// flush writes everything the group kept back: rows, balances, cards, the
+// card change counter and the registers' cursors.
+func (g *groupSettlement) flush(ctx context.Context) error {
+	if err := g.flushRows(ctx); err != nil {
+		return err
+	}
+	if err := g.books.flush(ctx); err != nil {
+		return err
+	}
+	cards := make([]any, 0, 4*len(g.changed))
+	for _, no := range slices.Sorted(maps.Keys(g.changed)) {
+		c := g.cards[no]
+		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount)
+	}
+	if err := updateRows(ctx, g.tx, "cards", "card_no", "version = v.column2, day = v.column3, today_count = v.column4", 4, cards); err != nil {
+		return fmt.Errorf("update cards: %w", err)
+	}
+	if g.versioned && g.version != g.startVer {
+		if _, err := g.tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'card_version'`, g.version); err != nil {
+			return fmt.Errorf("card version: %w", err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(g.advanced)) {
+		t := g.terminals[id]
+		if _, err := g.tx.ExecContext(ctx, `UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ? WHERE id = ?`,
+			t.LastSeq, t.LastHash[:], ms(g.now), id); err != nil {
+			return fmt.Errorf("settle register %d: advance to seq %d: %w", id, t.LastSeq, err)
+		}
+	}
+	return nil
+}
+
+// groupBooks posts a group's transactions and writes them at its end
+// (flush): the postings in multi-row statements and each balance once,
+// however many postings changed it. Balances of the diner accounts whose
+// cards the group read are kept here; others are changed, not read.
+type groupBooks struct {
+	tx       *wtx
+	known    map[int64]money.Fen // accounts read: balance as posted so far
+	delta    map[int64]money.Fen // change not yet written, by account
+	unread   map[int64]bool      // accounts changed but not read
+	postings []any               // rows not yet inserted: tx_id, account_id, amount
+}
+
+func newGroupBooks(tx *wtx) *groupBooks {
+	return &groupBooks{tx: tx, known: map[int64]money.Fen{}, delta: map[int64]money.Fen{}, unread: map[int64]bool{}}
+}
+
+// know records the balance of an account as read, unless the group knows
+// it already, and returns the balance as the group left it.
+func (b *groupBooks) know(account int64, balance money.Fen) money.Fen {
+	if bal, ok := b.known[account]; ok {
+		return bal
+	}
+	b.known[account] = balance
+	return balance
+}
+
+// post posts transaction txID and returns the new balances of the known
+// accounts it changed. The postings must sum to zero.
+func (b *groupBooks) post(ctx context.Context, txID int64, postings []server.Posting) (map[int64]money.Fen, error) {
+	var sum money.Fen
+	for _, p := range postings {
+		var ok bool
+		if sum, ok = money.Add(sum, p.Amount); !ok {
+			return nil, fmt.Errorf("post transaction %d: amounts overflow", txID)
+		}
+	}
+	if sum != 0 {
+		return nil, fmt.Errorf("post transaction %d: postings sum to %d, not 0", txID, sum)
+	}
+	balances := make(map[int64]money.Fen, len(postings))
+	for _, p := range postings {
+		d, ok := money.Add(b.delta[p.AccountID], p.Amount)
+		if !ok {
+			return nil, fmt.Errorf("post transaction %d: account %d overflows", txID, p.AccountID)
+		}
+		b.delta[p.AccountID] = d
+		if bal, known := b.known[p.AccountID]; known {
+			if bal, ok = money.Add(bal, p.Amount); !ok {
+				return nil, fmt.Errorf("post transaction %d: account %d overflows", txID, p.AccountID)
+			}
+			b.known[p.AccountID] = bal
+			balances[p.AccountID] = bal
+		} else {
+			b.unread[p.AccountID] = true
+		}
+		b.postings = append(b.postings, txID, p.AccountID, int64(p.Amount))
+	}
+	return balances, nil
+}
+
+// flush applies the balance changes.
+func (b *groupBooks) flush(ctx context.Context) error {
+	changes := make([]any, 0, 2*len(b.delta))
+	for _, account := range slices.Sorted(maps.Keys(b.delta)) {
+		if d := b.delta[account]; d != 0 {
+			changes = append(changes, account, int64(d))
+		}
+	}
+	clear(b.delta)
+	if err := updateRows(ctx, b.tx, "accounts", "id", "balance = balance + v.column2", 2, changes); err != nil {
+		return fmt.Errorf("update balances: %w", err)
+	}
+	return nil
+}
+
+// insertRows runs the INSERT that prefix starts with, whose rows have
+// columns values each, for args holding the rows one after the other. It
+// cuts them into statements of a power of two rows, at most maxRows, so
+// that a handful of statement texts, each prepared once, serve any count.
+func insertRows(ctx context.Context, tx *wtx, prefix string, columns int, args []any) error {
+	const maxRows = 128
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", columns), ", ") + ")"
+	for len(args) > 0 {
+		n := maxRows
+		for n > len(args)/columns {
+			n /= 2
+		}
+		query := prefix + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+		if _, err := tx.ExecContext(ctx, query, args[:n*columns]...); err != nil {
+			return err
+		}
+		args = args[n*columns:]
+	}
+	return nil
+}
+
+// updateRows updates rows of table by its key column, many in one
+// statement: rows holds, one row after the other, the key and the other
+// values of a row, columns in all, which set names as v.column1 (the key),
+// v.column2 and on. Like insertRows, it cuts them into statements of a
+// power of two rows.
+func updateRows(ctx context.Context, tx *wtx, table, key, set string, columns int, rows []any) error {
+	const maxRows = 128
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", columns), ", ") + ")"
+	for len(rows) > 0 {
+		n := maxRows
+		for n > len(rows)/columns {
+			n /= 2
+		}
+		query := "UPDATE " + table + " SET " + set + " FROM (VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") +
+			") AS v WHERE " + table + "." + key + " = v.column1"
+		if _, err := tx.ExecContext(ctx, query, rows[:n*columns]...); err != nil {
+			return err
+		}
+		rows = rows[n*columns:]
 	}
 	return nil
 }

@@ -6,17 +6,21 @@
 // committed transactions on power loss), foreign keys on and a busy
 // timeout. All writes go through one connection, so they are serialized;
 // reads use a separate pool and see committed snapshots while a write is in
-// progress.
+// progress. Settlement has a goroutine of its own on that connection, the
+// settler, which commits the batches of every register waiting at the same
+// time in one transaction (group commit, see Settle).
 package sqlite
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -28,6 +32,9 @@ import (
 // busyTimeout is how long a connection waits for a lock held by another
 // process (a verify run, a backup) before failing.
 const busyTimeout = 10 * time.Second
+
+// writerCacheKiB is the writer connection's page cache.
+const writerCacheKiB = 64 << 10
 
 // DB is the SQLite store. Create it with New, set its fields, then Open it.
 type DB struct {
@@ -43,13 +50,23 @@ type DB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared on write, by query
+
+	keyMu sync.Mutex
+	keys  map[uint32]ed25519.PublicKey // registers' pinned keys, once enrolled
+
+	writes     atomic.Uint64      // write transactions begun: the settler's cache is of one
+	cache      settleCache        // the settler's cards and balances, as it last committed them
+	settleq    chan *batch        // batches for the settler, the single writer of settlements
+	stopped    chan struct{}      // closed when the settler has ended
+	stopSettle context.CancelFunc // ends the settler
 }
 
 var _ server.Store = (*DB)(nil)
 
 // New returns a store for the database file at path, not yet open.
 func New(path string) *DB {
-	return &DB{Path: path, Now: time.Now, stmts: map[string]*sql.Stmt{}}
+	return &DB{Path: path, Now: time.Now, stmts: map[string]*sql.Stmt{}, keys: map[uint32]ed25519.PublicKey{},
+		settleq: make(chan *batch), stopped: make(chan struct{})}
 }
 
 // Open opens the file, creating it if needed, and brings its schema to the
@@ -65,7 +82,10 @@ func (db *DB) Open(ctx context.Context) error {
 	uri := (&url.URL{Scheme: "file", Path: abs}).String()
 	common := fmt.Sprintf("_foreign_keys=1&_busy_timeout=%d", busyTimeout.Milliseconds())
 
-	db.write, err = sql.Open("sqlite", uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	// The writer keeps a large page cache: settlement inserts into the
+	// indexes of tables far larger than SQLite's default 2 MiB cache.
+	db.write, err = sql.Open("sqlite", uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"+
+		fmt.Sprintf("&_pragma=cache_size(%d)", -writerCacheKiB))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
@@ -89,11 +109,18 @@ func (db *DB) Open(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
+	settleCtx, stop := context.WithCancel(context.Background())
+	db.stopSettle = stop
+	go db.settler(settleCtx)
 	return nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.stopSettle != nil {
+		db.stopSettle()
+		<-db.stopped
+	}
 	var errs []error
 	db.stmtMu.Lock()
 	for q, st := range db.stmts {
@@ -161,6 +188,7 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *wtx) error) error {
 	if err != nil {
 		return err
 	}
+	db.writes.Add(1) // under the writer connection: write transactions are counted in order
 	tx := &wtx{Tx: sqlTx, db: db}
 	err = fn(tx)
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,8 @@ func Run(t *testing.T, open Open) {
 		{"SettleUnknownCard", testSettleUnknownCard},
 		{"SettleRefusals", testSettleRefusals},
 		{"SettleBatchAtomic", testSettleBatchAtomic},
+		{"SettleForgedMiddle", testSettleForgedMiddle},
+		{"SettleConcurrentRegisters", testSettleConcurrentRegisters},
 		{"SettleRegisterState", testSettleRegisterState},
 		{"Void", testVoid},
 		{"VoidRefused", testVoidRefused},
@@ -283,6 +286,166 @@ func testSettleBatchAtomic(t *testing.T, open Open) {
 	}
 }
 
+// testSettleForgedMiddle checks that a batch is authenticated as a whole:
+// stores may verify only the last entry's signature, which covers every
+// entry before it through the hash chain, so an entry changed anywhere in
+// the batch must still be refused and nothing of the batch posted.
+func testSettleForgedMiddle(t *testing.T, open Open) {
+	ctx := context.Background()
+	s, r, _ := setup(t, open)
+	servertest.OpenCard(t, s, "04A1", 10000)
+	settle(t, s, r, r.Sale(t, "04A1", 100)) // seq 1
+
+	// The register's true batch, seq 2 to 4.
+	fork := func() *servertest.Register { c := *r; return &c }
+	honest := fork()
+	batch := [][]byte{honest.Sale(t, "04A1", 100), honest.Sale(t, "04A1", 100), honest.Sale(t, "04A1", 100)}
+
+	// Someone without the key raises the middle sale and mends the chain
+	// after it: every link holds, the signatures are the register's, but
+	// the last one no longer matches its entry.
+	mended := func() [][]byte {
+		out := append([][]byte(nil), batch...)
+		e, err := journal.Unmarshal(out[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Amount = 5000
+		if out[1], err = e.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+		last, err := journal.Unmarshal(out[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		last.Prev = journal.HashBytes(out[1])
+		if out[2], err = last.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}()
+	// The same change without mending the chain.
+	unmended := append([][]byte(nil), mended[:2]...)
+	unmended = append(unmended, batch[2])
+
+	// Someone with a key of their own signs the rest of the chain.
+	forger := fork()
+	first := forger.Sale(t, "04A1", 100) // seq 2, the register's
+	_, forger.Key, _ = ed25519.GenerateKey(rand.Reader)
+	resigned := [][]byte{first, forger.Sale(t, "04A1", 5000), forger.Sale(t, "04A1", 100)}
+
+	tests := []struct {
+		name    string
+		entries [][]byte
+		want    error
+	}{
+		{"middle entry changed, chain mended", mended, journal.ErrSignature},
+		{"middle entry changed", unmended, journal.ErrChain},
+		{"rest of the chain signed by another key", resigned, journal.ErrSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acks, err := s.Settle(ctx, r.ID, tt.entries)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("settle: %v, %v; want %v", acks, err, tt.want)
+			}
+			if c := card(t, s, "04A1"); c.Balance != 9900 {
+				t.Errorf("balance %d after a refused batch, want 9900", c.Balance)
+			}
+			if term, err := s.Terminal(ctx, r.ID); err != nil || term.LastSeq != 1 {
+				t.Errorf("register at seq %d (%v) after a refused batch, want 1", term.LastSeq, err)
+			}
+		})
+	}
+	// The true batch settles.
+	if acks := settle(t, s, r, batch...); acks[2].Seq != 4 || acks[2].Balance != 9600 {
+		t.Errorf("the true batch: %+v", acks)
+	}
+	if rep := verify(t, s); rep.Entries != 4 {
+		t.Errorf("verify: %+v, want 4 entries", rep)
+	}
+}
+
+// testSettleConcurrentRegisters settles batches of many registers at once,
+// as the gateway does, one of them refused: the refused one posts nothing
+// and the others settle in full, whether or not the store commits them
+// together.
+func testSettleConcurrentRegisters(t *testing.T, open Open) {
+	ctx := context.Background()
+	clock := servertest.NewClock(noon)
+	s := open(t, clock.Now)
+	servertest.OpenCard(t, s, "04A1", 100000)
+	servertest.OpenCard(t, s, "04A2", 100000)
+	const registers, rounds, perBatch = 6, 5, 4
+	regs := make([]*servertest.Register, registers)
+	for i := range regs {
+		regs[i] = servertest.NewRegister(t)
+		regs[i].Time = clock.Now
+		servertest.Enroll(t, s, regs[i])
+	}
+	bad := regs[0] // its second batch skips a seq
+	errs := make(chan error, registers)
+	for i, r := range regs {
+		go func() {
+			for round := range rounds {
+				var b [][]byte
+				for range perBatch {
+					b = append(b, r.Sale(t, []string{"04A1", "04A2"}[i%2], 10))
+				}
+				if r == bad && round == 1 {
+					b = b[1:]
+				}
+				acks, err := s.Settle(ctx, r.ID, b)
+				if r == bad && round == 1 {
+					if !errors.Is(err, journal.ErrChain) {
+						errs <- fmt.Errorf("register %d: a batch with a gap: %v, want a broken chain", r.ID, err)
+						return
+					}
+					errs <- nil
+					return
+				}
+				if err != nil {
+					errs <- fmt.Errorf("register %d round %d: %w", r.ID, round, err)
+					return
+				}
+				if len(acks) != len(b) {
+					errs <- fmt.Errorf("register %d round %d: %d acks for %d entries", r.ID, round, len(acks), len(b))
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range regs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	// Every register but the bad one settled every sale; the bad one
+	// only its first batch.
+	want := money.Fen(0)
+	for _, r := range regs {
+		term, err := s.Terminal(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := uint64(rounds * perBatch)
+		if r == bad {
+			n = perBatch
+		}
+		if term.LastSeq != n {
+			t.Errorf("register %d at seq %d, want %d", r.ID, term.LastSeq, n)
+		}
+		want += money.Fen(n) * 10
+	}
+	if got := 200000 - card(t, s, "04A1").Balance - card(t, s, "04A2").Balance; got != want {
+		t.Errorf("the cards paid %d, want %d", got, want)
+	}
+	if rep := verify(t, s); rep.Entries != int64((registers-1)*rounds*perBatch+perBatch) {
+		t.Errorf("verify: %+v", rep)
+	}
+}
+
 func testSettleRegisterState(t *testing.T, open Open) {
 	ctx := context.Background()
 	clock := servertest.NewClock(noon)
@@ -490,6 +653,9 @@ func testCardFeed(t *testing.T, open Open) {
 			return false
 		}
 	}
+	if v, err := s.CardVersion(ctx); err != nil || v != 0 {
+		t.Errorf("card version of an empty store: %d, %v", v, err)
+	}
 	servertest.OpenCard(t, s, "04A1", 1000)
 	if !woken() {
 		t.Fatal("no wake-up after a card was opened")
@@ -528,6 +694,9 @@ func testCardFeed(t *testing.T, open Open) {
 	settle(t, s, r, r.Sale(t, "0BAD", 100))
 	if c, _ := s.CardsSince(ctx, changed[0].Version, 100); len(c) != 0 {
 		t.Errorf("cards after an unknown card's sale: %+v", c)
+	}
+	if v, err := s.CardVersion(ctx); err != nil || v != changed[0].Version {
+		t.Errorf("card version %d (%v), want the last change's %d", v, err, changed[0].Version)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Settle measures how many sales per second one server settles durably on
 // its embedded SQLite store, from many registers over real WebSocket, with
-// every signature checked (DESIGN.md §10, first row), and compares it with
+// every batch authenticated (DESIGN.md §10, first row), and compares it with
 // the machine's Ed25519 verification rate measured in the same run.
 //
 // It builds the real thing in one process: a fresh data directory in a
@@ -22,7 +22,7 @@
 //
 // The verification rate, ed25519_verify_per_s, is GOMAXPROCS goroutines
 // verifying journal entries (journal.Entry.Verify, as the server does for
-// each entry), for half of BENCH_VERIFY_TIME before the settlement and half
+// the last entry of each batch and verify for each entry), for half of BENCH_VERIFY_TIME before the settlement and half
 // after it, so that a change in the shared machine's load during the run
 // weighs on both sides of settle_sqlite_vs_verify_ratio. Afterwards the
 // store is opened afresh and verified as `fanka-server verify` does; the
