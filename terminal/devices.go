@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fanka/fanka/shared/card"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
 )
@@ -20,6 +21,21 @@ type CardEvent struct {
 	// At is when the reader reported the change (the PC/SC event), the start
 	// of the card-to-display latency.
 	At time.Time
+	// Signer, for a card that signs its sales (the fanka card profile),
+	// asks it to; nil for a card that does not (the uid profile).
+	Signer CardSigner
+}
+
+// CardSigner is a card in the reader that signs each sale (shared/card,
+// ProfileFanka).
+type CardSigner interface {
+	// SignSale asks the card to sign the sale ch and returns the
+	// signature as Entry.CardSig carries it (card.SaleSignature.Marshal),
+	// verified against the public key the card gave when it was read. It
+	// fails when the card has left, when another card is in the reader
+	// (the signature does not verify: card.ErrSignature), or when the card
+	// refuses (card.ErrStatus). ctx bounds the wait.
+	SignSale(ctx context.Context, ch card.Challenge) ([]byte, error)
 }
 
 // CardReader reports cards arriving and leaving.
@@ -88,4 +104,32 @@ type CardView struct {
 	Status     wire.CardStatus
 	Balance    money.Fen // available: cached balance minus unsettled sales
 	TodayCount int       // sales today, the server's count plus unsettled ones
+	// UnsettledToday is the sum of this register's sales of the card today
+	// that the server has not settled yet (less their voids): what the
+	// card spent offline today, for OfflineLimits.MaxCardDay.
+	UnsettledToday money.Fen
 }
+
+// Backlog is what a register's journal holds that the server has not
+// settled yet.
+type Backlog struct {
+	// Entries is the number of entries (sales and voids) waiting.
+	Entries int
+	// Amount is their sum: sales less voids.
+	Amount money.Fen
+	// OfflineSales is the number of waiting sales the register decided
+	// offline: the consecutive offline sales of OfflineLimits.SoftCount
+	// and HardCount, which drop as the server settles them.
+	OfflineSales int
+}
+
+// ErrJournalFull is returned (wrapped) by a journal that could not record
+// an entry because its storage is full. Nothing was recorded.
+var ErrJournalFull = errors.New("terminal: journal storage full")
+
+// MemoryLimit is the soft memory limit fanka-terminal gives the Go runtime
+// (runtime/debug.SetMemoryLimit) unless GOMEMLIMIT sets one: the register's
+// live heap is a few MiB even with a million cached cards, and the limit
+// keeps the garbage of a card sync from growing its resident memory past
+// the 64 MiB of DESIGN §10.
+const MemoryLimit = 32 << 20

@@ -31,6 +31,14 @@ type register struct {
 
 func startRegister(t *testing.T, srv *server) *register {
 	t.Helper()
+	return startRegisterWith(t, srv, "", "请刷卡")
+}
+
+// startRegisterWith starts a register whose config file ends with rules
+// (TOML: a [rules] table and its subtables), and waits for its display to
+// show ready.
+func startRegisterWith(t *testing.T, srv *server, rules, ready string) *register {
+	t.Helper()
 	var reg struct {
 		TerminalID uint32 `json:"terminal_id"`
 		EnrolCode  string `json:"enrol_code"`
@@ -64,18 +72,19 @@ func startRegister(t *testing.T, srv *server) *register {
 max_sale = "200.00"
 [reader]
 prefix = "`+virtual.Slot0.Reader+`"
+profiles = ["fanka", "uid"]
 [keypad]
 port = "`+pty.SlavePath+`"
 profile = "keypad-ascii"
 [display]
 port = "`+pty.SlavePath+`"
 profile = "display-epson"
-`), 0o600)
+`+rules), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.proc = start(t, "fanka-terminal", nil, bin.client, "run", "--config", config)
-	r.see("请刷卡")
+	r.see(ready)
 	return r
 }
 
@@ -248,6 +257,129 @@ func TestBadInput(t *testing.T) {
 	srv.token = token
 	if code := srv.call("GET", "/cards/FFFF0000", nil, &e); code != 404 || e.Error.Code == "" {
 		t.Fatalf("unknown card: HTTP %d %+v", code, e)
+	}
+	srv.proc.stop(syscall.SIGTERM)
+	if out := verify(t, serverData); !strings.Contains(out, "1 entries") {
+		t.Fatalf("verify: %s", out)
+	}
+}
+
+// TestSignInRemovalAndVoid: a cashier signs in by code; a card pulled out
+// before 确认 makes no sale; a supervisor voids a wrong sale with the card
+// still in, the diner pays the right amount, and the server settles the
+// sale, its void and the new sale once each.
+func TestSignInRemovalAndVoid(t *testing.T) {
+	virtual.MustPCSCD(t)
+	serverData := filepath.Join(t.TempDir(), "server")
+	srv := startServer(t, serverData, freePort(t))
+	openCard(t, srv)
+	reg := startRegisterWith(t, srv, `
+[rules]
+require_cashier = true
+[[rules.cashier]]
+id = "C01"
+code = "1357"
+[[rules.supervisor]]
+id = "S01"
+code = "24680"
+`, "请签到")
+	reg.proc.waitOutput("cards received", 15*time.Second)
+
+	// No cashier, no sale.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := virtual.Slot0.Insert(ctx, virtual.Card{UID: cardBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.see("收银员未签到")
+	if err := in.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	reg.see("请签到")
+	reg.keys("1357\r")
+	reg.see("C01 已签到")
+
+	// The card leaves before 确认: nothing is recorded.
+	remove := reg.insert(cardBytes)
+	reg.see("余额 100.00")
+	reg.keys("5")
+	reg.see("消费 5")
+	remove()
+	reg.keys("\r")
+
+	// 15.00 instead of 1.50: the supervisor voids it, the card still in.
+	remove = reg.insert(cardBytes)
+	reg.see("余额 100.00")
+	reg.keys("15\r")
+	reg.see("成功 消费 15.00")
+	reg.keys("24680\r")
+	reg.see("撤销 消费 15.00")
+	reg.keys("\r")
+	reg.see("余额 100.00")
+	reg.keys("1.50\r")
+	reg.see("成功 消费 1.50")
+	remove()
+
+	c := srv.waitBalance(cardUID, 9850)
+	if c.TodayCount != 1 {
+		t.Fatalf("today_count %d after a sale, its void and a sale; want 1", c.TodayCount)
+	}
+	log := reg.proc.out.String()
+	if got := lines(log, `"msg":"void"`); len(got) != 1 || !strings.Contains(got[0], `"supervisor":"S01"`) {
+		t.Fatalf("void log lines %q", got)
+	}
+	if got := lines(log, `"msg":"sale"`); len(got) != 2 {
+		t.Fatalf("%d sales logged, want 2:\n%s", len(got), log)
+	}
+	srv.proc.stop(syscall.SIGTERM)
+	if out := verify(t, serverData); !strings.Contains(out, "3 entries") {
+		t.Fatalf("verify: %s", out)
+	}
+}
+
+// TestFankaCardSale: a fanka card (the card application, selected by AID)
+// is read by its card number, signs the sale through pcscd, and the sale
+// with the card's signature settles.
+func TestFankaCardSale(t *testing.T) {
+	virtual.MustPCSCD(t)
+	serverData := filepath.Join(t.TempDir(), "server")
+	srv := startServer(t, serverData, freePort(t))
+	const cardNo = "FK20260001"
+	var out struct {
+		CardNo string `json:"card_no"`
+	}
+	code := srv.call("POST", "/cards", map[string]any{
+		"person_id": "110101199003071299", "name": "李四", "deposit": 5000,
+		"request_id": "open-fanka", "card_no": cardNo}, &out)
+	if code != 200 && code != 201 || out.CardNo != cardNo {
+		t.Fatalf("open card: HTTP %d %+v", code, out)
+	}
+	reg := startRegisterWith(t, srv, "", "请刷卡")
+	reg.proc.waitOutput("cards received", 15*time.Second)
+	app, err := virtual.NewFankaApp(cardNo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := virtual.Slot0.Insert(ctx, virtual.Card{UID: cardBytes, Fanka: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.see("余额 50.00")
+	reg.keys("8.50\r")
+	reg.see("成功 消费 8.50")
+	if err := in.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	reg.see("请刷卡")
+	srv.waitBalance(cardNo, 4150)
+	if app.Counter() != 1 {
+		t.Fatalf("the card signed %d times", app.Counter())
+	}
+	if got := lines(reg.proc.out.String(), `"msg":"sale"`); len(got) != 1 || !strings.Contains(got[0], `"card_signed":true`) {
+		t.Fatalf("sale log %q", got)
 	}
 	srv.proc.stop(syscall.SIGTERM)
 	if out := verify(t, serverData); !strings.Contains(out, "1 entries") {

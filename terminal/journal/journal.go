@@ -5,7 +5,13 @@
 // Record returns only after the entry is fsync'd, so that a sale the display
 // called 成功 survives a power cut or a SIGKILL. Entries are never rewritten
 // or deleted: the server keeps its own copy forever, and the register keeps
-// its own for audit.
+// its own for audit. When the disk is full Record fails with an error
+// wrapping terminal.ErrJournalFull, and nothing is recorded.
+//
+// The card cache may hold millions of cards. They stay on disk: records
+// are compact (cards.go), and the journal drops its mapping of the file's
+// pages every few dozen cards it reads or writes, so that the register's
+// resident memory does not grow with the size of the cache (DESIGN §10).
 package journal
 
 import (
@@ -15,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,11 +36,12 @@ import (
 var (
 	bucketEntries = []byte("entries") // seq (u64 BE) → canonical entry
 	bucketMeta    = []byte("meta")    // see meta keys
-	bucketCards   = []byte("cards")   // card no → encoded wire.Card
+	bucketCards   = []byte("cards")   // card no → a card record (cards.go)
 
 	keyTerminal   = []byte("terminal")    // u32: the register id the journal belongs to
 	keyAcked      = []byte("acked")       // u64: the server's last settled seq
 	keyCardCursor = []byte("card_cursor") // u64: highest card version held
+	keyContact    = []byte("contact")     // i64: Unix ms when the register last heard from the server
 )
 
 // Errors returned by the journal.
@@ -56,22 +65,35 @@ type Journal struct {
 	mu        sync.Mutex
 	lastSeq   uint64
 	lastHash  journal.Hash
+	last      journal.Entry // the entry at lastSeq, decoded
 	acked     uint64
-	unsettled map[string]pending // card no → this register's sales not yet reflected
-	entries   map[uint64]pendingEntry
-	pendAmt   money.Fen
+	unsettled map[string]money.Fen    // card no → this register's entries not yet settled, summed
+	days      map[cardDay]dayPending  // card no and day → the same, counted on the sale's day
+	entries   map[uint64]pendingEntry // seq → an entry not yet settled
+	backlog   terminal.Backlog        // all of them
+
+	touched atomic.Int64 // cards read or written since the file's pages were last released
 }
 
-type pending struct {
-	amount money.Fen
-	count  int
+type cardDay struct {
+	card string
+	day  int32
+}
+
+type dayPending struct {
+	count  int       // sales less voids
+	amount money.Fen // the same in fen
 }
 
 type pendingEntry struct {
-	card   string
-	amount money.Fen // signed: + for sales, − for voids
-	day    int32
+	card    string
+	amount  money.Fen // signed: + for sales, − for voids
+	day     int32     // the day it counts on: a sale's own, a void's sale's
+	sale    bool
+	offline bool
 }
+
+var _ terminal.Journal = (*Journal)(nil)
 
 // Open opens (creating if needed) the journal file of register terminal,
 // whose entries are signed with key.
@@ -81,7 +103,7 @@ func Open(path string, terminalID uint32, key ed25519.PrivateKey) (*Journal, err
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	j := &Journal{db: db, terminal: terminalID, key: key,
-		unsettled: map[string]pending{}, entries: map[uint64]pendingEntry{}}
+		unsettled: map[string]money.Fen{}, days: map[cardDay]dayPending{}, entries: map[uint64]pendingEntry{}}
 	if err := j.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
@@ -105,10 +127,14 @@ func (j *Journal) load() error {
 			return err
 		}
 		j.acked = u64(meta.Get(keyAcked))
-		c := tx.Bucket(bucketEntries).Cursor()
+		entries := tx.Bucket(bucketEntries)
+		c := entries.Cursor()
 		if k, v := c.Last(); k != nil {
-			j.lastSeq = binary.BigEndian.Uint64(k)
-			j.lastHash = journal.HashBytes(v)
+			e, err := journal.Unmarshal(v)
+			if err != nil {
+				return fmt.Errorf("last entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			j.lastSeq, j.lastHash, j.last = e.Seq, journal.HashBytes(v), e
 		}
 		// Rebuild what is not yet settled.
 		for k, v := c.Seek(seqKey(j.acked + 1)); k != nil; k, v = c.Next() {
@@ -116,7 +142,7 @@ func (j *Journal) load() error {
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			j.addPending(e)
+			j.addPending(e, j.countDay(entries, e))
 		}
 		return nil
 	})
@@ -130,7 +156,8 @@ func (j *Journal) Terminal() uint32 { return j.terminal }
 
 // Record completes e with the register id, the next seq, the previous
 // entry's hash and the register's signature, appends it and fsyncs it. It
-// returns the entry as recorded. On error nothing is recorded.
+// returns the entry as recorded. On error nothing is recorded; when the
+// disk is full the error wraps terminal.ErrJournalFull.
 func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -144,53 +171,87 @@ func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 	if err != nil {
 		return journal.Entry{}, fmt.Errorf("record seq %d: %w", e.Seq, err)
 	}
+	var day int32
 	err = j.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketEntries).Put(seqKey(e.Seq), b)
+		entries := tx.Bucket(bucketEntries)
+		day = j.countDay(entries, e)
+		return entries.Put(seqKey(e.Seq), b)
 	})
+	if errors.Is(err, syscall.ENOSPC) {
+		return journal.Entry{}, fmt.Errorf("record seq %d: %w: %w", e.Seq, terminal.ErrJournalFull, err)
+	}
 	if err != nil {
 		return journal.Entry{}, fmt.Errorf("record seq %d: %w", e.Seq, err)
 	}
-	j.lastSeq, j.lastHash = e.Seq, journal.HashBytes(b)
-	j.addPending(e)
+	j.lastSeq, j.lastHash, j.last = e.Seq, journal.HashBytes(b), e
+	j.addPending(e, day)
 	return e, nil
 }
 
-func (j *Journal) addPending(e journal.Entry) {
-	amt := e.Amount
+// countDay returns the day an entry counts on: a sale's own day, and for
+// a void the day of the sale it voids (as the server counts it). j.mu must
+// be held.
+func (j *Journal) countDay(entries *bolt.Bucket, e journal.Entry) int32 {
 	if e.Kind == journal.KindVoid {
-		amt = -amt
+		if pe, ok := j.entries[e.VoidSeq]; ok {
+			return pe.day
+		}
+		if v := entries.Get(seqKey(e.VoidSeq)); v != nil {
+			if sale, err := journal.Unmarshal(v); err == nil {
+				return Day(time.UnixMilli(sale.Time))
+			}
+		}
 	}
-	p := j.unsettled[e.CardNo]
-	p.amount += amt
-	if e.Kind == journal.KindSale {
-		p.count++
-	} else {
-		p.count--
-	}
-	j.unsettled[e.CardNo] = p
-	j.entries[e.Seq] = pendingEntry{card: e.CardNo, amount: amt, day: Day(time.UnixMilli(e.Time))}
-	j.pendAmt += amt
+	return Day(time.UnixMilli(e.Time))
 }
 
+// addPending counts e as not yet settled; j.mu must be held.
+func (j *Journal) addPending(e journal.Entry, day int32) {
+	pe := pendingEntry{card: e.CardNo, amount: e.Amount, day: day, sale: e.Kind == journal.KindSale,
+		offline: e.Flags&journal.FlagOffline != 0}
+	if !pe.sale {
+		pe.amount = -pe.amount
+	}
+	j.entries[e.Seq] = pe
+	j.count(pe, 1)
+}
+
+// settle counts the entry seq as settled; j.mu must be held.
 func (j *Journal) settle(seq uint64) {
 	pe, ok := j.entries[seq]
 	if !ok {
 		return
 	}
 	delete(j.entries, seq)
-	p := j.unsettled[pe.card]
-	p.amount -= pe.amount
-	if pe.amount > 0 {
-		p.count--
-	} else {
-		p.count++
+	j.count(pe, -1)
+}
+
+// count adds (sign 1) or removes (sign −1) pe from the pending totals.
+func (j *Journal) count(pe pendingEntry, sign int) {
+	n := 1
+	if !pe.sale {
+		n = -1
 	}
-	if p.amount == 0 && p.count == 0 {
+	amt := pe.amount * money.Fen(sign)
+	if u := j.unsettled[pe.card] + amt; u != 0 {
+		j.unsettled[pe.card] = u
+	} else {
 		delete(j.unsettled, pe.card)
-	} else {
-		j.unsettled[pe.card] = p
 	}
-	j.pendAmt -= pe.amount
+	k := cardDay{pe.card, pe.day}
+	d := j.days[k]
+	d.count += n * sign
+	d.amount += amt
+	if d == (dayPending{}) {
+		delete(j.days, k)
+	} else {
+		j.days[k] = d
+	}
+	j.backlog.Entries += sign
+	j.backlog.Amount += amt
+	if pe.sale && pe.offline {
+		j.backlog.OfflineSales += sign
+	}
 }
 
 // Day returns the day number (days since 1970-01-01 in t's location) that
@@ -203,6 +264,11 @@ func Day(t time.Time) int32 {
 // Card returns what the register knows of a card: the server's last word on
 // it and this register's sales the server has not reflected yet.
 func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, error) {
+	// j.mu is held across the read so that an ack cannot be applied
+	// between reading the card and reading what is pending: the card
+	// would then count a sale twice, or not at all.
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	var c wire.Card
 	var found bool
 	err := j.db.View(func(tx *bolt.Tx) error {
@@ -211,30 +277,38 @@ func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, e
 			return nil
 		}
 		found = true
-		return decodeCard(v, &c)
+		return decodeCard(cardNo, v, &c)
 	})
+	j.touch(1)
 	if err != nil || !found {
 		return terminal.CardView{}, false, err
 	}
-	j.mu.Lock()
-	p := j.unsettled[cardNo]
-	j.mu.Unlock()
+	day := Day(now)
 	today := int(c.TodayCount)
-	if c.Day != Day(now) {
+	if c.Day != day {
 		today = 0
 	}
+	d := j.days[cardDay{cardNo, day}]
 	return terminal.CardView{
 		CardNo: c.CardNo, Name: c.Name, Status: c.Status,
-		Balance: c.Balance - p.amount, TodayCount: today + p.count,
+		Balance:        c.Balance - j.unsettled[cardNo],
+		TodayCount:     max(today+d.count, 0),
+		UnsettledToday: d.amount,
 	}, true, nil
 }
 
-// Pending returns the number of entries the server has not settled and
-// their total amount.
-func (j *Journal) Pending() (int, money.Fen) {
+// Backlog returns what the server has not settled yet.
+func (j *Journal) Backlog() terminal.Backlog {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return len(j.entries), j.pendAmt
+	return j.backlog
+}
+
+// LastEntry returns the last entry recorded, and false when there is none.
+func (j *Journal) LastEntry() (journal.Entry, bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.last, j.lastSeq > 0, nil
 }
 
 // Last returns the last recorded seq.
@@ -327,7 +401,7 @@ func (j *Journal) ApplyAcks(acks []wire.Ack) error {
 				continue // an unknown card: the server pushes it if it becomes known
 			}
 			var c wire.Card
-			if err := decodeCard(v, &c); err != nil {
+			if err := decodeCard(a.CardNo, v, &c); err != nil {
 				return err
 			}
 			if a.Version <= c.Version {
@@ -343,19 +417,38 @@ func (j *Journal) ApplyAcks(acks []wire.Ack) error {
 	if err != nil {
 		return fmt.Errorf("journal: apply acks: %w", err)
 	}
+	j.touch(len(acks))
 	return j.setAcked(last)
+}
+
+// releaseEvery is how many cards the journal reads or writes before it
+// drops the process's mapping of the file's pages (releaseMapped). Each
+// page fault on the file maps in up to 16 cached pages around the one read
+// (the kernel's fault-around), so without it a day of card lookups, or one
+// sync of the card list, would map in most of the cache file: the resident
+// memory would grow with the number of cards, not with what the register
+// does.
+const releaseEvery = 64
+
+// touch counts n cards read or written, and releases the file's pages
+// every releaseEvery of them.
+func (j *Journal) touch(n int) {
+	if j.touched.Add(int64(n)) >= releaseEvery {
+		j.touched.Store(0)
+		j.releaseMapped() // best effort: memory, not data
+	}
 }
 
 // ApplyCards stores card states pushed by the server, keeping for each card
 // the state with the higher version.
 func (j *Journal) ApplyCards(m *wire.Cards) error {
-	return j.db.Update(func(tx *bolt.Tx) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
 		cards := tx.Bucket(bucketCards)
 		for i := range m.Cards {
 			c := &m.Cards[i]
 			if v := cards.Get([]byte(c.CardNo)); v != nil {
 				var old wire.Card
-				if err := decodeCard(v, &old); err != nil {
+				if err := decodeCard(c.CardNo, v, &old); err != nil {
 					return err
 				}
 				if old.Version >= c.Version {
@@ -372,6 +465,75 @@ func (j *Journal) ApplyCards(m *wire.Cards) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("journal: apply cards: %w", err)
+	}
+	j.touch(len(m.Cards))
+	return nil
+}
+
+// SaveContact records t as the last time the register heard from the
+// server, so that a register restarted offline still knows how long it has
+// been offline. An earlier t than the one recorded is recorded too: the
+// clock may have been set back.
+func (j *Journal) SaveContact(t time.Time) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyContact, binary.BigEndian.AppendUint64(nil, uint64(t.UnixMilli())))
+	})
+	if err != nil {
+		return fmt.Errorf("journal: record last contact: %w", err)
+	}
+	return nil
+}
+
+// Contact returns the time SaveContact last recorded, the zero time if none.
+func (j *Journal) Contact() (time.Time, error) {
+	var t time.Time
+	err := j.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyContact); len(v) == 8 {
+			t = time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
+		}
+		return nil
+	})
+	return t, err
+}
+
+// ErrBroken is wrapped by Verify's errors: the journal file does not hold
+// an unbroken chain of this register's signed entries.
+var ErrBroken = errors.New("journal: chain broken")
+
+// Verify reads every entry and checks that each decodes, is this
+// register's, follows the one before it (seq and hash) and carries the
+// register's signature by pub. It returns the number of entries checked.
+// It reads the whole file: for audits and tests, not for every start.
+func (j *Journal) Verify(pub ed25519.PublicKey) (uint64, error) {
+	var n, prevSeq uint64
+	var prevHash journal.Hash
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: key %x", ErrBroken, k)
+			}
+			seq := binary.BigEndian.Uint64(k)
+			e, err := journal.Unmarshal(v)
+			switch {
+			case err != nil:
+				return fmt.Errorf("%w: seq %d: %w", ErrBroken, seq, err)
+			case e.Seq != seq || e.Terminal != j.terminal:
+				return fmt.Errorf("%w: key %d holds register %d seq %d", ErrBroken, seq, e.Terminal, e.Seq)
+			}
+			if err := e.Follows(prevSeq, prevHash); err != nil {
+				return fmt.Errorf("%w: %w", ErrBroken, err)
+			}
+			if err := e.Verify(pub); err != nil {
+				return fmt.Errorf("%w: %w", ErrBroken, err)
+			}
+			prevSeq, prevHash = seq, journal.HashBytes(v)
+			n++
+			return nil
+		})
+	})
+	return n, err
 }
 
 // CardCursor returns the highest card version held.
@@ -391,27 +553,4 @@ func u64(b []byte) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(b)
-}
-
-// encodeCard stores a card as a one-card wire.Cards frame: the same codec,
-// with its bounds, as on the wire.
-func encodeCard(c *wire.Card) []byte {
-	b, err := wire.Encode(&wire.Cards{Cards: []wire.Card{*c}})
-	if err != nil {
-		panic(fmt.Sprintf("journal: encode card %q: %v", c.CardNo, err)) // fields come from a decoded frame
-	}
-	return b
-}
-
-func decodeCard(b []byte, c *wire.Card) error {
-	m, err := wire.Decode(b)
-	if err != nil {
-		return fmt.Errorf("journal: stored card: %w", err)
-	}
-	cs, ok := m.(*wire.Cards)
-	if !ok || len(cs.Cards) != 1 {
-		return fmt.Errorf("journal: stored card: unexpected %T", m)
-	}
-	*c = cs.Cards[0]
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	sj "github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
+	"github.com/fanka/fanka/terminal"
 	"github.com/fanka/fanka/terminal/journal"
 )
 
@@ -58,8 +59,8 @@ func TestRecordChainsAndSurvivesReopen(t *testing.T) {
 	j.Close()
 
 	j = mustOpen(t, path)
-	if n, amt := j.Pending(); n != 3 || amt != 3750 {
-		t.Fatalf("after reopen: pending %d, %s", n, amt)
+	if b := j.Backlog(); b.Entries != 3 || b.Amount != 3750 {
+		t.Fatalf("after reopen: backlog %+v", b)
 	}
 	e, err := j.Record(sale(1250))
 	if err != nil {
@@ -110,8 +111,8 @@ func TestBalanceFollowsCacheAcksAndPending(t *testing.T) {
 	view(t, j, 12500, 3)
 	must(t, j.ApplyAcks([]wire.Ack{{Seq: 2, Outcome: wire.Settled, CardNo: card, Balance: 12500, Version: 8, Day: day, TodayCount: 3}}))
 	view(t, j, 12500, 3)
-	if n, _ := j.Pending(); n != 0 {
-		t.Fatalf("pending %d after all acks", n)
+	if b := j.Backlog(); b != (terminal.Backlog{}) {
+		t.Fatalf("backlog %+v after all acks", b)
 	}
 	if c, _ := j.CardCursor(); c != 7 {
 		t.Fatalf("card cursor %d", c)
@@ -137,7 +138,7 @@ func TestResume(t *testing.T) {
 	if j.Acked() != 1 {
 		t.Fatalf("acked %d", j.Acked())
 	}
-	if n, _ := j.Pending(); n != 1 {
+	if n := j.Backlog().Entries; n != 1 {
 		t.Fatalf("pending %d", n)
 	}
 	if err := j.ApplyAcks([]wire.Ack{{Seq: 5, Outcome: wire.Settled, CardNo: card}}); !errors.Is(err, journal.ErrServerAhead) {
@@ -186,4 +187,109 @@ func must2(t *testing.T, j *journal.Journal, e sj.Entry) sj.Entry {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestBacklogCountsDaysVoidsAndOffline: what waits to be settled is counted
+// per card and per day (a void on its sale's day), offline sales apart, and
+// all of it is rebuilt on reopen and drops with the acks.
+func TestBacklogCountsDaysVoidsAndOffline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := mustOpen(t, path)
+	day := journal.Day(now)
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 1, Cards: []wire.Card{{Version: 1, CardNo: card, Status: wire.CardActive, Balance: 10000, Day: day, TodayCount: 1}}}))
+	yesterday := sale(500)
+	yesterday.Time = now.Add(-24 * time.Hour).UnixMilli()
+	yesterday.Flags = sj.FlagOffline
+	must2(t, j, yesterday) // seq 1: yesterday, offline
+	off := sale(1000)
+	off.Flags = sj.FlagOffline
+	must2(t, j, off)        // seq 2: today, offline
+	must2(t, j, sale(2000)) // seq 3: today, online
+	v := cardView(t, j)
+	if v.Balance != 6500 || v.TodayCount != 3 || v.UnsettledToday != 3000 {
+		t.Fatalf("view %+v; want balance 65.00, 3 today (1 settled + 2), 30.00 unsettled today", v)
+	}
+	want := terminal.Backlog{Entries: 3, Amount: 3500, OfflineSales: 2}
+	if b := j.Backlog(); b != want {
+		t.Fatalf("backlog %+v, want %+v", b, want)
+	}
+	// A void of seq 3 (recorded tomorrow) counts on seq 3's day.
+	void := sj.Entry{Kind: sj.KindVoid, Time: now.Add(24 * time.Hour).UnixMilli(), CardNo: card, Amount: 2000, VoidSeq: 3}
+	must2(t, j, void) // seq 4
+	v = cardView(t, j)
+	if v.Balance != 8500 || v.TodayCount != 2 || v.UnsettledToday != 1000 {
+		t.Fatalf("after the void: view %+v", v)
+	}
+	if e, ok, err := j.LastEntry(); err != nil || !ok || e.Seq != 4 || e.Kind != sj.KindVoid {
+		t.Fatalf("last entry %+v %v %v", e, ok, err)
+	}
+	want = terminal.Backlog{Entries: 4, Amount: 1500, OfflineSales: 2}
+	if b := j.Backlog(); b != want {
+		t.Fatalf("backlog %+v, want %+v", b, want)
+	}
+	j.Close()
+
+	// Reopened, the same; and the void still counts on its sale's day
+	// once the sale is settled and only the void waits.
+	j = mustOpen(t, path)
+	if b := j.Backlog(); b != want {
+		t.Fatalf("reopened: backlog %+v, want %+v", b, want)
+	}
+	if e, ok, _ := j.LastEntry(); !ok || e.Seq != 4 {
+		t.Fatalf("reopened: last entry %d", e.Seq)
+	}
+	must(t, j.ApplyAcks([]wire.Ack{
+		{Seq: 1, Outcome: wire.Settled, CardNo: card, Balance: 9500, Version: 2, Day: day, TodayCount: 1},
+		{Seq: 2, Outcome: wire.Settled, CardNo: card, Balance: 8500, Version: 3, Day: day, TodayCount: 2},
+		{Seq: 3, Outcome: wire.Settled, CardNo: card, Balance: 6500, Version: 4, Day: day, TodayCount: 3},
+	}))
+	v = cardView(t, j)
+	if v.Balance != 8500 || v.TodayCount != 2 || v.UnsettledToday != -2000 {
+		t.Fatalf("only the void waits: view %+v", v)
+	}
+	if b := j.Backlog(); b != (terminal.Backlog{Entries: 1, Amount: -2000}) {
+		t.Fatalf("only the void waits: backlog %+v", b)
+	}
+}
+
+func cardView(t *testing.T, j *journal.Journal) terminal.CardView {
+	t.Helper()
+	v, ok, err := j.Card(card, now)
+	if err != nil || !ok {
+		t.Fatalf("card: %v %v", ok, err)
+	}
+	return v
+}
+
+func TestContactSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := mustOpen(t, path)
+	if c, err := j.Contact(); err != nil || !c.IsZero() {
+		t.Fatalf("new journal: contact %v %v", c, err)
+	}
+	must(t, j.SaveContact(now))
+	j.Close()
+	j = mustOpen(t, path)
+	if c, err := j.Contact(); err != nil || !c.Equal(now) {
+		t.Fatalf("contact %v %v, want %v", c, err, now)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := mustOpen(t, path)
+	pub := key.Public().(ed25519.PublicKey)
+	if n, err := j.Verify(pub); n != 0 || err != nil {
+		t.Fatalf("empty journal: %d %v", n, err)
+	}
+	for range 5 {
+		must2(t, j, sale(100))
+	}
+	if n, err := j.Verify(pub); n != 5 || err != nil {
+		t.Fatalf("verify: %d %v", n, err)
+	}
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32)).Public().(ed25519.PublicKey)
+	if _, err := j.Verify(other); !errors.Is(err, journal.ErrBroken) || !errors.Is(err, sj.ErrSignature) {
+		t.Fatalf("another register's key: %v", err)
+	}
 }

@@ -1,7 +1,8 @@
 // Package pcsc is the register's card reader: it watches a PC/SC reader
 // through pcscd (github.com/ebfe/scard, cgo and libpcsclite) and turns cards
 // arriving and leaving into terminal.CardEvents, reading each card's number
-// with the uid card profile (shared/card).
+// with the card profiles it is given (shared/card): uid, and fanka, whose
+// cards also sign each sale (terminal.CardSigner).
 //
 // It exists so that the register's state machine never deals with PC/SC:
 // reader states, event counters, share modes, pcscd restarts and readers
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +58,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now stamps CardEvent.At; nil means time.Now.
 	Now func() time.Time
+	// Profiles are the card profiles to read a card with, in order: a card
+	// is read with the first that it answers. card.ProfileFanka selects
+	// the fanka application (a card without it answers 6A 82 and is tried
+	// with the next profile); card.ProfileUID reads the UID, which every
+	// card has. Empty means uid only (DESIGN §9).
+	Profiles []card.Profile
 }
 
 // Reader reports the cards put on one PC/SC reader. It watches the reader on
@@ -93,6 +101,14 @@ func Open(cfg Config) (*Reader, error) {
 	}
 	if cfg.GoneAfter < 0 {
 		return nil, fmt.Errorf("pcsc: open: negative GoneAfter %v", cfg.GoneAfter)
+	}
+	if len(cfg.Profiles) == 0 {
+		cfg.Profiles = []card.Profile{card.ProfileUID}
+	}
+	for _, p := range cfg.Profiles {
+		if p != card.ProfileUID && p != card.ProfileFanka {
+			return nil, fmt.Errorf("pcsc: open: unknown card profile %q", p)
+		}
 	}
 	r := &Reader{
 		cfg:    cfg,
@@ -362,13 +378,17 @@ func (w *watcher) watch(ctx context.Context, sc *scard.Context, name string) err
 // insert reads the card now on the reader and reports it.
 func (w *watcher) insert(ctx context.Context, sc *scard.Context, name string, at time.Time) {
 	w.present = true
-	no, err := w.readCard(sc, name)
+	no, signer, err := w.readCard(sc, name)
 	if err != nil {
 		w.log.Warn("card unreadable", "err", err)
 	} else {
-		w.log.Debug("card inserted", "card", no)
+		w.log.Debug("card inserted", "card", no, "signs", signer != nil)
 	}
-	w.send(ctx, item{ev: terminal.CardEvent{Present: true, CardNo: no, Err: err, At: at}})
+	ev := terminal.CardEvent{Present: true, CardNo: no, Err: err, At: at}
+	if signer != nil {
+		ev.Signer = signer
+	}
+	w.send(ctx, item{ev: ev})
 }
 
 // remove reports that the card has left.
@@ -378,26 +398,121 @@ func (w *watcher) remove(ctx context.Context, at time.Time) {
 	w.send(ctx, item{ev: terminal.CardEvent{Present: false, At: at}})
 }
 
-// readCard reads the card number of the card on reader name.
-func (w *watcher) readCard(sc *scard.Context, name string) (string, error) {
+// readCard reads the card number of the card on reader name with the
+// first profile the card answers, and for a fanka card returns its signer.
+func (w *watcher) readCard(sc *scard.Context, name string) (string, *fankaCard, error) {
 	c, err := sc.Connect(name, scard.ShareShared, scard.ProtocolAny)
 	if err != nil {
-		return "", fmt.Errorf("pcsc: connect to card: %w", err)
+		return "", nil, fmt.Errorf("pcsc: connect to card: %w", err)
 	}
 	defer func() {
 		if err := c.Disconnect(scard.LeaveCard); err != nil {
 			w.log.Debug("disconnect from card", "err", err)
 		}
 	}()
+	for _, p := range w.cfg.Profiles {
+		if p != card.ProfileFanka {
+			continue
+		}
+		id, err := readFanka(c)
+		if errors.Is(err, errNoApp) {
+			continue // not a fanka card: the next profile
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return id.CardNo, &fankaCard{reader: name, id: id}, nil
+	}
+	if !slices.Contains(w.cfg.Profiles, card.ProfileUID) {
+		return "", nil, fmt.Errorf("pcsc: the card has no fanka application, and uid cards are not taken")
+	}
 	resp, err := c.Transmit(card.GetUID)
 	if err != nil {
-		return "", fmt.Errorf("pcsc: get UID: %w", err)
+		return "", nil, fmt.Errorf("pcsc: get UID: %w", err)
 	}
 	no, err := card.ParseUID(resp)
 	if err != nil {
-		return "", fmt.Errorf("pcsc: get UID: %w", err)
+		return "", nil, fmt.Errorf("pcsc: get UID: %w", err)
 	}
-	return no, nil
+	return no, nil, nil
+}
+
+// errNoApp: the card answered SELECT with an error: it has no fanka
+// application.
+var errNoApp = errors.New("no fanka application")
+
+// readFanka selects the fanka application and reads the card's identity.
+func readFanka(c *scard.Card) (card.Identity, error) {
+	resp, err := c.Transmit(card.Select)
+	if err != nil {
+		return card.Identity{}, fmt.Errorf("pcsc: select fanka: %w", err)
+	}
+	if _, err := card.ParseSelect(resp); err != nil {
+		if errors.Is(err, card.ErrStatus) {
+			return card.Identity{}, fmt.Errorf("%w: %w", errNoApp, err)
+		}
+		return card.Identity{}, fmt.Errorf("pcsc: select fanka: %w", err)
+	}
+	resp, err = c.Transmit(card.ReadIdentity)
+	if err != nil {
+		return card.Identity{}, fmt.Errorf("pcsc: read identity: %w", err)
+	}
+	id, err := card.ParseIdentity(resp)
+	if err != nil {
+		return card.Identity{}, fmt.Errorf("pcsc: read identity: %w", err)
+	}
+	return id, nil
+}
+
+// fankaCard signs sales with the fanka card read on a reader. It talks to
+// the card through a PC/SC context of its own: the watcher's is blocked in
+// GetStatusChange most of the time.
+type fankaCard struct {
+	reader string
+	id     card.Identity
+}
+
+var _ terminal.CardSigner = (*fankaCard)(nil)
+
+// SignSale selects the application again and has the card sign ch; see
+// terminal.CardSigner. ctx is looked at between the steps (each PC/SC call
+// is short).
+func (f *fankaCard) SignSale(ctx context.Context, ch card.Challenge) ([]byte, error) {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: %w", err)
+	}
+	defer sc.Release()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := sc.Connect(f.reader, scard.ShareShared, scard.ProtocolAny)
+	if err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: connect to card: %w", err)
+	}
+	defer c.Disconnect(scard.LeaveCard)
+	resp, err := c.Transmit(card.Select)
+	if err == nil {
+		_, err = card.ParseSelect(resp)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: select: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	resp, err = c.Transmit(card.SignSale(ch))
+	if err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: %w", err)
+	}
+	sig, err := card.ParseSignSale(resp)
+	if err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: %w", err)
+	}
+	if err := card.VerifySale(f.id.PublicKey, f.id.CardNo, ch, sig); err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: not the card read (swapped?): %w", err)
+	}
+	return sig.Marshal(), nil
 }
 
 // send hands it to NextCardEvent, waiting while the buffer is full.

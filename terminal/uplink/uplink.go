@@ -57,7 +57,12 @@ type Uplink struct {
 	log     *slog.Logger
 	wake    chan struct{}
 	changed chan struct{}
+	kick    chan struct{} // Reach: stop waiting between attempts
 	online  atomic.Bool
+
+	mu    sync.Mutex
+	up    chan struct{} // closed while the link is up, replaced when it goes down
+	heard time.Time     // when the server was last heard from (cfg.Now)
 }
 
 var _ terminal.Uplink = (*Uplink)(nil)
@@ -82,8 +87,17 @@ func New(cfg Config) *Uplink {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Uplink{cfg: cfg, log: cfg.Logger.With("part", "uplink"),
-		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1)}
+	u := &Uplink{cfg: cfg, log: cfg.Logger.With("part", "uplink"),
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		up: make(chan struct{})}
+	if cfg.Journal != nil {
+		t, err := cfg.Journal.Contact()
+		if err != nil {
+			u.log.Error("last contact with the server unknown", "err", err)
+		}
+		u.heard = t
+	}
+	return u
 }
 
 // Wake says a new entry waits. It never blocks.
@@ -94,6 +108,51 @@ func (u *Uplink) Online() bool { return u.online.Load() }
 
 // Changed is signalled when the link goes up or down or entries are settled.
 func (u *Uplink) Changed() <-chan struct{} { return u.changed }
+
+// LastContact returns when the server was last heard from: a message or a
+// pong on this run's link, or else the time the journal recorded (see
+// journal.SaveContact). It is the zero time if the register never reached
+// the server.
+func (u *Uplink) LastContact() time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.heard
+}
+
+// Reach makes Run try to connect at once if the link is down and waiting
+// between attempts, and waits at most wait for the link to be up. It
+// reports whether the link is up.
+func (u *Uplink) Reach(wait time.Duration) bool {
+	if u.Online() {
+		return true
+	}
+	u.mu.Lock()
+	up := u.up
+	u.mu.Unlock()
+	signal(u.kick)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-up:
+	case <-t.C:
+	}
+	return u.Online()
+}
+
+// touch notes that the server was just heard from.
+func (u *Uplink) touch() {
+	now := u.cfg.Now()
+	u.mu.Lock()
+	u.heard = now
+	u.mu.Unlock()
+}
+
+// saveContact records the last contact in the journal.
+func (u *Uplink) saveContact() {
+	if err := u.cfg.Journal.SaveContact(u.LastContact()); err != nil {
+		u.log.Warn("last contact not recorded", "err", err)
+	}
+}
 
 func signal(c chan struct{}) {
 	select {
@@ -122,15 +181,29 @@ func (u *Uplink) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-t.C:
+		case <-u.kick:
+			t.Stop()
+			u.log.Info("trying the server now")
 		}
 		backoff = min(backoff*2, u.cfg.MaxBackoff)
 	}
 }
 
 func (u *Uplink) setOnline(v bool) {
-	if u.online.Swap(v) != v {
-		signal(u.changed)
+	if u.online.Swap(v) == v {
+		return
 	}
+	u.mu.Lock()
+	if v {
+		close(u.up)
+	} else {
+		u.up = make(chan struct{})
+	}
+	u.mu.Unlock()
+	if !v {
+		u.saveContact()
+	}
+	signal(u.changed)
 }
 
 func (u *Uplink) tlsConfig() *tls.Config {
@@ -222,16 +295,22 @@ func (u *Uplink) session(ctx context.Context) error {
 		u.log.Warn("clock skew with server", "skew", skew.String())
 	}
 	u.log.Info("link up", "server_seq", welcome.LastSeq, "journal_seq", j.Last())
+	u.touch()
+	u.saveContact()
 	u.setOnline(true)
 
 	conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	conn.SetPongHandler(func(string) error {
+		u.touch()
+		return conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
 	readErr := make(chan error, 1)
 	acked := make(chan struct{}, 1)
 	go func() {
 		for {
 			m, err := read(conn)
 			if err == nil {
+				u.touch()
 				conn.SetReadDeadline(time.Now().Add(pongWait))
 				err = u.handle(m)
 			}
@@ -275,6 +354,7 @@ func (u *Uplink) session(ctx context.Context) error {
 		case <-u.wake:
 		case <-acked:
 		case <-ping.C:
+			u.saveContact()
 			wmu.Lock()
 			err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
 			wmu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"net"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fanka/fanka/shared/card"
 )
 
@@ -44,6 +46,9 @@ type Card struct {
 	UID []byte
 	// ATR is the answer to reset; nil means DefaultATR.
 	ATR []byte
+	// Fanka, when set, is the fanka card application on the card: it
+	// answers SELECT and the fanka class's commands (shared/card).
+	Fanka *FankaApp
 	// Respond, when set, answers every C-APDU instead of the card's own
 	// logic, for tests of cards that answer with errors or garbage. It runs
 	// on the card's own goroutine. An empty answer is sent as it is, and
@@ -55,11 +60,19 @@ type Card struct {
 
 // Answer returns the R-APDU (data, SW1, SW2) the card gives to the C-APDU
 // apdu: the UID for GET DATA (FF CA 00 00 Le), 6C xx when Le is too short
-// for the UID, 6A 81 for other GET DATA requests and 6D 00 for anything
-// else, unless Respond is set.
+// for the UID, 6A 81 for other GET DATA requests; SELECT and the fanka
+// class go to the fanka application if the card has one (a card without
+// answers SELECT with 6A 82); 6D 00 for anything else. Respond, if set,
+// answers instead.
 func (c Card) Answer(apdu []byte) []byte {
 	if c.Respond != nil {
 		return c.Respond(apdu)
+	}
+	if c.Fanka != nil && c.Fanka.owns(apdu) {
+		return c.Fanka.answer(apdu)
+	}
+	if len(apdu) >= 4 && apdu[0] == card.ClaISO && apdu[1] == card.InsSelect {
+		return sw(card.SWAppNotFound)
 	}
 	if len(apdu) == 5 && bytes.Equal(apdu[:2], card.GetUID[:2]) {
 		if apdu[2] != 0 || apdu[3] != 0 {
@@ -190,6 +203,7 @@ func (in *Inserted) answerFrames() error {
 	r := bufio.NewReader(in.conn)
 	var buf []byte
 	for {
+		in.quickAck()
 		payload, err := readFrame(r, buf)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -217,9 +231,32 @@ func (in *Inserted) answerFrames() error {
 	}
 }
 
+// quickAck makes the card's side acknowledge what vpcd sends at once.
+// vpcd writes each frame's length and its payload with two send calls, on
+// a socket with Nagle's algorithm on: the payload waits until the length
+// is acknowledged, and Linux delays that acknowledgement by up to 40 ms.
+// Every APDU would take 40 ms more than any reader takes (measured: 44 ms
+// a GET DATA). TCP_QUICKACK is not sticky, so it is set before each read.
+func (in *Inserted) quickAck() {
+	tc, ok := in.conn.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+	})
+}
+
 // control handles a vpcd control code. Unknown codes are ignored, which
 // keeps the stream in step: vpcd expects no answer to them.
 func (in *Inserted) control(code byte) error {
+	if in.card.Fanka != nil && code != vpcdGetATR {
+		in.card.Fanka.powered()
+	}
 	switch code {
 	case vpcdPowerOff:
 		in.setPowered(false)

@@ -118,7 +118,7 @@ func TestCardAnswersVPCD(t *testing.T) {
 		{"get UID, Le = UID length", []byte{0xFF, 0xCA, 0x00, 0x00, 0x07}, card.UIDResponse(uid7)},
 		{"get UID, Le too short", []byte{0xFF, 0xCA, 0x00, 0x00, 0x04}, []byte{0x6C, 0x07}},
 		{"get historical bytes", []byte{0xFF, 0xCA, 0x01, 0x00, 0x00}, []byte{0x6A, 0x81}},
-		{"select", []byte{0x00, 0xA4, 0x04, 0x00, 0x02, 0xA0, 0x00}, []byte{0x6D, 0x00}},
+		{"select an application it lacks", []byte{0x00, 0xA4, 0x04, 0x00, 0x02, 0xA0, 0x00}, []byte{0x6A, 0x82}},
 		{"two bytes", []byte{0x00, 0xB0}, []byte{0x6D, 0x00}},
 	}
 	for _, tt := range tests {
@@ -311,4 +311,74 @@ func FuzzCardAnswer(f *testing.F) {
 			t.Fatalf("Answer(% X) = % X: a UID that is not the card's", apdu, resp)
 		}
 	})
+}
+
+// TestFankaApp talks to the virtual card's fanka application byte by byte.
+func TestFankaApp(t *testing.T) {
+	app, err := virtual.NewFankaApp("FK0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := virtual.Card{UID: []byte{1, 2, 3, 4}, Fanka: app}
+	ch := card.Challenge{Terminal: 3, Seq: 9, Amount: 1250, Time: 1_795_000_000_000}
+	sw := func(resp []byte) uint16 { return uint16(resp[len(resp)-2])<<8 | uint16(resp[len(resp)-1]) }
+
+	// Before SELECT, the application's commands are refused.
+	if got := sw(c.Answer(card.ReadIdentity)); got != card.SWConditions {
+		t.Fatalf("READ IDENTITY before SELECT: %04X", got)
+	}
+	if got := sw(c.Answer(card.SignSale(ch))); got != card.SWConditions || app.Counter() != 0 {
+		t.Fatalf("SIGN SALE before SELECT: %04X, counter %d", got, app.Counter())
+	}
+	// The UID is still there for the reader.
+	if no, err := card.ParseUID(c.Answer(card.GetUID)); err != nil || no != "01020304" {
+		t.Fatalf("UID: %q %v", no, err)
+	}
+	if v, err := card.ParseSelect(c.Answer(card.Select)); err != nil || v != card.AppVersion {
+		t.Fatalf("SELECT: %d %v", v, err)
+	}
+	id, err := card.ParseIdentity(c.Answer(card.ReadIdentity))
+	if err != nil || id.CardNo != "FK0001" || !id.PublicKey.Equal(app.PublicKey()) || id.Counter != 0 {
+		t.Fatalf("identity %+v %v", id, err)
+	}
+	for want := uint32(1); want <= 2; want++ {
+		sig, err := card.ParseSignSale(c.Answer(card.SignSale(ch)))
+		if err != nil || sig.Counter != want {
+			t.Fatalf("sign %d: %+v %v", want, sig, err)
+		}
+		if err := card.VerifySale(id.PublicKey, "FK0001", ch, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		apdu []byte
+		want uint16
+	}{
+		{"another AID", []byte{0x00, 0xA4, 0x04, 0x00, 0x03, 0xA0, 0x00, 0x01, 0x00}, card.SWAppNotFound},
+		{"SELECT with bad P1", []byte{0x00, 0xA4, 0x00, 0x00, 0x02, 0x3F, 0x00}, card.SWWrongP1P2},
+		{"short challenge", append(card.SignSale(ch)[:4], 0x02, 0x00, 0x00, 0x00), card.SWWrongLength},
+		{"unknown instruction", []byte{0x80, 0x30, 0x00, 0x00, 0x00}, card.SWInsNotSupported},
+		{"READ IDENTITY with P1", []byte{0x80, 0x10, 0x01, 0x00, 0x00}, card.SWWrongP1P2},
+	} {
+		c.Answer(card.Select)
+		if got := sw(c.Answer(tt.apdu)); got != tt.want {
+			t.Errorf("%s: %04X, want %04X", tt.name, got, tt.want)
+		}
+	}
+	// SELECT of another application deselects this one.
+	c.Answer([]byte{0x00, 0xA4, 0x04, 0x00, 0x03, 0xA0, 0x00, 0x01, 0x00})
+	if got := sw(c.Answer(card.ReadIdentity)); got != card.SWConditions {
+		t.Fatalf("READ IDENTITY after another SELECT: %04X", got)
+	}
+	// An exhausted counter signs no more.
+	c.Answer(card.Select)
+	app.SetCounter(^uint32(0))
+	if got := sw(c.Answer(card.SignSale(ch))); got != card.SWCounterExhaust {
+		t.Fatalf("exhausted counter: %04X", got)
+	}
+	// A card without the application.
+	if got := sw(virtual.Card{UID: []byte{1, 2, 3, 4}}.Answer(card.Select)); got != card.SWAppNotFound {
+		t.Fatalf("SELECT on a uid card: %04X", got)
+	}
 }

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/fanka/fanka/shared/card"
 	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/terminal"
 )
 
 // Config is the register's configuration file (TOML); see
@@ -16,14 +21,19 @@ type Config struct {
 	Data string `toml:"data"`
 	// MaxSale is the per-sale maximum, in yuan ("200.00").
 	MaxSale string `toml:"max_sale"`
-	// Cashier is recorded in each entry until cashier sign-in exists.
+	// Cashier is recorded in each entry while no cashier has signed in.
 	Cashier string `toml:"cashier"`
 	Reader  struct {
 		// Prefix selects the PC/SC reader by the start of its name.
 		Prefix string `toml:"prefix"`
+		// Profiles are the card profiles to read cards with, in order
+		// ("fanka", "uid"); default ["uid"].
+		Profiles []string `toml:"profiles"`
 	} `toml:"reader"`
 	Keypad  DeviceConfig `toml:"keypad"`
 	Display DeviceConfig `toml:"display"`
+	// Rules are the sale rules until the server pushes its own.
+	Rules RulesConfig `toml:"rules"`
 }
 
 // DeviceConfig names a serial device and its profile.
@@ -35,6 +45,42 @@ type DeviceConfig struct {
 	Profile string `toml:"profile"`
 }
 
+// RulesConfig is the [rules] table: terminal.Rules as written by people.
+// Amounts are in yuan ("12.50"), durations as "5m" or "72h", times of day
+// as "06:30".
+type RulesConfig struct {
+	DailyCount     int           `toml:"daily_count"`
+	VoidWithin     string        `toml:"void_within"`
+	RequireCashier bool          `toml:"require_cashier"`
+	Cashiers       []StaffConfig `toml:"cashier"`
+	Supervisors    []StaffConfig `toml:"supervisor"`
+	Meals          []MealConfig  `toml:"meal"`
+	Offline        struct {
+		MaxSale     string `toml:"max_sale"`
+		MaxCardDay  string `toml:"max_card_day"`
+		MaxUnsynced string `toml:"max_unsynced"`
+		MaxAge      string `toml:"max_age"`
+		SoftCount   int    `toml:"soft_count"`
+		HardCount   int    `toml:"hard_count"`
+	} `toml:"offline"`
+}
+
+// StaffConfig is a cashier or supervisor: an id for the journal and the
+// code they key.
+type StaffConfig struct {
+	ID   string `toml:"id"`
+	Code string `toml:"code"`
+}
+
+// MealConfig is a meal period and its preset key prices; "" or "0" leaves
+// a key without a meal.
+type MealConfig struct {
+	Name    string   `toml:"name"`
+	From    string   `toml:"from"`
+	To      string   `toml:"to"`
+	Presets []string `toml:"presets"`
+}
+
 // DefaultConfig returns the defaults a config file overrides.
 func DefaultConfig() Config {
 	var c Config
@@ -42,24 +88,24 @@ func DefaultConfig() Config {
 	c.MaxSale = "200.00"
 	c.Keypad.Profile = "keypad-ascii"
 	c.Display.Profile = "display-epson"
+	d := terminal.DefaultRules()
+	c.Rules.DailyCount = d.DailyCount
+	c.Rules.VoidWithin = d.VoidWindow.String()
+	c.Rules.Offline.MaxAge = d.Offline.MaxAge.String()
+	c.Rules.Offline.SoftCount = d.Offline.SoftCount
+	c.Rules.Offline.HardCount = d.Offline.HardCount
 	return c
 }
 
 // ReadConfigFile reads and checks a config file.
 func ReadConfigFile(path string) (Config, error) {
-	c := DefaultConfig()
-	md, err := toml.DecodeFile(path, &c)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return DefaultConfig(), fmt.Errorf("config: %w", err)
+	}
+	c, err := ParseConfig(b)
 	if err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
-	}
-	if un := md.Undecoded(); len(un) > 0 {
-		return c, fmt.Errorf("config %s: unknown setting %q", path, un[0].String())
-	}
-	if _, err := c.maxSale(); err != nil {
-		return c, fmt.Errorf("config %s: max_sale: %w", path, err)
-	}
-	if c.Keypad.Port == "" || c.Display.Port == "" {
-		return c, fmt.Errorf("config %s: keypad.port and display.port are required", path)
 	}
 	if _, err := os.Stat(c.Data); err != nil {
 		return c, fmt.Errorf("config %s: data directory: %w", path, err)
@@ -67,10 +113,113 @@ func ReadConfigFile(path string) (Config, error) {
 	return c, nil
 }
 
-func (c Config) maxSale() (money.Fen, error) {
-	m, err := money.Parse(c.MaxSale)
-	if err == nil && m == 0 {
-		err = fmt.Errorf("must be more than 0")
+// ParseConfig parses and checks a config file's contents, but not that the
+// files it names exist.
+func ParseConfig(b []byte) (Config, error) {
+	c := DefaultConfig()
+	md, err := toml.Decode(string(b), &c)
+	if err != nil {
+		return c, err
 	}
-	return m, err
+	if un := md.Undecoded(); len(un) > 0 {
+		return c, fmt.Errorf("unknown setting %q", un[0].String())
+	}
+	if c.Keypad.Port == "" || c.Display.Port == "" {
+		return c, errors.New("keypad.port and display.port are required")
+	}
+	if _, err := c.SaleRules(); err != nil {
+		return c, err
+	}
+	if _, err := c.CardProfiles(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// CardProfiles returns the card profiles of [reader] profiles.
+func (c Config) CardProfiles() ([]card.Profile, error) {
+	if len(c.Reader.Profiles) == 0 {
+		return []card.Profile{card.ProfileUID}, nil
+	}
+	var out []card.Profile
+	for _, p := range c.Reader.Profiles {
+		switch card.Profile(p) {
+		case card.ProfileUID, card.ProfileFanka:
+			out = append(out, card.Profile(p))
+		default:
+			return nil, fmt.Errorf("reader.profiles: unknown card profile %q (want %q or %q)", p, card.ProfileFanka, card.ProfileUID)
+		}
+	}
+	return out, nil
+}
+
+// SaleRules returns the register's rules as the file sets them.
+func (c Config) SaleRules() (terminal.Rules, error) {
+	r := terminal.DefaultRules()
+	var errs []error
+	amount := func(field, s string) money.Fen {
+		if s == "" {
+			return 0
+		}
+		a, err := money.Parse(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		return a
+	}
+	duration := func(field, s string) time.Duration {
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		return d
+	}
+	r.MaxSale = amount("max_sale", c.MaxSale)
+	rc := c.Rules
+	r.DailyCount = rc.DailyCount
+	r.VoidWindow = duration("rules.void_within", rc.VoidWithin)
+	r.RequireCashier = rc.RequireCashier
+	for _, s := range rc.Cashiers {
+		r.Cashiers = append(r.Cashiers, terminal.Staff{ID: s.ID, Code: s.Code})
+	}
+	for _, s := range rc.Supervisors {
+		r.Supervisors = append(r.Supervisors, terminal.Staff{ID: s.ID, Code: s.Code})
+	}
+	for i, m := range rc.Meals {
+		field := fmt.Sprintf("rules.meal[%d]", i)
+		p := terminal.MealPeriod{Name: m.Name, Start: timeOfDay(field+".from", m.From, &errs), End: timeOfDay(field+".to", m.To, &errs)}
+		for k, s := range m.Presets {
+			p.Presets = append(p.Presets, amount(fmt.Sprintf("%s.presets[%d]", field, k), s))
+		}
+		r.Meals = append(r.Meals, p)
+	}
+	o := rc.Offline
+	r.Offline = terminal.OfflineLimits{
+		MaxSale:     amount("rules.offline.max_sale", o.MaxSale),
+		MaxCardDay:  amount("rules.offline.max_card_day", o.MaxCardDay),
+		MaxUnsynced: amount("rules.offline.max_unsynced", o.MaxUnsynced),
+		MaxAge:      duration("rules.offline.max_age", o.MaxAge),
+		SoftCount:   o.SoftCount,
+		HardCount:   o.HardCount,
+	}
+	if err := errors.Join(errs...); err != nil {
+		return r, err
+	}
+	if err := r.Validate(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// timeOfDay parses "HH:MM" as a duration since midnight.
+func timeOfDay(field, s string, errs *[]error) time.Duration {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s %q: want a time of day such as 06:30", field, s))
+		return 0
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
 }

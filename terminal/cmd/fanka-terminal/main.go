@@ -12,7 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+
+	"github.com/fanka/fanka/terminal"
 )
 
 const usage = `usage:
@@ -22,6 +25,9 @@ const usage = `usage:
 `
 
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(terminal.MemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

@@ -11,7 +11,11 @@ import (
 
 // run runs the register on real devices.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	maxSale, err := cfg.maxSale()
+	rules, err := cfg.SaleRules()
+	if err != nil {
+		return err
+	}
+	profiles, err := cfg.CardProfiles()
 	if err != nil {
 		return err
 	}
@@ -20,12 +24,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer devs.Close()
-	reader, err := pcsc.Open(pcsc.Config{ReaderPrefix: cfg.Reader.Prefix, Logger: log})
+	reader, err := pcsc.Open(pcsc.Config{ReaderPrefix: cfg.Reader.Prefix, Profiles: profiles, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer reader.Close()
-	r, err := openRegister(cfg.Data, terminal.Config{MaxSale: maxSale, Cashier: cfg.Cashier}, devs.display, log)
+	r, err := openRegister(cfg.Data, terminal.Config{Rules: &rules, Cashier: cfg.Cashier}, devs.display, log)
 	if err != nil {
 		return err
 	}

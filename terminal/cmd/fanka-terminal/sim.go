@@ -23,8 +23,8 @@ type simOptions struct {
 }
 
 // sim runs the register with the terminal window as its keypad and customer
-// display: digits, '.', Enter (确认), Esc (取消), Backspace; i inserts the
-// card, r removes it, q quits. Logs go to DATA/sim.log.
+// display: digits, '.', Enter (确认), Esc (取消), Backspace, A–H preset meal
+// keys; i inserts the card, r removes it, q quits. Logs go to DATA/sim.log.
 func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) error {
 	if _, err := loadEnrolment(o.data); err != nil {
 		if o.code == "" || o.server == "" {
@@ -57,7 +57,7 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 		return err
 	}
 	defer r.Close()
-	screen.status = func() (bool, int) { n, _ := r.journal.Pending(); return r.uplink.Online(), n }
+	screen.status = func() (bool, int) { return r.uplink.Online(), r.journal.Backlog().Entries }
 	screen.register = r.enrol.TerminalID
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -104,6 +104,8 @@ func readSimInput(ctx context.Context, quit func(), in io.Reader, card string, k
 			k = terminal.Key{Kind: terminal.KeyCancel}
 		case c == 0x7f || c == 0x08:
 			k = terminal.Key{Kind: terminal.KeyBackspace}
+		case c >= 'A' && c <= 'H':
+			k = terminal.Key{Kind: terminal.KeyPreset, Preset: int(c - 'A')}
 		case c == 'i' || c == 'I':
 			if card == "" {
 				screen.note("no card: start sim with --card")
@@ -213,7 +215,7 @@ func (s *simScreen) redraw() {
 		fmt.Fprintf(&b, "  %s · 待传 unsynced: %d\r\n", state, pending)
 	}
 	fmt.Fprintf(&b, "\r\n  i insert card %s · r remove card · q quit\r\n", s.card)
-	b.WriteString("  0-9 . amount · Enter 确认 · Esc 取消 · Backspace 退格\r\n")
+	b.WriteString("  0-9 . amount · Enter 确认 · Esc 取消 · Backspace 退格 · A-H 套餐\r\n")
 	if s.info != "" {
 		b.WriteString("\r\n  " + s.info + "\r\n")
 	}

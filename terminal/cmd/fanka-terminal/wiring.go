@@ -46,7 +46,13 @@ func openRegister(dir string, cfg terminal.Config, d terminal.Display, log *slog
 	}
 	up := uplink.New(uplink.Config{URL: wsURL, Terminal: e.TerminalID, Key: key, Fingerprint: pin, Journal: j, Logger: log})
 	cfg.Logger = log
-	return &register{journal: j, uplink: up, reg: terminal.NewRegister(cfg, j, d, up), enrol: e}, nil
+	cfg.Terminal = e.TerminalID
+	reg, err := terminal.NewRegister(cfg, j, d, up)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	return &register{journal: j, uplink: up, reg: reg, enrol: e}, nil
 }
 
 // run runs the register and its uplink until ctx ends.

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanka/fanka/shared/card"
+	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/terminal"
+)
+
+// TestExampleConfig: the example in firmware-config parses into the rules
+// it documents.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../../../firmware-config/register.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.SaleRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MaxSale != 200*money.Yuan || r.DailyCount != 3 || r.VoidWindow != 5*time.Minute || len(r.Cashiers) != 1 ||
+		r.Supervisors[0] != (terminal.Staff{ID: "S01", Code: "24680"}) || len(r.Meals) != 3 {
+		t.Fatalf("rules %+v", r)
+	}
+	lunch := r.Meals[1]
+	if lunch.Start != 11*time.Hour || lunch.End != 13*time.Hour+30*time.Minute || lunch.Presets[1] != 850 {
+		t.Fatalf("lunch %+v", lunch)
+	}
+	if p, err := c.CardProfiles(); err != nil || len(p) != 2 || p[0] != card.ProfileFanka {
+		t.Fatalf("card profiles %q %v", p, err)
+	}
+	want := terminal.OfflineLimits{MaxSale: 5000, MaxCardDay: 10000, MaxUnsynced: 300000, MaxAge: 72 * time.Hour, SoftCount: 100, HardCount: 1000}
+	if r.Offline != want {
+		t.Fatalf("offline %+v, want %+v", r.Offline, want)
+	}
+}
+
+func TestConfigDefaultsAndErrors(t *testing.T) {
+	const devices = "[keypad]\nport = \"/dev/k\"\n[display]\nport = \"/dev/k\"\n"
+	c, err := ParseConfig([]byte(devices))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.SaleRules()
+	d := terminal.DefaultRules()
+	if r.MaxSale != d.MaxSale || r.DailyCount != d.DailyCount || r.VoidWindow != d.VoidWindow || r.Offline != d.Offline {
+		t.Fatalf("defaults %+v, want %+v", r, d)
+	}
+	for _, tt := range []struct{ toml, want string }{
+		{"max_sale = \"0\"\n", "max sale"},
+		{"max_sale = \"1.234\"\n", "max_sale"},
+		{"[rules]\nvoid_within = \"soon\"\n", "void_within"},
+		{"[rules]\nbogus = 1\n", "unknown setting"},
+		{"[[rules.meal]]\nname = \"x\"\nfrom = \"25:00\"\nto = \"26:00\"\n", "time of day"},
+		{"[[rules.cashier]]\nid = \"C1\"\ncode = \"12\"\n", "code must be"},
+		{"[rules.offline]\nmax_card_day = \"-5\"\n", "negative"},
+		{"[reader]\nprofiles = [\"mifare\"]\n", "unknown card profile"},
+	} {
+		// Tables may not be defined twice: put the devices last.
+		_, err := ParseConfig([]byte(tt.toml + devices))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want %q", tt.toml, err, tt.want)
+		}
+	}
+}
