@@ -219,22 +219,28 @@ func (r *run) do(ctx context.Context) (res result) {
 // chaos kills the server once and some registers, and cuts connections,
 // until ctx ends.
 func (r *run) chaos(ctx context.Context) (serverKills, registerKills int) {
-	killServerAt := time.Duration(300+r.intn(1500)) * time.Millisecond
+	killServerAt := time.Duration(200+r.intn(800)) * time.Millisecond
 	start := time.Now()
 	killed := map[*register]bool{}
+	killServer := func() {
+		r.server.kill()
+		serverKills++
+		time.Sleep(time.Duration(100+r.intn(700)) * time.Millisecond)
+		if err := r.server.start(); err != nil {
+			fmt.Fprintln(os.Stderr, "soak: restart server:", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			if serverKills == 0 {
+				killServer() // every run kills the server once, however short
+			}
 			return
-		case <-time.After(time.Duration(50+r.intn(150)) * time.Millisecond):
+		case <-time.After(time.Duration(20+r.intn(80)) * time.Millisecond):
 		}
 		if serverKills == 0 && time.Since(start) > killServerAt {
-			r.server.kill()
-			serverKills++
-			time.Sleep(time.Duration(100+r.intn(700)) * time.Millisecond)
-			if err := r.server.start(); err != nil {
-				fmt.Fprintln(os.Stderr, "soak: restart server:", err)
-			}
+			killServer()
 		}
 		switch x := r.intn(100); {
 		case x < 10:
@@ -426,7 +432,7 @@ type register struct {
 func (g *register) start() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cmd := exec.Command(g.bin, "sim", "--data", g.data, "--card", g.card)
+	cmd := exec.Command(g.bin, "sim", "--data", g.data, "--card", g.card, "--daily-count", "0")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err

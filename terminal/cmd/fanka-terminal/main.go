@@ -21,7 +21,7 @@ import (
 const usage = `usage:
   fanka-terminal enroll --server URL --code CODE --data DIR
   fanka-terminal run --config FILE
-  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT]
+  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT] [--daily-count N]
 `
 
 func main() {
@@ -83,13 +83,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		data := fs.String("data", "", "the register's data directory")
 		card := fs.String("card", "", "card number the i key inserts")
 		note := fs.String("note", "", "a line shown under the display (the demo shows the office URL)")
+		daily := fs.Int("daily-count", terminal.DefaultRules().DailyCount, "most sales per card per day; 0 for no limit")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if *data == "" {
 			return usageError{errors.New("sim needs --data")}
 		}
-		return sim(ctx, simOptions{server: *server, code: *code, data: *data, card: *card, note: *note}, stdin, stdout)
+		return sim(ctx, simOptions{server: *server, code: *code, data: *data, card: *card, note: *note, dailyCount: *daily}, stdin, stdout)
 	}
 	return usageError{fmt.Errorf("unknown command %q", args[0])}
 }

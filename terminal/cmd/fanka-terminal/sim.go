@@ -20,6 +20,7 @@ import (
 
 type simOptions struct {
 	server, code, data, card, note string
+	dailyCount                     int // most sales per card per day; 0: no limit
 }
 
 // sim runs the register with the terminal window as its keypad and customer
@@ -52,7 +53,12 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 		defer term.Restore(int(f.Fd()), old)
 	}
 	screen := &simScreen{out: stdout, card: o.card, info: o.note}
-	r, err := openRegister(o.data, terminal.Config{}, screen, log)
+	if o.dailyCount < 0 {
+		return fmt.Errorf("--daily-count %d: negative", o.dailyCount)
+	}
+	rules := terminal.DefaultRules()
+	rules.DailyCount = o.dailyCount
+	r, err := openRegister(o.data, terminal.Config{Rules: &rules}, screen, log)
 	if err != nil {
 		return err
 	}
