@@ -14,6 +14,15 @@
 // decoded ends the connection with Refused, an alarm and a log line;
 // nothing of the refused batch is settled. One connection per register: a
 // new one closes the older.
+//
+// The gateway also holds bad peers out and keeps itself bounded: frames are
+// at most wire.MaxFrame bytes (a larger one closes the connection and
+// raises an alarm); peers outside AllowedPeers are refused before the
+// upgrade; each register's Entries frames and entries are rate limited by
+// reading more slowly, never by dropping; and a connection has at most one
+// batch in flight, since the next frame is read only once the previous
+// batch is settled and acked, so a slow database slows the registers down
+// (they keep journaling) instead of filling the server's memory.
 package gateway
 
 import (
@@ -24,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -53,6 +63,17 @@ const (
 	DefaultCardsInterval    = 50 * time.Millisecond
 )
 
+// Defaults for the Gateway's rate limits, per register connection.
+const (
+	DefaultFramesPerSecond  = 50
+	DefaultFrameBurst       = 100
+	DefaultEntriesPerSecond = 20_000
+	DefaultEntryBurst       = 20_000
+	// DefaultPeerAlarmInterval is the least time between two alarms for
+	// the same refused peer address.
+	DefaultPeerAlarmInterval = time.Minute
+)
+
 // Gateway is the terminal WebSocket endpoint, an http.Handler. Create it
 // with New, set its fields before it serves, and Close it on shutdown.
 type Gateway struct {
@@ -74,6 +95,22 @@ type Gateway struct {
 	// changes: the commits made meanwhile go out together, and a card that
 	// changed several times goes out once.
 	CardsInterval time.Duration
+	// FramesPerSecond and FrameBurst limit the Entries frames a register
+	// sends on one connection: a token bucket of FrameBurst frames that
+	// fills at FramesPerSecond. EntriesPerSecond and EntryBurst limit the
+	// entries in them the same way. A register over either limit is read
+	// more slowly until it is back under: no entry is dropped or refused.
+	// A rate of zero or less turns its limit off.
+	FramesPerSecond  float64
+	FrameBurst       int
+	EntriesPerSecond float64
+	EntryBurst       int
+	// AllowedPeers, if not empty, are the only addresses registers may
+	// connect from; any other peer gets HTTP 403 before the upgrade, a log
+	// line and an alarm "refused_peer" (at most one per address per
+	// PeerAlarmInterval).
+	AllowedPeers      []netip.Prefix
+	PeerAlarmInterval time.Duration
 
 	store    Store
 	feed     feed // card changes, read once for every session
@@ -86,6 +123,9 @@ type Gateway struct {
 	conns  map[*conn]struct{} // every open connection
 	byTerm map[uint32]*conn   // the welcomed connection of each register
 	wg     sync.WaitGroup
+
+	peerMu      sync.Mutex
+	peerAlarmed map[netip.Addr]time.Time // refused peers, when last alarmed
 }
 
 // New returns a gateway settling into store.
@@ -95,14 +135,19 @@ func New(store Store, logger *slog.Logger) *Gateway {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		Logger:           logger,
-		Now:              time.Now,
-		HandshakeTimeout: DefaultHandshakeTimeout,
-		WriteTimeout:     DefaultWriteTimeout,
-		PingInterval:     DefaultPingInterval,
-		CardsPerFrame:    wire.MaxCards,
-		CardsInterval:    DefaultCardsInterval,
-		store:            store,
+		Logger:            logger,
+		Now:               time.Now,
+		HandshakeTimeout:  DefaultHandshakeTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		PingInterval:      DefaultPingInterval,
+		CardsPerFrame:     wire.MaxCards,
+		CardsInterval:     DefaultCardsInterval,
+		FramesPerSecond:   DefaultFramesPerSecond,
+		FrameBurst:        DefaultFrameBurst,
+		EntriesPerSecond:  DefaultEntriesPerSecond,
+		EntryBurst:        DefaultEntryBurst,
+		PeerAlarmInterval: DefaultPeerAlarmInterval,
+		store:             store,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: DefaultHandshakeTimeout,
 			ReadBufferSize:   4096,
@@ -130,6 +175,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	defer g.wg.Done()
 
+	if !g.allowed(r.RemoteAddr) {
+		g.refusePeer(r.Context(), r.RemoteAddr)
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		g.Logger.Info("terminal: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -155,6 +205,53 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		close(c.done)
 	}()
 	c.run(g.ctx)
+}
+
+// allowed reports whether a peer at remote (host:port) may connect.
+func (g *Gateway) allowed(remote string) bool {
+	if len(g.AllowedPeers) == 0 {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range g.AllowedPeers {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusePeer logs a peer outside AllowedPeers and raises an alarm, at most
+// once per PeerAlarmInterval for each address, so that a scan does not
+// flood the alarms.
+func (g *Gateway) refusePeer(ctx context.Context, remote string) {
+	g.Logger.Warn("terminal: refused peer: not in the allowed addresses", "remote", remote)
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		addr = ap.Addr().Unmap()
+	}
+	now := time.Now()
+	g.peerMu.Lock()
+	if g.peerAlarmed == nil || len(g.peerAlarmed) > 4096 {
+		g.peerAlarmed = map[netip.Addr]time.Time{}
+	}
+	last, seen := g.peerAlarmed[addr]
+	raise := !seen || now.Sub(last) >= g.PeerAlarmInterval
+	if raise {
+		g.peerAlarmed[addr] = now
+	}
+	g.peerMu.Unlock()
+	if !raise {
+		return
+	}
+	if _, err := g.store.RaiseAlarm(context.WithoutCancel(ctx), server.Alarm{Code: "refused_peer",
+		Message: fmt.Sprintf("connection from %s refused: not in the allowed addresses", remote)}); err != nil {
+		g.Logger.Error("terminal: raise alarm", "err", err)
+	}
 }
 
 // Close closes every register's connection and waits for their sessions to
@@ -341,7 +438,15 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 		c.ws.SetReadDeadline(time.Now().Add(2 * c.g.PingInterval))
 		return nil
 	})
+	// One batch in flight: the next frame is read only once this one is
+	// settled and acked, and only once the register is under its rate
+	// limits. Until then its frames wait in the network's buffers and then
+	// on the register, which keeps journaling.
+	lim := c.g.newLimiter()
 	for {
+		if err := c.pace(ctx, lim); err != nil {
+			return err
+		}
 		c.ws.SetReadDeadline(time.Now().Add(2 * c.g.PingInterval))
 		m, err := c.read()
 		if err != nil {
@@ -351,6 +456,9 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 		if !ok {
 			return refuse(wire.RefuseMalformed, "", nil, "expected entries, got message type %d", m.Type())
 		}
+		now := time.Now()
+		lim.frames.take(1, now)
+		lim.entries.take(len(batch.Entries), now)
 		if err := c.settle(ctx, batch); err != nil {
 			return err
 		}
@@ -514,7 +622,7 @@ func (c *conn) read() (wire.Message, error) {
 	typ, b, err := c.ws.ReadMessage()
 	if err != nil {
 		if errors.Is(err, websocket.ErrReadLimit) {
-			return nil, refuse(wire.RefuseMalformed, "", err, "frame larger than %d bytes", wire.MaxFrame)
+			return nil, refuse(wire.RefuseMalformed, "oversized", err, "frame larger than %d bytes", wire.MaxFrame)
 		}
 		return nil, err
 	}
