@@ -120,8 +120,26 @@ func (op OpenCard) Validate() error {
 		return Errorf(EINVALID, "deposit above %d fen", MaxAmount)
 	case op.CardNo != "" && !journal.ValidCardNo(op.CardNo):
 		return Errorf(EINVALID, "card_no must be 1 to %d characters 0-9 and A-Z", journal.MaxCardNo)
+	case len(op.CardPublicKey) > 0:
+		if _, err := ParseCardPublicKey(op.CardPublicKey); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// StoredCardPublicKey returns what a store keeps of CardPublicKey in the
+// cards' public_key column: the uncompressed point, or nil (NULL) for a
+// card without a key. The request must have passed Validate.
+func (op OpenCard) StoredCardPublicKey() any {
+	if len(op.CardPublicKey) == 0 {
+		return nil
+	}
+	key, err := ParseCardPublicKey(op.CardPublicKey)
+	if err != nil {
+		return nil
+	}
+	return key
 }
 
 // Fingerprint identifies what the request asks, its RequestID and Operator
@@ -133,6 +151,10 @@ func (op OpenCard) Fingerprint() [32]byte {
 		h.Write([]byte(s))
 	}
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(op.Deposit)))
+	if len(op.CardPublicKey) > 0 { // requests without a key keep their fingerprint
+		h.Write([]byte("card-public-key"))
+		h.Write(op.CardPublicKey)
+	}
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum

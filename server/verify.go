@@ -18,6 +18,9 @@ type ChainCheck struct {
 	Terminal Terminal
 	// Entries counts the entries checked so far.
 	Entries int64
+	// CardSigFlagged counts the sales whose card signature is missing or
+	// bad, on a card with a public key (see CardSigNote).
+	CardSigFlagged int64
 
 	prevSeq  uint64
 	prevHash journal.Hash
@@ -26,8 +29,10 @@ type ChainCheck struct {
 // Next checks the stored entry seq: hash must be the SHA-256 of raw, raw a
 // valid entry of this register at seq that follows the previous one, and
 // its signature valid under the pinned key. It returns a *Violation naming
-// the entry otherwise.
-func (c *ChainCheck) Next(seq uint64, hash, raw []byte) error {
+// the entry otherwise. cardKey is the stored public key of the card the
+// entry's transaction names, if any: a sale whose card signature does not
+// verify against it is counted in CardSigFlagged, not a violation.
+func (c *ChainCheck) Next(seq uint64, hash, raw, cardKey []byte) error {
 	c.Entries++
 	id := c.Terminal.ID
 	bad := func(format string, args ...any) error {
@@ -52,6 +57,9 @@ func (c *ChainCheck) Next(seq uint64, hash, raw []byte) error {
 	}
 	if err := e.Verify(c.Terminal.PublicKey); err != nil {
 		return bad("%v", err)
+	}
+	if CardSigNote(&e, cardKey) != "" {
+		c.CardSigFlagged++
 	}
 	c.prevSeq, c.prevHash = seq, h
 	return nil

@@ -84,6 +84,10 @@ type OpenCardRequest struct {
 	Deposit   money.Fen `json:"deposit"`
 	RequestID string    `json:"request_id"`
 	CardNo    string    `json:"card_no,omitempty"`
+	// CardPublicKey is a fanka card's P-256 public key, base64 (standard
+	// encoding) of the uncompressed (65 bytes, as the card's READ IDENTITY
+	// returns it) or compressed (33 bytes) point; empty for a uid card.
+	CardPublicKey string `json:"card_public_key,omitempty"`
 }
 
 func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server.User) {
@@ -92,8 +96,17 @@ func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server
 		s.error(w, r, err)
 		return
 	}
+	var cardKey []byte
+	if req.CardPublicKey != "" {
+		var err error
+		if cardKey, err = server.DecodeCardPublicKey(req.CardPublicKey); err != nil {
+			s.error(w, r, err)
+			return
+		}
+	}
 	opened, err := s.store.OpenCard(r.Context(), server.OpenCard{
 		RequestID: req.RequestID, Operator: u.Name, PersonID: req.PersonID, Name: req.Name, Deposit: req.Deposit, CardNo: req.CardNo,
+		CardPublicKey: cardKey,
 	})
 	if err != nil {
 		s.error(w, r, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fanka/fanka/server"
 )
@@ -86,8 +87,8 @@ func (db *DB) OpenCard(ctx context.Context, op server.OpenCard) (server.OpenedCa
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO cards (card_no, account_id, status, version, created) VALUES (?, ?, 'active', ?, ?)`,
-			cardNo, account, version, now)
+		_, err = tx.ExecContext(ctx, `INSERT INTO cards (card_no, account_id, status, version, created, public_key) VALUES (?, ?, 'active', ?, ?, ?)`,
+			cardNo, account, version, now, op.StoredCardPublicKey())
 		if isDuplicate(err) {
 			return retry{server.Errorf(server.ECONFLICT, "card %s already exists", cardNo)}
 		}
@@ -232,3 +233,52 @@ func (db *DB) SubscribeCards() (<-chan struct{}, func()) { return db.cards.Subsc
 
 // CardVersion implements server.CardFeed.
 func (db *DB) CardVersion(ctx context.Context) (uint64, error) { return db.cardVersion(ctx) }
+
+// cardKeys returns the public keys of those of cards that have one, by
+// card number: what server.CardSigNotes needs for a batch. A card's key is
+// set when it is opened and never changes, so it is read outside the
+// transaction that settles the batch, and remembered (server.CardKeys).
+func (db *DB) cardKeys(ctx context.Context, cards []string) (map[string][]byte, error) {
+	return db.cardKeyCache.Get(cards, func(cards []string) (map[string][]byte, error) {
+		return queryCardKeys(ctx, db.db, cards)
+	})
+}
+
+// queryCardKeys returns the stored public keys of those of cards that
+// exist, nil for a card without one, in statements of at most 256 cards.
+func queryCardKeys(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, cards []string) (map[string][]byte, error) {
+	keys := map[string][]byte{}
+	for len(cards) > 0 {
+		n := min(len(cards), 256)
+		args := make([]any, n)
+		for i, no := range cards[:n] {
+			args[i] = no
+		}
+		rows, err := q.QueryContext(ctx, `SELECT card_no, public_key FROM cards WHERE card_no IN (?`+
+			strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("card keys: %w", err)
+		}
+		for rows.Next() {
+			var no string
+			var key []byte
+			if err := rows.Scan(&no, &key); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("card keys: %w", err)
+			}
+			if len(key) == 0 {
+				key = nil
+			}
+			keys[no] = key
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("card keys: %w", err)
+		}
+		cards = cards[n:]
+	}
+	return keys, nil
+}

@@ -76,6 +76,8 @@ type DB struct {
 	db    *sql.DB
 	cards server.Signal
 
+	cardKeyCache server.CardKeys // cards' public keys, for the batches' card signatures
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }

@@ -178,4 +178,9 @@ var migrations = [][]string{
 			KEY print_jobs_queued (printer, printed, id)
 		) ` + tableOptions,
 	},
+	// 3: fanka cards' public keys, registered when the card is opened;
+	// NULL for a uid card. Settlement checks sale signatures against it.
+	{
+		`ALTER TABLE cards ADD COLUMN IF NOT EXISTS public_key VARBINARY(65) NULL`,
+	},
 }

@@ -39,6 +39,16 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 	if authErr != nil && pinned == nil {
 		return nil, authErr // a broken link within the batch
 	}
+	// Card signatures are checked before the transaction too, with the keys
+	// of the batch's cards read once (a key never changes once set).
+	var cardSig []string
+	if pinned != nil {
+		keys, err := db.cardKeys(ctx, server.SaleCardNos(entries))
+		if err != nil {
+			return nil, fmt.Errorf("settle register %d: %w", terminal, err)
+		}
+		cardSig = server.CardSigNotes(entries, keys)
+	}
 
 	var acks []wire.Ack
 	changed := false
@@ -100,6 +110,9 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 			r, err := s.settle(ctx, e)
 			if err != nil {
 				return fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+			}
+			if cardSig != nil {
+				r.flagCardSig(cardSig[i])
 			}
 			s.record(e, raw[i], h, r)
 			changed = changed || r.cardChanged
@@ -176,6 +189,20 @@ type result struct {
 	txID        int64  // the transaction posted; 0 if none
 	note        string // why it was flagged
 	cardChanged bool
+}
+
+// flagCardSig flags the entry for a card signature that is missing or bad
+// (note, from server.CardSigNote; "" if it verified): it settles all the
+// same, for the register signed it, but a person reviews it.
+func (r *result) flagCardSig(note string) {
+	if note == "" {
+		return
+	}
+	r.ack.Outcome = wire.Flagged
+	if r.note != "" {
+		r.note += "; "
+	}
+	r.note += note
 }
 
 // replay returns the ack of an entry settled before, if e is that entry.

@@ -147,4 +147,10 @@ CREATE TABLE print_jobs (
 ) STRICT;
 CREATE INDEX print_jobs_queued ON print_jobs (printer, id) WHERE printed IS NULL;
 `,
+	// 3: fanka cards' public keys (uncompressed P-256 points), registered
+	// when the card is opened; NULL for a uid card. Settlement checks sale
+	// signatures against it.
+	`
+ALTER TABLE cards ADD COLUMN public_key BLOB;
+`,
 }

@@ -32,6 +32,7 @@ type batch struct {
 	entries  []journal.Entry
 	hashes   []journal.Hash
 	key      ed25519.PublicKey // the key the batch was authenticated under
+	cardSig  []string          // per entry: why its card signature flags it (server.CardSigNotes); nil: none
 
 	// set by the writer before done is closed
 	acks []wire.Ack
@@ -99,6 +100,13 @@ func (db *DB) authenticate(ctx context.Context, terminal uint32, raw [][]byte) (
 	if err := last.Verify(b.key); err != nil {
 		return nil, fmt.Errorf("settle %d/%d: %w", terminal, last.Seq, err)
 	}
+	// Card signatures are checked here too, in parallel across registers,
+	// with the keys of the batch's cards read once: the writer only flags.
+	keys, err := db.cardKeys(ctx, server.SaleCardNos(entries))
+	if err != nil {
+		return nil, fmt.Errorf("settle register %d: %w", terminal, err)
+	}
+	b.cardSig = server.CardSigNotes(entries, keys)
 	return b, nil
 }
 
@@ -286,6 +294,20 @@ type result struct {
 	cardChanged bool
 }
 
+// flagCardSig flags the entry for a card signature that is missing or bad
+// (note, from server.CardSigNote; "" if it verified): it settles all the
+// same, for the register signed it, but a person reviews it.
+func (r *result) flagCardSig(note string) {
+	if note == "" {
+		return
+	}
+	r.ack.Outcome = wire.Flagged
+	if r.note != "" {
+		r.note += "; "
+	}
+	r.note += note
+}
+
 // batch settles one register's batch within the group. On an error the
 // group's state is not to be used any more: the transaction rolls back.
 func (g *groupSettlement) batch(ctx context.Context, b *batch) ([]wire.Ack, error) {
@@ -331,6 +353,9 @@ func (g *groupSettlement) batch(ctx context.Context, b *batch) ([]wire.Ack, erro
 		r, err := g.settle(ctx, terminal, e)
 		if err != nil {
 			return nil, fmt.Errorf("settle %d/%d: %w", terminal, e.Seq, err)
+		}
+		if b.cardSig != nil {
+			r.flagCardSig(b.cardSig[i])
 		}
 		g.record(terminal, e, b.raw[i], h, r)
 		acks = append(acks, r.ack)

@@ -54,6 +54,8 @@ type DB struct {
 	keyMu sync.Mutex
 	keys  map[uint32]ed25519.PublicKey // registers' pinned keys, once enrolled
 
+	cardKeyCache server.CardKeys // cards' public keys, for the batches' card signatures
+
 	writes     atomic.Uint64      // write transactions begun: the settler's cache is of one
 	cache      settleCache        // the settler's cards and balances, as it last committed them
 	settleq    chan *batch        // batches for the settler, the single writer of settlements

@@ -148,8 +148,9 @@ func verifyChains(ctx context.Context, tx *sql.Tx, rep *server.VerifyReport) err
 	}
 	for _, t := range terminals {
 		rep.Registers++
-		n, err := verifyChain(ctx, tx, t)
+		n, flagged, err := verifyChain(ctx, tx, t)
 		rep.Entries += n
+		rep.CardSigFlagged += flagged
 		if err != nil {
 			return err
 		}
@@ -157,25 +158,29 @@ func verifyChains(ctx context.Context, tx *sql.Tx, rep *server.VerifyReport) err
 	return nil
 }
 
-func verifyChain(ctx context.Context, tx *sql.Tx, t server.Terminal) (int64, error) {
+// verifyChain checks one register's entries and returns how many it
+// checked and how many sales' card signatures are to be reviewed.
+func verifyChain(ctx context.Context, tx *sql.Tx, t server.Terminal) (int64, int64, error) {
 	check := server.ChainCheck{Terminal: t}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, hash, raw FROM entries WHERE terminal_id = ? ORDER BY seq`, t.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.hash, e.raw, c.public_key FROM entries e
+		LEFT JOIN transactions x ON x.id = e.tx_id LEFT JOIN cards c ON c.card_no = x.card_no
+		WHERE e.terminal_id = ? ORDER BY e.seq`, t.ID)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seq uint64
-		var hash, raw []byte
-		if err := rows.Scan(&seq, &hash, &raw); err != nil {
-			return check.Entries, err
+		var hash, raw, cardKey []byte
+		if err := rows.Scan(&seq, &hash, &raw, &cardKey); err != nil {
+			return check.Entries, check.CardSigFlagged, err
 		}
-		if err := check.Next(seq, hash, raw); err != nil {
-			return check.Entries, err
+		if err := check.Next(seq, hash, raw, cardKey); err != nil {
+			return check.Entries, check.CardSigFlagged, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return check.Entries, err
+		return check.Entries, check.CardSigFlagged, err
 	}
-	return check.Entries, check.End()
+	return check.Entries, check.CardSigFlagged, check.End()
 }

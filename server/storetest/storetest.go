@@ -51,6 +51,8 @@ func Run(t *testing.T, open Open) {
 		{"Terminals", testTerminals},
 		{"Users", testUsers},
 		{"Alarms", testAlarms},
+		{"CardSignatures", testCardSignatures},
+		{"OpenCardPublicKey", testOpenCardPublicKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

@@ -241,7 +241,7 @@ func serveAndVerify(t *testing.T, dir string, db []string, tamper func(t *testin
 
 	verifyArgs := append([]string{"verify", "--data", dir}, db...)
 	code, stdout, stderr := run(t, nil, verifyArgs...)
-	if code != 0 || stdout != "verify: ok: 2 transactions, 1 entries, 1 registers\n" {
+	if code != 0 || stdout != "verify: ok: 2 transactions, 1 entries, 1 registers, 0 card signatures flagged for review\n" {
 		t.Fatalf("verify: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 

@@ -30,6 +30,7 @@ func (m *Main) verify(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "verify: ok: %d transactions, %d entries, %d registers\n", rep.Transactions, rep.Entries, rep.Registers)
+	fmt.Fprintf(m.Stdout, "verify: ok: %d transactions, %d entries, %d registers, %d card signatures flagged for review\n",
+		rep.Transactions, rep.Entries, rep.Registers, rep.CardSigFlagged)
 	return nil
 }
