@@ -58,6 +58,7 @@ type DB struct {
 
 	writes     atomic.Uint64      // write transactions begun: the settler's cache is of one
 	cache      settleCache        // the settler's cards and balances, as it last committed them
+	rules      server.RulesCache  // the rules settlement checks sales against
 	settleq    chan *batch        // batches for the settler, the single writer of settlements
 	stopped    chan struct{}      // closed when the settler has ended
 	stopSettle context.CancelFunc // ends the settler
