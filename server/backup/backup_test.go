@@ -102,7 +102,9 @@ func TestDamaged(t *testing.T) {
 		want string
 	}{
 		{"balance changed", regzip(t, good, func(s string) string { return strings.Replace(s, "8750", "9750", 1) }), "does not match its SHA-256"},
-		{"row dropped", regzip(t, good, func(s string) string { return strings.Replace(s, "[1,\"canteen revenue\",null,-9223372036854775808]\n", "", 1) }), "does not match its SHA-256"},
+		{"row dropped", regzip(t, good, func(s string) string {
+			return strings.Replace(s, "[1,\"canteen revenue\",null,-9223372036854775808]\n", "", 1)
+		}), "does not match its SHA-256"},
 		{"cut short", regzip(t, good, func(s string) string { return s[:len(s)/2] }), "cut short"},
 		{"data after the end", regzip(t, good, func(s string) string { return s + "[1]\n" }), "data after the end"},
 		{"compressed byte changed", func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 1; return b }(), "backup damaged"},
