@@ -41,7 +41,7 @@ func run(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 
 // server is `fanka-server serve` running in-process.
 type server struct {
-	url   string
+	url    string
 	lines  []string // stdout up to the listening line
 	stderr *syncBuffer
 	stop   func() int
