@@ -169,11 +169,28 @@ func Restore(ctx context.Context, path string, r io.ReadSeeker) (backup.Header, 
 		os.Remove(tmp)
 		return h, nil, fmt.Errorf("restore %s: %w", path, err)
 	}
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return h, nil, fmt.Errorf("restore %s: %w", path, err)
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return h, nil, fmt.Errorf("restore %s: %w", path, err)
 	}
+	if err := syncFile(filepath.Dir(path)); err != nil {
+		return h, nil, fmt.Errorf("restore %s: %w", path, err)
+	}
 	return h, rows, nil
+}
+
+// syncFile flushes the file or directory at path to stable storage.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // mustBeEmpty returns ECONFLICT if there is a database with tables at path.
@@ -211,7 +228,10 @@ func restoreInto(ctx context.Context, path string, r io.Reader) (map[string]int6
 	}
 	h := br.Header()
 	// Foreign keys are checked once at the end: tables come in name order.
-	db, err := openRaw(path, "&_pragma=foreign_keys(0)&_pragma=synchronous(FULL)")
+	// The file is new and thrown away if anything fails, so it needs no
+	// journal and no syncs until it is complete (Restore syncs it then).
+	db, err := openRaw(path, "&_pragma=foreign_keys(0)&_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)"+
+		fmt.Sprintf("&_pragma=cache_size(%d)", -writerCacheKiB))
 	if err != nil {
 		return nil, err
 	}
