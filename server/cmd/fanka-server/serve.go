@@ -88,11 +88,13 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 		_, err := store.CardVersion(ctx)
 		return err
 	}}
-	mux := http.NewServeMux()
-	health.Register(mux)
-	mux.Handle("/", api)
+	// One listener: the probes at /healthz and /readyz, the API and the
+	// registers' endpoint under /api/.
+	root := http.NewServeMux()
+	health.Register(root)
+	root.Handle("/", api)
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           root,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
