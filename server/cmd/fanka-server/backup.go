@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -65,8 +66,18 @@ func (m *Main) backup(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("backup: read back: %w", err)
 	}
-	if err := os.Link(tmp.Name(), cfg.Out); err != nil { // fails if cfg.Out appeared meanwhile
+	// A link fails if cfg.Out appeared meanwhile; a file system without
+	// links gets a rename.
+	if err := os.Link(tmp.Name(), cfg.Out); errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("backup: %w", err)
+	} else if err != nil {
+		if err := os.Rename(tmp.Name(), cfg.Out); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	if d, err := os.Open(filepath.Dir(cfg.Out)); err == nil {
+		d.Sync() // the new name, durably; best effort
+		d.Close()
 	}
 	var n int64
 	for _, r := range rows {
