@@ -28,11 +28,15 @@ func (o *recorder) add(format string, args ...any) {
 	o.events = append(o.events, fmt.Sprintf(format, args...))
 }
 
-func (o *recorder) Session(terminal uint32, connected bool) { o.add("session %d %v", terminal, connected) }
+func (o *recorder) Session(terminal uint32, connected bool) {
+	o.add("session %d %v", terminal, connected)
+}
 
 func (o *recorder) Batch(terminal uint32, entries [][]byte) func([]wire.Ack, error) {
 	o.add("batch %d of %d", terminal, len(entries))
-	return func(acks []wire.Ack, err error) { o.add("settled %d: %d acks, error %v", terminal, len(acks), err != nil) }
+	return func(acks []wire.Ack, err error) {
+		o.add("settled %d: %d acks, error %v", terminal, len(acks), err != nil)
+	}
 }
 
 func (o *recorder) Refused(reason string) { o.add("refused %s", reason) }
