@@ -234,6 +234,12 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
+// schemaVersionTable creates the table of the migrations applied.
+const schemaVersionTable = `CREATE TABLE IF NOT EXISTS schema_version (
+	version INT NOT NULL PRIMARY KEY,
+	applied BIGINT NOT NULL
+) ` + tableOptions
+
 // migrate applies the migrations the database has not seen, under an
 // advisory lock so that servers starting at once migrate one after the
 // other. MySQL commits each DDL statement on its own, so a migration is not
@@ -266,10 +272,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}()
 
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version INT NOT NULL PRIMARY KEY,
-		applied BIGINT NOT NULL
-	) `+tableOptions); err != nil {
+	if _, err := conn.ExecContext(ctx, schemaVersionTable); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var have int
