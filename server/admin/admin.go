@@ -29,6 +29,7 @@ import (
 type Store interface {
 	server.CardStore
 	server.OfficeStore
+	server.SubsidyStore
 	server.UserStore
 	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
 	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
@@ -109,6 +110,8 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 		server.OpLost, server.OpReplace, server.OpClose, server.OpEdit} {
 		s.mux.Handle("POST /api/v1/cards/{card_no}/"+string(kind), s.auth(s.handleCardOp(kind), server.RoleAdmin, server.RoleOperator))
 	}
+	s.mux.Handle("GET /api/v1/subsidies", s.auth(s.handleSchedules, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("POST /api/v1/subsidies", s.auth(s.handleAddSchedule, server.RoleAdmin))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds", s.auth(s.handleCardOp(server.OpHold), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/release", s.auth(s.handleCardOp(server.OpRelease), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/capture", s.auth(s.handleCardOp(server.OpCapture), server.RoleAdmin, server.RoleOperator))

@@ -20,6 +20,7 @@ type CardResponse struct {
 	Reason     string            `json:"reason,omitempty"` // why a frozen card is frozen: office, overdraft
 	Balance    money.Fen         `json:"balance"`
 	Held       money.Fen         `json:"held"`
+	Subsidy    money.Fen         `json:"subsidy"`
 	Spendable  money.Fen         `json:"spendable"`
 	TodayCount int               `json:"today_count"`
 	PersonID   string            `json:"person_id"` // masked
@@ -34,7 +35,7 @@ type CardResponse struct {
 func (s *Server) cardResponse(c server.Card) CardResponse {
 	resp := CardResponse{
 		CardNo: c.CardNo, AccountID: c.AccountID, Name: c.Name, Status: c.Status, Reason: c.Reason,
-		Balance: c.Balance, Held: c.Held, Spendable: c.Spendable(), TodayCount: c.CountOn(server.Day(s.Now())),
+		Balance: c.Balance, Held: c.Held, Subsidy: c.Subsidy, Spendable: c.Spendable(), TodayCount: c.CountOn(server.Day(s.Now())),
 		UserClass: c.UserClass, PersonID: "********",
 	}
 	if len(c.PersonSealed) > 0 {
@@ -205,4 +206,39 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request, _ server.Us
 		holds[i].Created = holds[i].Created.In(time.Local)
 	}
 	s.json(w, http.StatusOK, HoldsResponse{Holds: holds})
+}
+
+// SchedulesResponse answers GET /api/v1/subsidies.
+type SchedulesResponse struct {
+	Schedules []server.SubsidySchedule `json:"schedules"`
+}
+
+func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request, _ server.User) {
+	scs, err := s.store.Schedules(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if scs == nil {
+		scs = []server.SubsidySchedule{}
+	}
+	s.json(w, http.StatusOK, SchedulesResponse{Schedules: scs})
+}
+
+func (s *Server) handleAddSchedule(w http.ResponseWriter, r *http.Request, u server.User) {
+	var req server.SubsidySchedule
+	if err := decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if req.ID != 0 {
+		s.error(w, r, server.Errorf(server.EINVALID, "id is given by the server"))
+		return
+	}
+	sc, err := s.store.AddSchedule(r.Context(), req, u.Name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusCreated, sc)
 }

@@ -253,6 +253,9 @@ func (s *settlement) card(cardNo string) (*server.Card, bool) {
 		if bal, known := s.books.known[c.AccountID]; known {
 			c.Balance = bal
 		}
+		if bal, known := s.books.known[c.SubsidyAccount]; known && c.SubsidyAccount != 0 {
+			c.Subsidy = bal
+		}
 	}
 	return c, ok
 }
@@ -285,16 +288,13 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 	if err != nil {
 		return result{}, err
 	}
-	balances, err := s.books.post(ctx, txID, []server.Posting{
-		{AccountID: card.AccountID, Amount: -e.Amount},
-		{AccountID: server.RevenueAccount, Amount: e.Amount},
-	})
+	balances, err := s.books.post(ctx, txID, server.SalePostings(card, e.Amount))
 	if err != nil {
 		return result{}, err
 	}
 	at := server.SaleTime(e.Time, s.now)
 	note := s.rules.SaleNote(card, e, day, at)
-	card.Balance = balances[card.AccountID]
+	card.ApplyBalances(balances)
 	card.CountSale(e, day, s.rules.Period(at))
 	s.touch(card)
 	r := server.SettleSale(card, e.Seq, note)
@@ -374,8 +374,8 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	// The card's count and version change only if the sale was paid from
 	// its account (not from suspense, before the card was opened).
 	if found {
-		if bal, ok := balances[card.AccountID]; ok {
-			card.Balance = bal
+		if card.PaidFrom(balances) {
+			card.ApplyBalances(balances)
 			card.CountVoid(day, e.Amount)
 			s.touch(card)
 			r.cardChanged = true
@@ -426,7 +426,7 @@ func (s *settlement) lockCards(ctx context.Context, cardNos []string) error {
 		for i := range n {
 			args[i] = cardNos[i]
 		}
-		rows, err := s.tx.QueryContext(ctx, `SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id
+		rows, err := s.tx.QueryContext(ctx, `SELECT `+cardColumns+` FROM `+sqlops.CardFrom+`
 			WHERE c.card_no IN (`+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`) ORDER BY c.card_no FOR UPDATE`, args...)
 		if err != nil {
 			return fmt.Errorf("lock cards: %w", err)
@@ -439,6 +439,9 @@ func (s *settlement) lockCards(ctx context.Context, cardNos []string) error {
 			}
 			s.cards[c.CardNo] = &c
 			s.books.lock(c.AccountID, c.Balance)
+			if c.SubsidyAccount != 0 {
+				s.books.lock(c.SubsidyAccount, c.Subsidy)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
