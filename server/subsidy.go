@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/fanka/fanka/shared/money"
@@ -135,4 +136,29 @@ func (c *Card) PaidFrom(balances map[int64]money.Fen) bool {
 	}
 	_, ok := balances[c.SubsidyAccount]
 	return ok && c.SubsidyAccount != 0
+}
+
+// SubsidyInterval is how often the server looks for subsidy jobs due.
+const SubsidyInterval = time.Minute
+
+// RunSubsidies runs the subsidy jobs due (server.SubsidyStore), at once
+// and every SubsidyInterval, until ctx ends. Each job runs once, whichever
+// server runs it.
+func RunSubsidies(ctx context.Context, store SubsidyStore, logger *slog.Logger) {
+	t := time.NewTicker(SubsidyInterval)
+	defer t.Stop()
+	for {
+		jobs, err := store.RunSubsidies(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			logger.Error("fanka-server: subsidies", "err", err)
+		}
+		for _, j := range jobs {
+			logger.Info("fanka-server: subsidy job done", "job", j.Key, "accounts", j.Accounts, "amount", j.Amount.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
