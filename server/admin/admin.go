@@ -43,6 +43,8 @@ type Store interface {
 type Printers interface {
 	// Printers returns the state of every printer, by name.
 	Printers(ctx context.Context) ([]printer.State, error)
+	// Enqueue queues documents to print (slips of office operations).
+	Enqueue(ctx context.Context, jobs ...server.PrintJob) ([]int64, error)
 }
 
 // Defaults for the Server's fields.
@@ -70,6 +72,8 @@ type Server struct {
 	// Printers, if not nil, is asked for GET /api/v1/printers; without it
 	// the server has no printers.
 	Printers Printers
+	// Canteen is the name printed at the top of slips.
+	Canteen string
 	// Persons seals and keys the people's personal data. New makes a
 	// random one, good for tests only: a server sets the one of its key
 	// file (server.LoadPersonCipher), or what it stored cannot be read
@@ -91,6 +95,7 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 		Now:          time.Now,
 		TokenTTL:     DefaultTokenTTL,
 		EnrolCodeTTL: DefaultEnrolCodeTTL,
+		Canteen:      "饭卡食堂",
 		store:        store,
 		mux:          http.NewServeMux(),
 	}
