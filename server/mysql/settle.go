@@ -170,8 +170,8 @@ func (db *DB) verifyAhead(ctx context.Context, terminal uint32, entries []journa
 
 // settlement is one batch being settled. It reads and locks the batch's
 // cards first, keeps their state as its entries change it, and writes
-// cards, balances, postings and entries once, at its end (flush): only a
-// transactions row, whose id the next rows need, is written per entry.
+// cards, balances, transactions, postings and entries once, at its end
+// (flush), a few statements for the whole batch.
 type settlement struct {
 	tx       *sql.Tx
 	books    *books
@@ -180,8 +180,15 @@ type settlement struct {
 	version  uint64                  // the card change counter, locked, as this batch advanced it
 	cards    map[string]*server.Card // the batch's cards that exist, locked
 	changed  map[string]bool         // cards to write
-	entries  []any                   // entries rows to insert
+	entries  []any                   // entries rows to insert, entryColumns values each
+
+	pendingTx []pendingTx // transactions rows to insert (see flushTx)
+	flushedTx int64       // transactions rows flushTx inserted
 }
+
+// entryColumns is the number of values of an entries row in
+// settlement.entries; the fifth is the tx_id.
+const entryColumns = 12
 
 // result is how one entry settled.
 type result struct {
@@ -246,10 +253,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
 	card, found := s.cards[e.CardNo]
 	if !found {
-		txID, err := insertTx(ctx, s.tx, row)
-		if err != nil {
-			return result{}, err
-		}
+		txID := s.newTx(row)
 		if _, err := s.books.post(ctx, txID, []server.Posting{
 			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
 			{AccountID: server.RevenueAccount, Amount: e.Amount},
@@ -262,10 +266,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 		}, nil
 	}
 
-	txID, err := insertTx(ctx, s.tx, row)
-	if err != nil {
-		return result{}, err
-	}
+	txID := s.newTx(row)
 	balances, err := s.books.post(ctx, txID, []server.Posting{
 		{AccountID: card.AccountID, Amount: -e.Amount},
 		{AccountID: server.RevenueAccount, Amount: e.Amount},
@@ -298,7 +299,11 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	}
 
 	// The sale and its void are this register's: the register's lock
-	// keeps them as read here.
+	// keeps them as read here. The sale may be of this batch: its row is
+	// written first.
+	if err := s.flushTx(ctx); err != nil {
+		return result{}, err
+	}
 	var saleID int64
 	var kind string
 	var saleCard sql.NullString
@@ -340,11 +345,8 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	}
 
 	day := int32(saleDay.Int64)
-	txID, err := insertTx(ctx, s.tx, txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
+	txID := s.newTx(txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
 		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day, voidOf: saleID})
-	if err != nil {
-		return result{}, err
-	}
 	balances, err := s.books.post(ctx, txID, reverse)
 	if err != nil {
 		return result{}, err
@@ -448,7 +450,8 @@ func (s *settlement) record(e *journal.Entry, raw []byte, h journal.Hash, r resu
 		int64(r.ack.Balance), r.ack.Version, r.ack.Day, r.ack.TodayCount, ms(s.now))
 }
 
-// flush writes the batch's cards, balances, postings and entries.
+// flush writes the batch's cards, balances, transactions, postings and
+// entries.
 func (s *settlement) flush(ctx context.Context) error {
 	var cards []any
 	for _, no := range slices.Sorted(maps.Keys(s.changed)) {
@@ -458,11 +461,17 @@ func (s *settlement) flush(ctx context.Context) error {
 	if err := updateRows(ctx, s.tx, "cards", "card_no", []string{"version = ", "day = ", "today_count = "}, cards); err != nil {
 		return fmt.Errorf("update cards: %w", err)
 	}
+	// The transactions before the postings and entries that refer to
+	// them; after the cards, so that their rows are locked in the order
+	// the package doc gives.
+	if err := s.flushTx(ctx); err != nil {
+		return err
+	}
 	if err := s.books.flush(ctx); err != nil {
 		return err
 	}
 	err := insertRows(ctx, s.tx, `INSERT INTO entries (terminal_id, seq, hash, raw, tx_id, outcome, note, balance, version, day, today_count, settled_at) VALUES `,
-		12, s.entries)
+		entryColumns, s.entries)
 	if err != nil {
 		return fmt.Errorf("record entries: %w", err)
 	}
