@@ -65,7 +65,7 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 			return server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
 		}
 		s := settlement{tx: tx, books: newBooks(tx), terminal: terminal, now: db.Now(),
-			cards: map[string]*server.Card{}, changed: map[string]bool{}}
+			cards: map[string]*server.Card{}, changed: map[string]bool{}, presetTx: map[uint64]int64{}}
 		var cardNos []string
 		for i := range entries {
 			if entries[i].Seq > t.LastSeq {
@@ -81,6 +81,9 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 		}
 		if authErr != nil {
 			return authErr
+		}
+		if err := s.insertSaleTxs(ctx, entries, t.LastSeq); err != nil {
+			return fmt.Errorf("settle register %d: %w", terminal, err)
 		}
 		if len(cardNos) > 0 { // not only replays
 			if version, err = lockCardVersion(ctx, tx); err != nil {
@@ -182,8 +185,9 @@ type settlement struct {
 	changed  map[string]bool         // cards to write
 	entries  []any                   // entries rows to insert, entryColumns values each
 
-	pendingTx []pendingTx // transactions rows to insert (see flushTx)
-	flushedTx int64       // transactions rows flushTx inserted
+	pendingTx []pendingTx      // transactions rows to insert (see flushTx)
+	flushedTx int64            // transactions rows flushTx inserted
+	presetTx  map[uint64]int64 // sales' transactions rows inserted ahead, by seq
 }
 
 // entryColumns is the number of values of an entries row in
@@ -245,15 +249,38 @@ func (s *settlement) settle(ctx context.Context, e *journal.Entry) (result, erro
 	return result{}, fmt.Errorf("%w: kind %v", journal.ErrInvalid, e.Kind)
 }
 
+// saleTx returns the transactions row of a sale.
+func (s *settlement) saleTx(e *journal.Entry) txRow {
+	day := server.SaleDay(e.Time, s.now)
+	return txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
+		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
+}
+
+// insertSaleTxs inserts the transactions rows of the batch's new sales,
+// which depend on nothing the card version and card locks guard, before
+// those locks are taken: every settlement waits for the card version
+// lock, so it must be held the shortest time. A sale that settles then
+// uses its row (see sale); if the batch fails, the rows go with it.
+func (s *settlement) insertSaleTxs(ctx context.Context, entries []journal.Entry, lastSeq uint64) error {
+	for i := range entries {
+		if e := &entries[i]; e.Seq > lastSeq && e.Kind == journal.KindSale {
+			s.presetTx[e.Seq] = s.newTx(s.saleTx(e))
+		}
+	}
+	return s.flushTx(ctx)
+}
+
 // sale posts a sale: the card's account (or suspense, for an unknown card)
 // to revenue.
 func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error) {
-	day := server.SaleDay(e.Time, s.now)
-	row := txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
-		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
+	row := s.saleTx(e)
+	day := *row.day
+	txID, ok := s.presetTx[e.Seq]
+	if !ok {
+		txID = s.newTx(row)
+	}
 	card, found := s.cards[e.CardNo]
 	if !found {
-		txID := s.newTx(row)
 		if _, err := s.books.post(ctx, txID, []server.Posting{
 			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
 			{AccountID: server.RevenueAccount, Amount: e.Amount},
@@ -266,7 +293,6 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 		}, nil
 	}
 
-	txID := s.newTx(row)
 	balances, err := s.books.post(ctx, txID, []server.Posting{
 		{AccountID: card.AccountID, Amount: -e.Amount},
 		{AccountID: server.RevenueAccount, Amount: e.Amount},

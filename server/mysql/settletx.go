@@ -97,6 +97,11 @@ func (s *settlement) flushTx(ctx context.Context) error {
 			b.posted[real[id]] = p
 		}
 	}
+	for seq, id := range s.presetTx {
+		if id < 0 {
+			s.presetTx[seq] = real[id]
+		}
+	}
 	for i := 4; i < len(s.entries); i += entryColumns {
 		if id, ok := s.entries[i].(sql.NullInt64); ok && id.Int64 < 0 {
 			s.entries[i] = sql.NullInt64{Int64: real[id.Int64], Valid: true}
