@@ -23,7 +23,9 @@
 // the end of its response, which must be the card asked for. It prints
 // api_card_lookup_p95_ms (bar ≤ 20 ms), api_card_lookup_per_s, the rate
 // achieved (bar ≥ 1,000/s), and lookup_settle_sales_per_s, the
-// settlement's rate meanwhile. Afterwards the store is opened afresh and
+// settlement's rate meanwhile, and ed25519_verify_per_s, the machine's
+// Ed25519 rate on all cores for a second before the settlement and one
+// after (how busy the shared machine was). Afterwards the store is opened afresh and
 // verified as `fanka-server verify` does.
 //
 // Settings, from the environment: those of settleload.ConfigFromEnv
@@ -141,6 +143,10 @@ func run(ctx context.Context, cfg settleload.Config, set settings) error {
 	if err := store.CreateUser(ctx, server.User{Name: "bench", PasswordHash: hash, Role: server.RoleOperator, Created: time.Now()}); err != nil {
 		return err
 	}
+	before, err := settleload.MeasureVerify(ctx, time.Second)
+	if err != nil {
+		return err
+	}
 	var lat latencies
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	elapsed, err := settleload.Run(ctx, settleload.Load{Suite: suite, Config: cfg, Cards: cards, Cursor: cursor,
@@ -152,6 +158,11 @@ func run(ctx context.Context, cfg settleload.Config, set settings) error {
 		return err
 	}
 	store.Close()
+	after, err := settleload.MeasureVerify(ctx, time.Second)
+	if err != nil {
+		return err
+	}
+	note("ed25519 verify: %.0f/s before the settlement, %.0f/s after", before.Rate(), after.Rate())
 	if lat.n() == 0 {
 		return errors.New("no lookup completed during the settlement")
 	}
@@ -170,6 +181,7 @@ func run(ctx context.Context, cfg settleload.Config, set settings) error {
 	perS := float64(lat.n()) / lat.span.Seconds()
 	note("%d lookups in %v: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms", lat.n(), lat.span.Round(time.Millisecond),
 		lat.quantile(0.5), p95, lat.quantile(0.99), lat.quantile(1))
+	bench.Result("ed25519_verify_per_s", before.Add(after).Rate(), "verifies/s")
 	bench.Result("api_card_lookup_p95_ms", p95, "ms")
 	bench.Result("api_card_lookup_per_s", perS, "lookups/s")
 	bench.Result("lookup_settle_sales_per_s", float64(cfg.Sales)/elapsed.Seconds(), "sales/s")
