@@ -234,4 +234,3 @@ func (m *Main) ensureAdmin(ctx context.Context, store server.UserStore) error {
 	}
 	return nil
 }
-
