@@ -152,6 +152,15 @@ func Run(ctx context.Context, l Load) (time.Duration, error) {
 	if cfg.Registers < 50 {
 		note("%d registers: the bars are measured with at least 50", cfg.Registers)
 	}
+	// The run's cards pay many times a day each, where a canteen's pay
+	// three: with the default rules nearly every sale would be flagged,
+	// which no canteen sees. The rules are checked all the same, with no
+	// limit on sales a day or on the gap between them.
+	rules := server.DefaultRules()
+	rules.MaxSalesPerDay, rules.MaxDay, rules.MinGapSeconds = 0, 0, 0
+	if _, err := l.Servers[0].Store.SetRules(ctx, rules, "bench"); err != nil {
+		return 0, err
+	}
 	t := time.Now()
 	regs, err := enrollRegisters(ctx, l.Servers[0].Store, cfg.Registers)
 	if err != nil {
