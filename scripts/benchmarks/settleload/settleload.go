@@ -60,14 +60,14 @@ const (
 
 // Config is the load's settings.
 type Config struct {
-	Sales      int           // sales settled in all
-	Registers  int           // registers streaming at once
-	Cards      int           // cards opened, on which the sales fall at random
-	Batch      int           // entries per frame, at most
-	Window     int           // entries sent and not acked per register, at most
+	Sales     int // sales settled in all
+	Registers int // registers streaming at once
+	Cards     int // cards opened, on which the sales fall at random
+	Batch     int // entries per frame, at most
+	Window    int // entries sent and not acked per register, at most
 	// Rate paces the registers to this many sales per second in all; 0:
 	// as fast as the servers ack.
-	Rate int
+	Rate       int
 	Timeout    time.Duration // how long the streaming may take
 	CPUProfile string        // file for a CPU profile of the streaming, or ""
 }
