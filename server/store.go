@@ -25,6 +25,10 @@ type Store interface {
 	UserStore
 	Verifier
 	PrintJobStore
+	SaleStore
+	TerminalLister
+	ReportStore
+	AuditStore
 	// Close releases the database. No method may be called after it.
 	Close() error
 }

@@ -183,4 +183,6 @@ var migrations = [][]string{
 	{
 		`ALTER TABLE cards ADD COLUMN IF NOT EXISTS public_key VARBINARY(65) NULL`,
 	},
+	// 4: the office's reads and the audit log (schema_reports.go).
+	reportsMigration,
 }

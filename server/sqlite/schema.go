@@ -153,4 +153,6 @@ CREATE INDEX print_jobs_queued ON print_jobs (printer, id) WHERE printed IS NULL
 	`
 ALTER TABLE cards ADD COLUMN public_key BLOB;
 `,
+	// 4: the office's reads and the audit log (schema_reports.go).
+	reportsMigration,
 }

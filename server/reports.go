@@ -1,0 +1,311 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/money"
+)
+
+// The read side of the ledger: what the office page shows of the sales,
+// the registers and the days, and the interfaces the stores implement for
+// it. Nothing here writes the ledger.
+
+// Bounds on the read side's queries.
+const (
+	// MaxSalesPage bounds the sales one call of Sales returns.
+	MaxSalesPage = 1000
+	// MaxSalesIn bounds the ids one call of SalesIn asks about.
+	MaxSalesIn = 1000
+)
+
+// Sale is a settled register entry that posted money: a sale, or a void
+// that reversed one. Its ID is its ledger transaction's, which rises in
+// the order the transactions were begun; on a MySQL-compatible store a
+// transaction may commit after one with a higher id (see SaleStore).
+type Sale struct {
+	ID       int64     `json:"id"`
+	Terminal uint32    `json:"terminal_id"`
+	Seq      uint64    `json:"seq"`
+	CardNo   string    `json:"card_no"`
+	Amount   money.Fen `json:"amount"`  // > 0: paid (sale) or given back (void)
+	Outcome  string    `json:"outcome"` // wire.Outcome's text: settled, settled-overdraft, flagged
+	Note     string    `json:"note"`    // why it was flagged
+	Kind     TxKind    `json:"kind"`    // TxSale or TxVoid
+	Time     time.Time `json:"time"`    // see SaleTime
+	Day      string    `json:"day"`     // the day it counts on, YYYY-MM-DD
+}
+
+// SaleTime returns when a sale counts as made: the register's clock at the
+// entry (Unix milliseconds), unless that is after the settlement, when the
+// settlement time counts instead, as SaleDay does for the day.
+func SaleTime(entryTime int64, settled time.Time) time.Time {
+	t := time.UnixMilli(entryTime)
+	if t.After(settled) {
+		return settled
+	}
+	return t
+}
+
+// DayDate returns the date a day number (see Day) names, as YYYY-MM-DD.
+func DayDate(day int32) string {
+	return time.Unix(int64(day)*86400, 0).UTC().Format(time.DateOnly)
+}
+
+// NewSale returns the Sale of a settled entry: raw is its stored encoding,
+// id, kind and settled its transaction's, day the day it counts on,
+// outcome and note as stored with it, loc the server's location.
+func NewSale(id int64, kind TxKind, raw []byte, settled time.Time, day int32, outcome, note string, loc *time.Location) (Sale, error) {
+	e, err := journal.Unmarshal(raw)
+	if err != nil {
+		return Sale{}, fmt.Errorf("sale %d: stored entry: %w", id, err)
+	}
+	return Sale{
+		ID: id, Terminal: e.Terminal, Seq: e.Seq, CardNo: e.CardNo, Amount: e.Amount,
+		Outcome: outcome, Note: note, Kind: kind,
+		Time: SaleTime(e.Time, settled).In(loc), Day: DayDate(day),
+	}, nil
+}
+
+// SaleStore reads the settled sales in the order of their ids, for the
+// office's sales list and its live feed.
+type SaleStore interface {
+	// Sales returns at most limit (1 to MaxSalesPage) sales and voids with
+	// an id above since, in id order, as committed when it is called.
+	// EINVALID for a limit out of range or a negative since.
+	//
+	// On a MySQL-compatible store, ids are taken when a transaction
+	// inserts its row and several servers commit at once: a sale may
+	// become visible after one with a higher id. A reader that must not
+	// miss it keeps the ids it skipped and asks SalesIn about them.
+	Sales(ctx context.Context, since int64, limit int) ([]Sale, error)
+	// SalesIn returns what became of the ledger transactions ids (at most
+	// MaxSalesIn): a Sale for each committed sale or void among them, and
+	// for each committed transaction of another kind a Sale with only ID
+	// and Kind set, in id order. Ids not committed are left out.
+	SalesIn(ctx context.Context, ids []int64) ([]Sale, error)
+	// LastTransactionID returns the highest ledger transaction id
+	// committed, 0 for an empty ledger.
+	LastTransactionID(ctx context.Context) (int64, error)
+}
+
+// TerminalLister lists the registers.
+type TerminalLister interface {
+	// Terminals returns every register, in id order.
+	Terminals(ctx context.Context) ([]Terminal, error)
+}
+
+// MealPeriod is a named window of the day, as a canteen serves meals:
+// times of day from Start (inclusive) to End (exclusive), in the server's
+// location.
+type MealPeriod struct {
+	Name       string
+	Start, End time.Duration // since midnight
+}
+
+// OtherPeriod names the time outside every meal period.
+const OtherPeriod = "other"
+
+// DefaultMealPeriods are the canteen's meal periods until the rules say
+// otherwise: breakfast 06:00–10:00, lunch 10:30–14:00, dinner 16:30–20:00.
+func DefaultMealPeriods() []MealPeriod {
+	return []MealPeriod{
+		{Name: "breakfast", Start: 6 * time.Hour, End: 10 * time.Hour},
+		{Name: "lunch", Start: 10*time.Hour + 30*time.Minute, End: 14 * time.Hour},
+		{Name: "dinner", Start: 16*time.Hour + 30*time.Minute, End: 20 * time.Hour},
+	}
+}
+
+// ValidateMealPeriods checks periods: each named (not OtherPeriod, no two
+// alike), within the day, Start before End, none overlapping another.
+// EINVALID with the first problem.
+func ValidateMealPeriods(periods []MealPeriod) error {
+	seen := map[string]bool{}
+	for i, p := range periods {
+		switch {
+		case p.Name == "" || p.Name == OtherPeriod || len(p.Name) > 32:
+			return Errorf(EINVALID, "meal period %d: name %q: want 1 to 32 bytes, not %q", i+1, p.Name, OtherPeriod)
+		case seen[p.Name]:
+			return Errorf(EINVALID, "meal period %q named twice", p.Name)
+		case p.Start < 0 || p.End > 24*time.Hour || p.Start >= p.End:
+			return Errorf(EINVALID, "meal period %q: %v to %v is not a window within a day", p.Name, p.Start, p.End)
+		}
+		seen[p.Name] = true
+		for _, q := range periods[:i] {
+			if p.Start < q.End && q.Start < p.End {
+				return Errorf(EINVALID, "meal periods %q and %q overlap", q.Name, p.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// DailyQuery asks for one day's report.
+type DailyQuery struct {
+	// Date is the day, any time on it, in the location whose days count
+	// (the server's: see Day).
+	Date time.Time
+	// Periods are the meal periods to total by; nil: DefaultMealPeriods.
+	Periods []MealPeriod
+}
+
+// Day returns the day number of the query's date.
+func (q DailyQuery) Day() int32 { return Day(q.Date) }
+
+// Bounds returns the first instant of the query's day and the first of the
+// next, in its location.
+func (q DailyQuery) Bounds() (start, end time.Time) {
+	y, m, d := q.Date.Date()
+	loc := q.Date.Location()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
+
+// DailyReport is one day's takings. Sales count sales net of voids (as a
+// card's daily count does) and Amount is net of voids; a void counts on
+// the day, hour and period of its own time, against the register that
+// made it.
+type DailyReport struct {
+	Date         string          `json:"date"`   // YYYY-MM-DD
+	Sales        int64           `json:"sales"`  // sales on the day, net of voids
+	Amount       money.Fen       `json:"amount"` // their takings, net of voids
+	Voids        int64           `json:"voids"`
+	VoidAmount   money.Fen       `json:"void_amount"`
+	Refunds      int64           `json:"refunds"`       // office refunds made that day
+	RefundAmount money.Fen       `json:"refund_amount"` // what they paid back
+	ByRegister   []RegisterTotal `json:"by_register"`   // registers with a sale or void, in id order
+	ByPeriod     []PeriodTotal   `json:"by_period"`     // every meal period, in order, then "other"
+	ByHour       []HourTotal     `json:"by_hour"`       // the 24 hours of the day
+}
+
+// RegisterTotal is a register's part of a day.
+type RegisterTotal struct {
+	Terminal uint32    `json:"terminal_id"`
+	Name     string    `json:"name"`
+	Sales    int64     `json:"sales"`
+	Amount   money.Fen `json:"amount"`
+}
+
+// PeriodTotal is a meal period's part of a day.
+type PeriodTotal struct {
+	Period string    `json:"period"`
+	Sales  int64     `json:"sales"`
+	Amount money.Fen `json:"amount"`
+}
+
+// HourTotal is an hour's part of a day.
+type HourTotal struct {
+	Hour   int       `json:"hour"` // 0 to 23, local time
+	Sales  int64     `json:"sales"`
+	Amount money.Fen `json:"amount"`
+}
+
+// ReportStore totals the ledger for the office.
+type ReportStore interface {
+	// DailyReport returns the report of q's day: its sales and voids (those
+	// whose Day is the day, so an offline sale settled later counts on the
+	// day it was made), its office refunds (by when they were made), the
+	// names of its registers. It reads only the day's rows. EINVALID for
+	// meal periods that ValidateMealPeriods refuses.
+	DailyReport(ctx context.Context, q DailyQuery) (DailyReport, error)
+}
+
+// DailyTally adds up a day's sales into its report. Stores feed it the
+// day's rows; it needs no database.
+type DailyTally struct {
+	loc      *time.Location
+	periods  []MealPeriod
+	report   DailyReport
+	register map[uint32]int // index in report.ByRegister
+}
+
+// NewDailyTally returns an empty tally for q, which must have passed
+// ValidateMealPeriods (nil periods: the defaults).
+func NewDailyTally(q DailyQuery) *DailyTally {
+	periods := q.Periods
+	if periods == nil {
+		periods = DefaultMealPeriods()
+	}
+	t := &DailyTally{loc: q.Date.Location(), periods: periods, register: map[uint32]int{}}
+	t.report.Date = q.Date.Format(time.DateOnly)
+	t.report.ByRegister = []RegisterTotal{}
+	for _, p := range periods {
+		t.report.ByPeriod = append(t.report.ByPeriod, PeriodTotal{Period: p.Name})
+	}
+	t.report.ByPeriod = append(t.report.ByPeriod, PeriodTotal{Period: OtherPeriod})
+	for h := range 24 {
+		t.report.ByHour = append(t.report.ByHour, HourTotal{Hour: h})
+	}
+	return t
+}
+
+// Add counts a sale (void false) or a void of amount, made at the time at
+// register terminal.
+func (t *DailyTally) Add(terminal uint32, void bool, amount money.Fen, at time.Time) {
+	n, a := int64(1), amount
+	if void {
+		n, a = -1, -amount
+		t.report.Voids++
+		t.report.VoidAmount += amount
+	}
+	t.report.Sales += n
+	t.report.Amount += a
+	i, ok := t.register[terminal]
+	if !ok {
+		i = len(t.report.ByRegister)
+		t.register[terminal] = i
+		t.report.ByRegister = append(t.report.ByRegister, RegisterTotal{Terminal: terminal})
+	}
+	t.report.ByRegister[i].Sales += n
+	t.report.ByRegister[i].Amount += a
+
+	at = at.In(t.loc)
+	h := at.Hour()
+	t.report.ByHour[h].Sales += n
+	t.report.ByHour[h].Amount += a
+	y, m, d := at.Date()
+	since := at.Sub(time.Date(y, m, d, 0, 0, 0, 0, t.loc))
+	p := len(t.periods) // other
+	for j, mp := range t.periods {
+		if since >= mp.Start && since < mp.End {
+			p = j
+			break
+		}
+	}
+	t.report.ByPeriod[p].Sales += n
+	t.report.ByPeriod[p].Amount += a
+}
+
+// AddRefunds counts n office refunds paying back amount in all.
+func (t *DailyTally) AddRefunds(n int64, amount money.Fen) {
+	t.report.Refunds += n
+	t.report.RefundAmount += amount
+}
+
+// Report returns the report, with the registers named by names and put in
+// id order.
+func (t *DailyTally) Report(names map[uint32]string) DailyReport {
+	r := t.report
+	regs := make([]RegisterTotal, len(r.ByRegister))
+	copy(regs, r.ByRegister)
+	for i := range regs {
+		regs[i].Name = names[regs[i].Terminal]
+	}
+	slices.SortFunc(regs, func(a, b RegisterTotal) int { return cmp.Compare(a.Terminal, b.Terminal) })
+	r.ByRegister = regs
+	return r
+}
+
+// ValidateSalesPage checks the arguments of SaleStore.Sales.
+func ValidateSalesPage(since int64, limit int) error {
+	switch {
+	case since < 0:
+		return Errorf(EINVALID, "since_id %d: want 0 or more", since)
+	case limit < 1 || limit > MaxSalesPage:
+		return Errorf(EINVALID, "limit %d: want 1 to %d", limit, MaxSalesPage)
+	}
+	return nil
+}
