@@ -98,13 +98,13 @@ func TestSchema(t *testing.T) {
 		}
 		t.Cleanup(func() { dbs[i].Close() }) // Close may be called again
 	}
-	if v, err := dbs[0].SchemaVersion(ctx); err != nil || v != 3 {
-		t.Errorf("schema version %d (%v), want 3", v, err)
+	if v, err := dbs[0].SchemaVersion(ctx); err != nil || v != 4 {
+		t.Errorf("schema version %d (%v), want 4", v, err)
 	}
 	raw := servertest.MustRawMySQL(t, dsn)
 	var rows int
-	if err := raw.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&rows); err != nil || rows != 3 {
-		t.Errorf("%d schema_version rows (%v), want 3", rows, err)
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&rows); err != nil || rows != 4 {
+		t.Errorf("%d schema_version rows (%v), want 4", rows, err)
 	}
 	var engines int
 	if err := raw.QueryRow(`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND engine <> 'InnoDB'`).Scan(&engines); err != nil || engines != 0 {

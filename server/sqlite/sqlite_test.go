@@ -36,8 +36,8 @@ func TestPragmas(t *testing.T) {
 		t.Errorf("journal mode %q (%v), want wal", mode, err)
 	}
 	v, err := db.SchemaVersion(context.Background())
-	if err != nil || v != 3 {
-		t.Errorf("schema version %d (%v), want 3", v, err)
+	if err != nil || v != 4 {
+		t.Errorf("schema version %d (%v), want 4", v, err)
 	}
 }
 

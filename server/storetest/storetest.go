@@ -53,6 +53,10 @@ func Run(t *testing.T, open Open) {
 		{"Alarms", testAlarms},
 		{"CardSignatures", testCardSignatures},
 		{"OpenCardPublicKey", testOpenCardPublicKey},
+		{"Sales", testSales},
+		{"TerminalList", testTerminalList},
+		{"DailyReport", testDailyReport},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
