@@ -309,3 +309,116 @@ func ValidateSalesPage(since int64, limit int) error {
 	}
 	return nil
 }
+
+// DayEntry is a sale or void of a day as a store finds it in its index of
+// the day: which register entry it is, and when it settled.
+type DayEntry struct {
+	Terminal uint32
+	Seq      uint64
+	Void     bool
+	Settled  time.Time
+}
+
+// EntryRun is one register's entries of a day, in seq order: a store
+// reads their stored entries from From to To, a range of the entries'
+// primary key, rather than one by one.
+type EntryRun struct {
+	Terminal uint32
+	From, To uint64
+	Entries  []DayEntry
+}
+
+// Dense reports whether reading the range From to To reads few entries
+// besides the run's own (at most as many again, and 1000): a register's
+// entries of a day follow one another, but for sales made offline and
+// settled on a later day.
+func (r EntryRun) Dense() bool {
+	return r.To-r.From+1 <= 2*uint64(len(r.Entries))+1000
+}
+
+// EntryRuns cuts a day's entries, in (terminal, seq) order, into one run
+// per register.
+func EntryRuns(day []DayEntry) []EntryRun {
+	var runs []EntryRun
+	for i := 0; i < len(day); {
+		j := i
+		for j < len(day) && day[j].Terminal == day[i].Terminal {
+			j++
+		}
+		runs = append(runs, EntryRun{Terminal: day[i].Terminal, From: day[i].Seq, To: day[j-1].Seq, Entries: day[i:j]})
+		i = j
+	}
+	return runs
+}
+
+// AddEntry counts the day's entry e, whose stored encoding, or its first
+// journal.FiguresSize bytes, is raw.
+func (t *DailyTally) AddEntry(e DayEntry, raw []byte) error {
+	at, amount, err := journal.Figures(raw)
+	if err != nil {
+		return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
+	}
+	t.Add(e.Terminal, e.Void, amount, SaleTime(at, e.Settled))
+	return nil
+}
+
+// Merge adds what o counted, a tally of the same query, to t.
+func (t *DailyTally) Merge(o *DailyTally) {
+	r := &t.report
+	r.Sales += o.report.Sales
+	r.Amount += o.report.Amount
+	r.Voids += o.report.Voids
+	r.VoidAmount += o.report.VoidAmount
+	r.Refunds += o.report.Refunds
+	r.RefundAmount += o.report.RefundAmount
+	for _, reg := range o.report.ByRegister {
+		i, ok := t.register[reg.Terminal]
+		if !ok {
+			i = len(r.ByRegister)
+			t.register[reg.Terminal] = i
+			r.ByRegister = append(r.ByRegister, RegisterTotal{Terminal: reg.Terminal})
+		}
+		r.ByRegister[i].Sales += reg.Sales
+		r.ByRegister[i].Amount += reg.Amount
+	}
+	for i, p := range o.report.ByPeriod {
+		r.ByPeriod[i].Sales += p.Sales
+		r.ByPeriod[i].Amount += p.Amount
+	}
+	for i, h := range o.report.ByHour {
+		r.ByHour[i].Sales += h.Sales
+		r.ByHour[i].Amount += h.Amount
+	}
+}
+
+// RunReader tallies a run from the register's stored entries read in seq
+// order: Next takes each, skipping those not in the run.
+type RunReader struct {
+	tally *DailyTally
+	run   EntryRun
+	i     int
+}
+
+// NewRunReader returns a reader of run into t.
+func (t *DailyTally) NewRunReader(run EntryRun) *RunReader { return &RunReader{tally: t, run: run} }
+
+// Next takes the stored entry seq, raw. An entry of the run that is
+// missing is an error.
+func (r *RunReader) Next(seq uint64, raw []byte) error {
+	if r.i < len(r.run.Entries) && r.run.Entries[r.i].Seq < seq {
+		return fmt.Errorf("entry %d/%d of the day is not stored", r.run.Terminal, r.run.Entries[r.i].Seq)
+	}
+	if r.i < len(r.run.Entries) && r.run.Entries[r.i].Seq == seq {
+		r.i++
+		return r.tally.AddEntry(r.run.Entries[r.i-1], raw)
+	}
+	return nil
+}
+
+// Done reports an error if an entry of the run was not read.
+func (r *RunReader) Done() error {
+	if r.i < len(r.run.Entries) {
+		return fmt.Errorf("entry %d/%d of the day is not stored", r.run.Terminal, r.run.Entries[r.i].Seq)
+	}
+	return nil
+}

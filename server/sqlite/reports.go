@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fanka/fanka/server"
@@ -131,7 +134,7 @@ func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.Dail
 	}
 	defer tx.Rollback()
 	tally := server.NewDailyTally(q)
-	if err := tallyDay(ctx, tx, q, tally); err != nil {
+	if err := db.tallyDay(ctx, tx, q, tally); err != nil {
 		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
 	}
 	names, err := terminalNames(ctx, tx)
@@ -141,31 +144,34 @@ func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.Dail
 	return tally.Report(names), nil
 }
 
-// tallyDay adds q's day's sales, voids and refunds to tally.
-func tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *server.DailyTally) error {
-	rows, err := tx.QueryContext(ctx, `SELECT t.kind, t.created, e.raw
-		FROM transactions t INDEXED BY transactions_day
-		JOIN entries e ON e.terminal_id = t.terminal_id AND e.seq = t.seq
-		WHERE t.day = ? AND t.kind IN ('sale', 'void')`, q.Day())
+// tallyDay adds q's day's sales, voids and refunds to tally. The day's
+// sales and voids come from the covering index of the day, in (terminal,
+// seq) order; their entries, for the amount and the register's time, are
+// then read register by register as ranges of the entries' primary key.
+func (db *DB) tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *server.DailyTally) error {
+	rows, err := tx.QueryContext(ctx, `SELECT terminal_id, seq, kind, created
+		FROM transactions INDEXED BY transactions_day
+		WHERE day = ? AND kind IN ('sale', 'void') ORDER BY terminal_id, seq`, q.Day())
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
-	defer rows.Close()
+	var day []server.DayEntry
 	for rows.Next() {
+		var terminal, seq, created int64
 		var kind string
-		var created int64
-		var raw sql.RawBytes
-		if err := rows.Scan(&kind, &created, &raw); err != nil {
+		if err := rows.Scan(&terminal, &seq, &kind, &created); err != nil {
+			rows.Close()
 			return fmt.Errorf("sales: %w", err)
 		}
-		e, err := journal.Unmarshal(raw)
-		if err != nil {
-			return fmt.Errorf("sales: stored entry: %w", err)
-		}
-		tally.Add(e.Terminal, server.TxKind(kind) == server.TxVoid, e.Amount, server.SaleTime(e.Time, time.UnixMilli(created)))
+		e := server.DayEntry{Terminal: uint32(terminal), Seq: uint64(seq), Void: kind == string(server.TxVoid), Settled: time.UnixMilli(created)}
+		day = append(day, e)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sales: %w", err)
+	}
+	if err := db.tallyRuns(ctx, q, server.EntryRuns(day), tally); err != nil {
+		return err
 	}
 
 	start, end := q.Bounds()
@@ -181,6 +187,87 @@ func tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *serve
 	}
 	tally.AddRefunds(n, paid)
 	return nil
+}
+
+// reportReaders is how many connections read a report's entries at once.
+const reportReaders = 4
+
+// tallyRuns reads the entries of the registers' runs, spread over up to
+// reportReaders connections of the read pool, outside the report's
+// transaction: the runs name entries already committed, and entries are
+// never changed.
+func (db *DB) tallyRuns(ctx context.Context, q server.DailyQuery, runs []server.EntryRun, tally *server.DailyTally) error {
+	workers := min(reportReaders, runtime.GOMAXPROCS(0), len(runs))
+	next := make(chan server.EntryRun)
+	tallies := make([]*server.DailyTally, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		tallies[w] = server.NewDailyTally(q)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for run := range next {
+				if errs[w] == nil {
+					if err := db.tallyRun(ctx, run, tallies[w]); err != nil {
+						errs[w] = fmt.Errorf("sales of register %d: %w", run.Terminal, err)
+					}
+				}
+			}
+		}()
+	}
+	for _, run := range runs {
+		next <- run
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, t := range tallies {
+		tally.Merge(t)
+	}
+	return nil
+}
+
+// tallyRun reads the entries of one register's run, their first
+// journal.FiguresSize bytes: as one range of the entries' primary key if
+// it is dense, else one by one.
+func (db *DB) tallyRun(ctx context.Context, run server.EntryRun, tally *server.DailyTally) error {
+	r := tally.NewRunReader(run)
+	if !run.Dense() {
+		for _, e := range run.Entries {
+			var raw []byte
+			if err := db.read.QueryRowContext(ctx, `SELECT substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq = ?`,
+				journal.FiguresSize, e.Terminal, int64(e.Seq)).Scan(&raw); err != nil {
+				return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
+			}
+			if err := r.Next(e.Seq, raw); err != nil {
+				return err
+			}
+		}
+		return r.Done()
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+		journal.FiguresSize, run.Terminal, int64(run.From), int64(run.To))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var raw sql.RawBytes
+		if err := rows.Scan(&seq, &raw); err != nil {
+			return err
+		}
+		if err := r.Next(uint64(seq), raw); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return r.Done()
 }
 
 // terminalNames returns every register's name, by id.
