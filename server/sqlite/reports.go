@@ -119,10 +119,11 @@ func (db *DB) Terminals(ctx context.Context) ([]server.Terminal, error) {
 }
 
 // DailyReport implements server.ReportStore. It reads one snapshot: the
-// day's sales and voids through the transactions_day index, each with its
-// entry (for the amount and the register's time), in (terminal_id, seq)
-// order, which walks the entries' primary key forward; then the day's
-// refunds and the registers' names.
+// day's sales and voids through the covering transactions_day index, the
+// day's refunds and the registers' names. The entries of the day's sales
+// (for the amount and the register's time), which never change once
+// stored, are read besides, as a range of their primary key per register
+// (see tallyRuns).
 func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.DailyReport, error) {
 	if err := server.ValidateMealPeriods(q.Periods); err != nil {
 		return server.DailyReport{}, err

@@ -273,6 +273,43 @@ func testDailyReport(t *testing.T, open Open) {
 	}
 }
 
+// testDailyReportSparse has a register whose sales of a day are far
+// apart in its journal, with many sales of another day between them: the
+// report reads them one by one rather than the whole range.
+func testDailyReportSparse(t *testing.T, open Open) {
+	ctx := context.Background()
+	clock := servertest.NewClock(at(12, 0))
+	s := open(t, clock.Now)
+	r := servertest.NewRegister(t)
+	r.Time = clock.Now
+	enrollNamed(t, s, r, "一号窗口")
+	servertest.OpenCard(t, s, "C1", 1000*money.Yuan)
+	settle(t, s, r, r.Sale(t, "C1", 100))
+	yesterday := at(12, 0).AddDate(0, 0, -1)
+	for range 3 {
+		batch := make([][]byte, 0, 500)
+		for range 500 {
+			batch = append(batch, recordAt(t, r, "C1", 1, yesterday))
+		}
+		settle(t, s, r, batch...)
+	}
+	settle(t, s, r, r.Sale(t, "C1", 200))
+	got, err := s.DailyReport(ctx, server.DailyQuery{Date: at(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Sales != 2 || got.Amount != 300 || len(got.ByRegister) != 1 || got.ByRegister[0].Amount != 300 {
+		t.Errorf("today's report: %+v; want the 2 sales of 100 and 200", got)
+	}
+	before, err := s.DailyReport(ctx, server.DailyQuery{Date: yesterday})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Sales != 1500 || before.Amount != 1500 || before.ByHour[12].Sales != 1500 {
+		t.Errorf("yesterday's report: %d sales of %d; want 1500 of 1500 at 12:00", before.Sales, before.Amount)
+	}
+}
+
 func testAudit(t *testing.T, open Open) {
 	ctx := context.Background()
 	clock := servertest.NewClock(noon)

@@ -56,6 +56,7 @@ func Run(t *testing.T, open Open) {
 		{"Sales", testSales},
 		{"TerminalList", testTerminalList},
 		{"DailyReport", testDailyReport},
+		{"DailyReportSparse", testDailyReportSparse},
 		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
