@@ -181,7 +181,7 @@ func (db *DB) tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tal
 	// What a refund paid back: the sum of its postings' credits, whichever
 	// accounts it moved money between.
 	err = tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT t.id), COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0)
-		FROM transactions t INDEXED BY transactions_office JOIN postings p ON p.tx_id = t.id
+		FROM transactions t JOIN postings p ON p.tx_id = t.id
 		WHERE t.kind = 'refund' AND t.kind NOT IN ('sale', 'void') AND t.created >= ? AND t.created < ?`, ms(start), ms(end)).Scan(&n, &paid)
 	if err != nil {
 		return fmt.Errorf("refunds: %w", err)
