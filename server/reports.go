@@ -354,11 +354,26 @@ func EntryRuns(day []DayEntry) []EntryRun {
 // AddEntry counts the day's entry e, whose stored encoding, or its first
 // journal.FiguresSize bytes, is raw.
 func (t *DailyTally) AddEntry(e DayEntry, raw []byte) error {
-	at, amount, err := journal.Figures(raw)
+	_, at, amount, err := journal.Figures(raw)
 	if err != nil {
 		return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
 	}
 	t.Add(e.Terminal, e.Void, amount, SaleTime(at, e.Settled))
+	return nil
+}
+
+// AddFigures counts an entry of register terminal known to be the day's,
+// a sale or a void as its encoding says, settled at settled; raw is its
+// stored encoding, or its first journal.FiguresSize bytes.
+func (t *DailyTally) AddFigures(terminal uint32, raw []byte, settled time.Time) error {
+	kind, at, amount, err := journal.Figures(raw)
+	if err != nil {
+		return fmt.Errorf("entry of register %d: %w", terminal, err)
+	}
+	if kind != journal.KindSale && kind != journal.KindVoid {
+		return fmt.Errorf("entry of register %d: %w: kind %v", terminal, journal.ErrInvalid, kind)
+	}
+	t.Add(terminal, kind == journal.KindVoid, amount, SaleTime(at, settled))
 	return nil
 }
 

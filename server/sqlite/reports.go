@@ -145,33 +145,43 @@ func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.Dail
 	return tally.Report(names), nil
 }
 
+// dayRun is one register's sales and voids of a day, as the day's index
+// counts them: how many, and the range of their seqs.
+type dayRun struct {
+	terminal uint32
+	count    int
+	from, to uint64
+}
+
+// dense reports whether the run's seq range holds few entries besides the
+// run's own (see server.EntryRun.Dense).
+func (r dayRun) dense() bool { return r.to-r.from+1 <= 2*uint64(r.count)+1000 }
+
 // tallyDay adds q's day's sales, voids and refunds to tally. The day's
-// sales and voids come from the covering index of the day, in (terminal,
-// seq) order; their entries, for the amount and the register's time, are
-// then read register by register as ranges of the entries' primary key.
+// index gives, per register, how many sales and voids it made that day
+// and the range of their seqs, without a row per sale; the entries of
+// that range are then read (see tallyRuns).
 func (db *DB) tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *server.DailyTally) error {
-	rows, err := tx.QueryContext(ctx, `SELECT terminal_id, seq, kind, created
+	rows, err := tx.QueryContext(ctx, `SELECT terminal_id, COUNT(*), MIN(seq), MAX(seq)
 		FROM transactions INDEXED BY transactions_day
-		WHERE day = ? AND kind IN ('sale', 'void') ORDER BY terminal_id, seq`, q.Day())
+		WHERE day = ? AND kind IN ('sale', 'void') GROUP BY terminal_id`, q.Day())
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
-	var day []server.DayEntry
+	var runs []dayRun
 	for rows.Next() {
-		var terminal, seq, created int64
-		var kind string
-		if err := rows.Scan(&terminal, &seq, &kind, &created); err != nil {
+		var terminal, count, from, to int64
+		if err := rows.Scan(&terminal, &count, &from, &to); err != nil {
 			rows.Close()
 			return fmt.Errorf("sales: %w", err)
 		}
-		e := server.DayEntry{Terminal: uint32(terminal), Seq: uint64(seq), Void: kind == string(server.TxVoid), Settled: time.UnixMilli(created)}
-		day = append(day, e)
+		runs = append(runs, dayRun{terminal: uint32(terminal), count: int(count), from: uint64(from), to: uint64(to)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
-	if err := db.tallyRuns(ctx, q, server.EntryRuns(day), tally); err != nil {
+	if err := db.tallyRuns(ctx, q, runs, tally); err != nil {
 		return err
 	}
 
@@ -195,11 +205,11 @@ const reportReaders = 4
 
 // tallyRuns reads the entries of the registers' runs, spread over up to
 // reportReaders connections of the read pool, outside the report's
-// transaction: the runs name entries already committed, and entries are
-// never changed.
-func (db *DB) tallyRuns(ctx context.Context, q server.DailyQuery, runs []server.EntryRun, tally *server.DailyTally) error {
+// transaction: the runs' seqs are of entries already settled, entries are
+// never changed, and a register's later entries have higher seqs.
+func (db *DB) tallyRuns(ctx context.Context, q server.DailyQuery, runs []dayRun, tally *server.DailyTally) error {
 	workers := min(reportReaders, runtime.GOMAXPROCS(0), len(runs))
-	next := make(chan server.EntryRun)
+	next := make(chan dayRun)
 	tallies := make([]*server.DailyTally, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -210,8 +220,8 @@ func (db *DB) tallyRuns(ctx context.Context, q server.DailyQuery, runs []server.
 			defer wg.Done()
 			for run := range next {
 				if errs[w] == nil {
-					if err := db.tallyRun(ctx, run, tallies[w]); err != nil {
-						errs[w] = fmt.Errorf("sales of register %d: %w", run.Terminal, err)
+					if err := db.tallyRun(ctx, q, run, tallies[w]); err != nil {
+						errs[w] = fmt.Errorf("sales of register %d: %w", run.terminal, err)
 					}
 				}
 			}
@@ -231,26 +241,97 @@ func (db *DB) tallyRuns(ctx context.Context, q server.DailyQuery, runs []server.
 	return nil
 }
 
-// tallyRun reads the entries of one register's run, their first
-// journal.FiguresSize bytes: as one range of the entries' primary key if
-// it is dense, else one by one.
-func (db *DB) tallyRun(ctx context.Context, run server.EntryRun, tally *server.DailyTally) error {
-	r := tally.NewRunReader(run)
-	if !run.Dense() {
-		for _, e := range run.Entries {
-			var raw []byte
-			if err := db.read.QueryRowContext(ctx, `SELECT substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq = ?`,
-				journal.FiguresSize, e.Terminal, int64(e.Seq)).Scan(&raw); err != nil {
-				return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
-			}
-			if err := r.Next(e.Seq, raw); err != nil {
+// tallyRun counts one register's run. A dense run is read as one range
+// of the entries' primary key, the entries that posted something (a
+// transaction) only, their settlement time and first journal.FiguresSize
+// bytes: if the range holds as many as the day's index counted, they are
+// the day's (the day's are among them). Otherwise, sales of other days
+// being among them, the day's seqs are read from the index and their
+// entries picked out.
+func (db *DB) tallyRun(ctx context.Context, q server.DailyQuery, run dayRun, tally *server.DailyTally) error {
+	if run.dense() {
+		t := server.NewDailyTally(q)
+		rows, err := db.read.QueryContext(ctx, `SELECT settled_at, substr(raw, 1, ?) FROM entries
+			WHERE terminal_id = ? AND seq BETWEEN ? AND ? AND tx_id IS NOT NULL`,
+			journal.FiguresSize, run.terminal, int64(run.from), int64(run.to))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var settled int64
+			var raw sql.RawBytes
+			if err := rows.Scan(&settled, &raw); err != nil {
 				return err
 			}
+			if err := t.AddFigures(run.terminal, raw, time.UnixMilli(settled)); err != nil {
+				return err
+			}
+			n++
 		}
-		return r.Done()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n == run.count {
+			tally.Merge(t)
+			return nil
+		}
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
-		journal.FiguresSize, run.Terminal, int64(run.From), int64(run.To))
+	return db.tallyRunExactly(ctx, q, run, tally)
+}
+
+// tallyRunExactly counts the run's entries by their seqs in the day's
+// index: as a range, skipping the others, if it is dense, else one by one.
+func (db *DB) tallyRunExactly(ctx context.Context, q server.DailyQuery, run dayRun, tally *server.DailyTally) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, kind, created FROM transactions INDEXED BY transactions_day
+		WHERE day = ? AND terminal_id = ? AND kind IN ('sale', 'void') ORDER BY seq`, q.Day(), run.terminal)
+	if err != nil {
+		return err
+	}
+	var day []server.DayEntry
+	for rows.Next() {
+		var seq, created int64
+		var kind string
+		if err := rows.Scan(&seq, &kind, &created); err != nil {
+			rows.Close()
+			return err
+		}
+		day = append(day, server.DayEntry{Terminal: run.terminal, Seq: uint64(seq), Void: kind == string(server.TxVoid), Settled: time.UnixMilli(created)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, er := range server.EntryRuns(day) {
+		r := tally.NewRunReader(er)
+		if !er.Dense() {
+			for _, e := range er.Entries {
+				var raw []byte
+				if err := db.read.QueryRowContext(ctx, `SELECT substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq = ?`,
+					journal.FiguresSize, e.Terminal, int64(e.Seq)).Scan(&raw); err != nil {
+					return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
+				}
+				if err := r.Next(e.Seq, raw); err != nil {
+					return err
+				}
+			}
+			if err := r.Done(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := readRange(ctx, db.read, er, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRange feeds r the entries of er's seq range, in order.
+func readRange(ctx context.Context, q *sql.DB, er server.EntryRun, r *server.RunReader) error {
+	rows, err := q.QueryContext(ctx, `SELECT seq, substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+		journal.FiguresSize, er.Terminal, int64(er.From), int64(er.To))
 	if err != nil {
 		return err
 	}

@@ -20,18 +20,18 @@ func TestFigures(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, prefix := range [][]byte{b, b[:min(len(b), journal.FiguresSize)]} {
-			tm, amount, err := journal.Figures(prefix)
-			if err != nil || tm != e.Time || amount != e.Amount {
-				t.Errorf("figures of an entry on card %q (%d of %d bytes): %d, %d, %v; want %d, %d", cardNo, len(prefix), len(b), tm, amount, err, e.Time, e.Amount)
+			kind, tm, amount, err := journal.Figures(prefix)
+			if err != nil || kind != journal.KindSale || tm != e.Time || amount != e.Amount {
+				t.Errorf("figures of an entry on card %q (%d of %d bytes): %v, %d, %d, %v; want sale, %d, %d", cardNo, len(prefix), len(b), kind, tm, amount, err, e.Time, e.Amount)
 			}
 		}
 		for _, cut := range []int{0, 10, 24, 24 + len(cardNo) + 7} {
-			if _, _, err := journal.Figures(b[:cut]); !errors.Is(err, journal.ErrMalformed) {
+			if _, _, _, err := journal.Figures(b[:cut]); !errors.Is(err, journal.ErrMalformed) {
 				t.Errorf("figures of the first %d bytes: %v; want ErrMalformed", cut, err)
 			}
 		}
 		bad := append([]byte{9}, b[1:]...)
-		if _, _, err := journal.Figures(bad); !errors.Is(err, journal.ErrVersion) {
+		if _, _, _, err := journal.Figures(bad); !errors.Is(err, journal.ErrVersion) {
 			t.Errorf("figures of version 9: %v; want ErrVersion", err)
 		}
 	}
