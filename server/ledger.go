@@ -47,11 +47,17 @@ func Day(t time.Time) int32 {
 // after the server's today, so that a register clock running ahead cannot
 // block a card's count for days to come.
 func SaleDay(entryTime int64, now time.Time) int32 {
+	return Day(SaleTime(entryTime, now))
+}
+
+// SaleTime returns when a sale counts: the register's clock at the sale
+// (entryTime, Unix milliseconds), but never after now, in now's location.
+func SaleTime(entryTime int64, now time.Time) time.Time {
 	t := time.UnixMilli(entryTime)
 	if t.After(now) {
 		t = now
 	}
-	return Day(t.In(now.Location()))
+	return t.In(now.Location())
 }
 
 // SaleOutcome decides how a sale settled: flagged when the card was not
@@ -120,6 +126,8 @@ func (op OpenCard) Validate() error {
 		return Errorf(EINVALID, "deposit above %d fen", MaxAmount)
 	case op.CardNo != "" && !journal.ValidCardNo(op.CardNo):
 		return Errorf(EINVALID, "card_no must be 1 to %d characters 0-9 and A-Z", journal.MaxCardNo)
+	case op.UserClass != "" && !ValidUserClass(op.UserClass):
+		return Errorf(EINVALID, "user_class must be 1 to %d characters a-z, 0-9, - and _", MaxUserClass)
 	case len(op.CardPublicKey) > 0:
 		if _, err := ParseCardPublicKey(op.CardPublicKey); err != nil {
 			return err
@@ -154,6 +162,12 @@ func (op OpenCard) Fingerprint() [32]byte {
 	if len(op.CardPublicKey) > 0 { // requests without a key keep their fingerprint
 		h.Write([]byte("card-public-key"))
 		h.Write(op.CardPublicKey)
+	}
+	if op.PhoneKey != "" || op.UserClass != "" { // nor those without these
+		for _, s := range []string{"phone-class", op.PhoneKey, op.UserClass} {
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
+			h.Write([]byte(s))
+		}
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])

@@ -36,19 +36,8 @@ type Sale struct {
 	Outcome  string    `json:"outcome"` // wire.Outcome's text: settled, settled-overdraft, flagged
 	Note     string    `json:"note"`    // why it was flagged
 	Kind     TxKind    `json:"kind"`    // TxSale or TxVoid
-	Time     time.Time `json:"time"`    // see SaleTime
+	Time     time.Time `json:"time"`    // when it counts as made: see SaleTime
 	Day      string    `json:"day"`     // the day it counts on, YYYY-MM-DD
-}
-
-// SaleTime returns when a sale counts as made: the register's clock at the
-// entry (Unix milliseconds), unless that is after the settlement, when the
-// settlement time counts instead, as SaleDay does for the day.
-func SaleTime(entryTime int64, settled time.Time) time.Time {
-	t := time.UnixMilli(entryTime)
-	if t.After(settled) {
-		return settled
-	}
-	return t
 }
 
 // DayDate returns the date a day number (see Day) names, as YYYY-MM-DD.
@@ -99,49 +88,19 @@ type TerminalLister interface {
 	Terminals(ctx context.Context) ([]Terminal, error)
 }
 
-// MealPeriod is a named window of the day, as a canteen serves meals:
-// times of day from Start (inclusive) to End (exclusive), in the server's
-// location.
-type MealPeriod struct {
-	Name       string
-	Start, End time.Duration // since midnight
-}
-
-// OtherPeriod names the time outside every meal period.
+// OtherPeriod names the time outside every meal period in a report.
 const OtherPeriod = "other"
 
-// DefaultMealPeriods are the canteen's meal periods until the rules say
-// otherwise: breakfast 06:00–10:00, lunch 10:30–14:00, dinner 16:30–20:00.
-func DefaultMealPeriods() []MealPeriod {
-	return []MealPeriod{
-		{Name: "breakfast", Start: 6 * time.Hour, End: 10 * time.Hour},
-		{Name: "lunch", Start: 10*time.Hour + 30*time.Minute, End: 14 * time.Hour},
-		{Name: "dinner", Start: 16*time.Hour + 30*time.Minute, End: 20 * time.Hour},
-	}
-}
-
-// ValidateMealPeriods checks periods: each named (not OtherPeriod, no two
-// alike), within the day, Start before End, none overlapping another.
-// EINVALID with the first problem.
+// ValidateMealPeriods checks the meal periods a report totals by, as
+// Rules.Validate does, and that none is named OtherPeriod. EINVALID with
+// the first problem.
 func ValidateMealPeriods(periods []MealPeriod) error {
-	seen := map[string]bool{}
-	for i, p := range periods {
-		switch {
-		case p.Name == "" || p.Name == OtherPeriod || len(p.Name) > 32:
-			return Errorf(EINVALID, "meal period %d: name %q: want 1 to 32 bytes, not %q", i+1, p.Name, OtherPeriod)
-		case seen[p.Name]:
-			return Errorf(EINVALID, "meal period %q named twice", p.Name)
-		case p.Start < 0 || p.End > 24*time.Hour || p.Start >= p.End:
-			return Errorf(EINVALID, "meal period %q: %v to %v is not a window within a day", p.Name, p.Start, p.End)
-		}
-		seen[p.Name] = true
-		for _, q := range periods[:i] {
-			if p.Start < q.End && q.Start < p.End {
-				return Errorf(EINVALID, "meal periods %q and %q overlap", q.Name, p.Name)
-			}
+	for _, p := range periods {
+		if p.Name == OtherPeriod {
+			return Errorf(EINVALID, "meal period %q: the name is the report's for sales outside every period", p.Name)
 		}
 	}
-	return nil
+	return Rules{Periods: periods}.Validate()
 }
 
 // DailyQuery asks for one day's report.
@@ -149,7 +108,8 @@ type DailyQuery struct {
 	// Date is the day, any time on it, in the location whose days count
 	// (the server's: see Day).
 	Date time.Time
-	// Periods are the meal periods to total by; nil: DefaultMealPeriods.
+	// Periods are the meal periods to total by; nil: those of
+	// DefaultRules.
 	Periods []MealPeriod
 }
 
@@ -217,7 +177,7 @@ type ReportStore interface {
 // day's rows; it needs no database.
 type DailyTally struct {
 	loc      *time.Location
-	periods  []MealPeriod
+	periods  Rules // their Periods
 	report   DailyReport
 	register map[uint32]int // index in report.ByRegister
 }
@@ -227,9 +187,9 @@ type DailyTally struct {
 func NewDailyTally(q DailyQuery) *DailyTally {
 	periods := q.Periods
 	if periods == nil {
-		periods = DefaultMealPeriods()
+		periods = DefaultRules().Periods
 	}
-	t := &DailyTally{loc: q.Date.Location(), periods: periods, register: map[uint32]int{}}
+	t := &DailyTally{loc: q.Date.Location(), periods: Rules{Periods: periods}, register: map[uint32]int{}}
 	t.report.Date = q.Date.Format(time.DateOnly)
 	t.report.ByRegister = []RegisterTotal{}
 	for _, p := range periods {
@@ -266,14 +226,9 @@ func (t *DailyTally) Add(terminal uint32, void bool, amount money.Fen, at time.T
 	h := at.Hour()
 	t.report.ByHour[h].Sales += n
 	t.report.ByHour[h].Amount += a
-	y, m, d := at.Date()
-	since := at.Sub(time.Date(y, m, d, 0, 0, 0, 0, t.loc))
-	p := len(t.periods) // other
-	for j, mp := range t.periods {
-		if since >= mp.Start && since < mp.End {
-			p = j
-			break
-		}
+	p := t.periods.Period(at) - 1
+	if p < 0 {
+		p = len(t.periods.Periods) // other
 	}
 	t.report.ByPeriod[p].Sales += n
 	t.report.ByPeriod[p].Amount += a

@@ -100,7 +100,30 @@ type Card struct {
 	// (see Day). TodayCount of an earlier day means no sale yet today.
 	Day        int32
 	TodayCount int
+	// DayAmount is what the card's sales on Day came to, net of voids;
+	// LastSale the register time of its last sale (Unix ms); Period and
+	// PeriodCount the meal period (Rules.Period) of its last sale on Day
+	// and its sales in it.
+	DayAmount   money.Fen
+	LastSale    int64
+	Period      int
+	PeriodCount int
+	// Held is the part of Balance held by the office (fund holds): it
+	// cannot be spent.
+	Held money.Fen
+	// Reason is why a frozen card is frozen: FrozenByOffice or
+	// FrozenByOverdraft.
+	Reason string
+	// UserClass is the holder's class (e.g. "staff", "student"), which
+	// rules and subsidies are per.
+	UserClass string
+	// PersonSealed and PhoneSealed are the holder's person id and phone as
+	// PersonCipher sealed them; set by office reads only (Card, SearchCards).
+	PersonSealed, PhoneSealed []byte
 }
+
+// Spendable is what the card may spend: its balance less what is held.
+func (c Card) Spendable() money.Fen { return c.Balance - c.Held }
 
 // CountOn returns the card's sale count on day: TodayCount if it was
 // counted for that day, else 0.
@@ -118,7 +141,7 @@ func (c Card) Wire() wire.Card {
 		CardNo:     c.CardNo,
 		Name:       c.Name,
 		Status:     c.Status.Wire(),
-		Balance:    c.Balance,
+		Balance:    c.Spendable(),
 		Day:        c.Day,
 		TodayCount: clampCount(c.TodayCount),
 	}
@@ -128,26 +151,7 @@ func (c Card) Wire() wire.Card {
 // the entry settled with outcome.
 func (c Card) Ack(seq uint64, outcome wire.Outcome) wire.Ack {
 	w := c.Wire()
-	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Balance, Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
-}
-
-// CountSale counts a sale on day in the card's daily count. A sale on a
-// day before the one the card counts leaves the count alone.
-func (c *Card) CountSale(day int32) {
-	switch {
-	case day > c.Day:
-		c.Day, c.TodayCount = day, 1
-	case day == c.Day:
-		c.TodayCount++
-	}
-}
-
-// CountVoid takes back a sale on day that was voided, if the card still
-// counts that day.
-func (c *Card) CountVoid(day int32) {
-	if c.Day == day && c.TodayCount > 0 {
-		c.TodayCount--
-	}
+	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Spendable(), Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
 }
 
 func clampCount(n int) uint16 {

@@ -163,7 +163,11 @@ func (s *Server) dailyQuery(r *http.Request) (server.DailyQuery, error) {
 	now := s.Now()
 	q := server.DailyQuery{Date: now}
 	if s.MealPeriods != nil {
-		q.Periods = s.MealPeriods()
+		periods, err := s.MealPeriods(r.Context())
+		if err != nil {
+			return q, fmt.Errorf("meal periods: %w", err)
+		}
+		q.Periods = periods
 	}
 	if v := r.URL.Query().Get("date"); v != "" || r.URL.Query().Has("date") {
 		d, err := time.ParseInLocation(time.DateOnly, v, now.Location())

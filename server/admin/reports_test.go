@@ -185,8 +185,8 @@ func TestDailyReportAPI(t *testing.T) {
 		t.Errorf("today's report: %d %v", status, out)
 	}
 	// The meal periods are the server's to set.
-	e.api.MealPeriods = func() []server.MealPeriod {
-		return []server.MealPeriod{{Name: "午餐", Start: 11 * time.Hour, End: 13 * time.Hour}}
+	e.api.MealPeriods = func(context.Context) ([]server.MealPeriod, error) {
+		return []server.MealPeriod{{Name: "午餐", Start: "11:00", End: "13:00"}}, nil
 	}
 	status, out = e.do(t, "GET", "/api/v1/reports/daily?date=2026-03-02", operator, nil)
 	periods, _ = out["by_period"].([]any)

@@ -76,7 +76,8 @@ type DB struct {
 	db    *sql.DB
 	cards server.Signal
 
-	cardKeyCache server.CardKeys // cards' public keys, for the batches' card signatures
+	cardKeyCache server.CardKeys   // cards' public keys, for the batches' card signatures
+	rules        server.RulesCache // the rules settlement checks sales against
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -63,7 +63,7 @@ func testSales(t *testing.T, open Open) {
 	if got, err := s.Sales(ctx, 0, 10); err != nil || len(got) != 0 {
 		t.Fatalf("sales of an empty ledger: %+v, %v", got, err)
 	}
-	servertest.OpenCard(t, s, "C1", 100*money.Yuan)
+	servertest.OpenCard(t, s, "C1", 20*money.Yuan)
 	openID, err := s.LastTransactionID(ctx)
 	if err != nil || openID == 0 {
 		t.Fatalf("last transaction id after opening a card: %d, %v", openID, err)
@@ -72,7 +72,7 @@ func testSales(t *testing.T, open Open) {
 	clock.Add(time.Minute)
 	settle(t, s, r, r.Void(t, "C1", 1250, 1), r.Sale(t, "C9", 300)) // C9: no such card
 	clock.Add(time.Minute)
-	settle(t, s, r, r.Sale(t, "C1", 20000)) // overdraft
+	settle(t, s, r, r.Sale(t, "C1", 5000)) // overdraft
 
 	got, err := s.Sales(ctx, 0, server.MaxSalesPage)
 	if err != nil {
@@ -83,7 +83,7 @@ func testSales(t *testing.T, open Open) {
 		{Terminal: r.ID, Seq: 1, CardNo: "C1", Amount: 1250, Outcome: "settled", Kind: server.TxSale, Time: at(7, 0), Day: day},
 		{Terminal: r.ID, Seq: 2, CardNo: "C1", Amount: 1250, Outcome: "settled", Kind: server.TxVoid, Time: at(7, 1), Day: day},
 		{Terminal: r.ID, Seq: 3, CardNo: "C9", Amount: 300, Outcome: "flagged", Note: "unknown card: posted to suspense", Kind: server.TxSale, Time: at(7, 1), Day: day},
-		{Terminal: r.ID, Seq: 4, CardNo: "C1", Amount: 20000, Outcome: "settled-overdraft", Kind: server.TxSale, Time: at(7, 2), Day: day},
+		{Terminal: r.ID, Seq: 4, CardNo: "C1", Amount: 5000, Outcome: "settled-overdraft", Kind: server.TxSale, Time: at(7, 2), Day: day},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("sales after 4 settled entries: %+v", got)
@@ -118,7 +118,7 @@ func testSales(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	if len(in) != 3 || in[0].ID != openID || in[0].Kind != server.TxOpen || in[0].CardNo != "" ||
-		in[1].ID != got[0].ID || in[1].Amount != 1250 || in[2].ID != got[3].ID || in[2].Amount != 20000 {
+		in[1].ID != got[0].ID || in[1].Amount != 1250 || in[2].ID != got[3].ID || in[2].Amount != 5000 {
 		t.Errorf("sales in {last sale, card opening, unknown, first sale}: %+v; want opening, first, last in id order", in)
 	}
 	if in, err := s.SalesIn(ctx, nil); err != nil || len(in) != 0 {
@@ -240,7 +240,7 @@ func testDailyReport(t *testing.T, open Open) {
 
 	// Meal periods are the caller's: one long lunch takes the 15:00 sale.
 	custom, err := s.DailyReport(ctx, server.DailyQuery{Date: at(0, 0), Periods: []server.MealPeriod{
-		{Name: "lunch", Start: 11 * time.Hour, End: 16 * time.Hour},
+		{Name: "lunch", Start: "11:00", End: "16:00"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -259,12 +259,11 @@ func testDailyReport(t *testing.T, open Open) {
 	}
 
 	for _, bad := range [][]server.MealPeriod{
-		{{Name: "", Start: 0, End: time.Hour}},
-		{{Name: "other", Start: 0, End: time.Hour}},
-		{{Name: "lunch", Start: 2 * time.Hour, End: time.Hour}},
-		{{Name: "late", Start: 23 * time.Hour, End: 25 * time.Hour}},
-		{{Name: "a", Start: 0, End: 2 * time.Hour}, {Name: "b", Start: time.Hour, End: 3 * time.Hour}},
-		{{Name: "a", Start: 0, End: time.Hour}, {Name: "a", Start: 2 * time.Hour, End: 3 * time.Hour}},
+		{{Name: "", Start: "00:00", End: "01:00"}},
+		{{Name: "other", Start: "00:00", End: "01:00"}},
+		{{Name: "lunch", Start: "02:00", End: "01:00"}},
+		{{Name: "late", Start: "23:00", End: "25:00"}},
+		{{Name: "a", Start: "00:00", End: "02:00"}, {Name: "b", Start: "01:00", End: "03:00"}},
 	} {
 		_, err := s.DailyReport(ctx, server.DailyQuery{Date: noon, Periods: bad})
 		if server.ErrorCode(err) != server.EINVALID {
