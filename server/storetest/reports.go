@@ -200,6 +200,12 @@ func testDailyReport(t *testing.T, open Open) {
 		recordAt(t, r2, "C2", 100, at(9, 0).AddDate(0, 0, 1)),
 	)
 
+	// An office refund of part of C2's sales, and one tomorrow.
+	clock.Set(at(16, 0))
+	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "C2", Amount: 250})
+	clock.Set(at(0, 1).AddDate(0, 0, 1))
+	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "C2", Amount: 50})
+
 	got, err := s.DailyReport(ctx, server.DailyQuery{Date: at(18, 0)})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +218,7 @@ func testDailyReport(t *testing.T, open Open) {
 	hours[12] = server.HourTotal{Hour: 12, Sales: 1, Amount: 300} // 800 + 300 - 800
 	hours[15] = server.HourTotal{Hour: 15, Sales: 2, Amount: 300}
 	want := server.DailyReport{
-		Date: at(0, 0).Format(time.DateOnly), Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800,
+		Date: at(0, 0).Format(time.DateOnly), Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800, Refunds: 1, RefundAmount: 250,
 		ByRegister: []server.RegisterTotal{
 			{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 500},
 			{Terminal: r2.ID, Name: "二号窗口", Sales: 3, Amount: 600},
