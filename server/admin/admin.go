@@ -1,6 +1,6 @@
 // Package admin is the office's JSON API under /api/v1: sign in, open and
 // look up cards, create and enrol registers, see the printers and the
-// alarms. The registers' WebSocket endpoint is mounted here too, at GET
+// alarms, read and set the sale rules. The registers' WebSocket endpoint is mounted here too, at GET
 // /api/v1/terminal/ws, so that the server has one HTTPS listener.
 //
 // Amounts are integer fen. Errors are {"error":{"code","message"}} with the
@@ -30,6 +30,7 @@ type Store interface {
 	server.CardStore
 	server.OfficeStore
 	server.UserStore
+	server.RuleStore
 	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
 	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
 	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
@@ -115,6 +116,8 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("POST /api/v1/terminals", s.auth(s.handleCreateTerminal, server.RoleAdmin))
 	s.mux.Handle("GET /api/v1/printers", s.auth(s.handlePrinters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/alarms", s.auth(s.handleAlarms, server.RoleAdmin, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/rules", s.auth(s.handleRules, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("PUT /api/v1/rules", s.auth(s.handleSetRules, server.RoleAdmin))
 	s.mux.Handle("/api/v1/", s.auth(func(w http.ResponseWriter, r *http.Request, _ server.User) {
 		s.error(w, r, server.Errorf(server.ENOTFOUND, "no such API: %s %s", r.Method, r.URL.Path))
 	}, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
