@@ -2,235 +2,73 @@ package uplink_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/gateway"
-	"github.com/fanka/fanka/server/servertest"
-	sj "github.com/fanka/fanka/shared/journal"
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
-	"github.com/fanka/fanka/terminal"
-	"github.com/fanka/fanka/terminal/journal"
 	"github.com/fanka/fanka/terminal/uplink"
-	"github.com/fanka/fanka/terminal/virtual"
 )
 
-// display records what the register shows.
-type display struct {
-	mu   sync.Mutex
-	last terminal.Screen
-}
-
-func (d *display) Show(s terminal.Screen) error {
-	d.mu.Lock()
-	d.last = s
-	d.mu.Unlock()
-	return nil
-}
-
-func (d *display) text() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return strings.Join(d.last.Lines, " | ")
-}
-
-// clock is the register's clock, which the test moves.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// TestServerRulesReachTheRegister runs a real gateway on a real store and a
-// real register (journal, uplink, state machine): the rules an office sets
-// reach the register, which refuses on its display a 4th sale of the day
-// on a card and a double tap, the very sales settlement would flag; and
-// after a restart without the server it still refuses them.
-func TestServerRulesReachTheRegister(t *testing.T) {
-	ctx := context.Background()
-	store := servertest.MustOpenSQLite(t, nil)
-	const cardNo = "04A1B2C3"
-	servertest.OpenCard(t, store, cardNo, 100*money.Yuan)
-	rules := server.DefaultRules()
-	rules.MaxSalesPerDay, rules.MinGapSeconds, rules.OutsidePeriods = 3, 30, true
-	version, err := store.SetRules(ctx, rules, "admin")
-	if err != nil {
-		t.Fatal(err)
+// TestRulesHandedOver: the rules the server sends after its welcome are
+// recorded in the journal and handed to OnRules, and a register whose
+// clock is 5 minutes off the server's logs a warning.
+func TestRulesHandedOver(t *testing.T) {
+	for _, tt := range []struct {
+		skew time.Duration
+		warn bool
+	}{{5 * time.Minute, true}, {-5 * time.Minute, true}, {30 * time.Second, false}} {
+		r := newRig(t)
+		sent := &wire.Rules{Version: 9, MaxSalesPerDay: 3, MaxSale: 100 * money.Yuan, MinGapSeconds: 10,
+			Periods: []wire.MealPeriod{{Name: "lunch", Start: 630, End: 840, MaxSales: 1}}}
+		r.server.rules, r.server.skew = sent, tt.skew
+		pin := r.start()
+		logs := &logBuffer{}
+		got := make(chan *wire.Rules, 1)
+		up := uplink.New(uplink.Config{URL: "wss://" + r.addr + "/", Terminal: 1, Key: key, Fingerprint: pin, Journal: r.journal,
+			Logger: slog.New(slog.NewTextHandler(logs, nil)), OnRules: func(m *wire.Rules) { got <- m }})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			up.Run(ctx)
+		}()
+		var m *wire.Rules
+		select {
+		case m = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("skew %v: no rules within 5 s", tt.skew)
+		}
+		stop()
+		<-done
+		r.stop()
+		want := *sent
+		want.ServerTime = m.ServerTime
+		if diff := cmp.Diff(&want, m); diff != "" {
+			t.Errorf("skew %v: rules handed over (-want +got):\n%s", tt.skew, diff)
+		}
+		if stored, ok, err := r.journal.ServerRules(); err != nil || !ok || stored.Version != 9 {
+			t.Errorf("skew %v: journal holds %+v, %v, %v; want version 9", tt.skew, stored, ok, err)
+		}
+		if warned := strings.Contains(logs.String(), "clock skew: the register's clock differs"); warned != tt.warn {
+			t.Errorf("skew %v: warned %v, want %v:\n%s", tt.skew, warned, tt.warn, logs)
+		}
 	}
-	gw := gateway.New(store, nil)
-	gw.RulesInterval = 20 * time.Millisecond
-	srv := httptest.NewTLSServer(gw)
-	t.Cleanup(func() {
-		gw.Close()
-		srv.Close()
-	})
-	pin := sha256.Sum256(srv.Certificate().Raw)
-	url := "wss" + strings.TrimPrefix(srv.URL, "https")
-	sr := servertest.NewRegister(t)
-	servertest.Enroll(t, store, sr)
+}
 
-	path := filepath.Join(t.TempDir(), "journal.db")
-	// The register's own rules set no daily count: the server's 3 is the
-	// one that refuses.
-	own := terminal.DefaultRules()
-	own.DailyCount = 0
-	clk := &clock{t: time.Now()}
+// TestUnknownMessageSkipped: a message of a type the register does not
+// know (a newer server's) is skipped, and the link stays up.
+func TestUnknownMessageSkipped(t *testing.T) {
+	r := newRig(t)
+	r.server.raw = [][]byte{{wire.Version, 200, 1, 2, 3}}
+	pin := r.start()
+	defer r.stop()
 	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	open := func() (*journal.Journal, *terminal.Register, *uplink.Uplink, *display) {
-		j, err := journal.Open(path, sr.ID, sr.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var reg *terminal.Register
-		up := uplink.New(uplink.Config{URL: url, Terminal: sr.ID, Key: sr.Key, Fingerprint: pin[:], Journal: j, Logger: log,
-			OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
-		d := &display{}
-		reg, err = terminal.NewRegister(terminal.Config{Rules: &own, Terminal: sr.ID, Now: clk.Now, Logger: log}, j, d, up)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j, reg, up, d
-	}
-	j, reg, up, d := open()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		up.Run(runCtx)
-	}()
-	waitFor(t, "the server's rules on the register", func() bool {
-		m := reg.ServerRules()
-		return m != nil && m.Version == version && m.MinGapSeconds == 30
-	})
-	waitFor(t, "the card from the server", func() bool {
-		_, ok, _ := j.Card(cardNo, clk.Now())
-		return ok
-	})
-
-	// tap inserts the card, keys amount yuan and confirms (if the card is
-	// taken), and returns what the display says then.
-	tap := func(reg *terminal.Register, d *display, amount string) string {
-		t.Helper()
-		reg.HandleCard(terminal.CardEvent{Present: true, CardNo: cardNo, At: clk.Now()})
-		if strings.Contains(d.text(), "请输入金额") {
-			keys, err := virtual.Keys(amount + "\r")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range keys {
-				reg.HandleKey(k)
-			}
-		}
-		shown := d.text()
-		reg.HandleCard(terminal.CardEvent{Present: false, At: clk.Now()})
-		return shown
-	}
-	// wouldFlag is what settlement would note for a sale of amount now.
-	wouldFlag := func(amount money.Fen) string {
-		t.Helper()
-		c, err := store.Card(ctx, cardNo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := clk.Now()
-		e := &sj.Entry{Kind: sj.KindSale, CardNo: cardNo, Amount: amount, Time: now.UnixMilli()}
-		return rules.SaleNote(&c, e, server.SaleDay(e.Time, now), server.SaleTime(e.Time, now))
-	}
-
-	if got := tap(reg, d, "5"); !strings.HasPrefix(got, "成功") {
-		t.Fatalf("first sale: display %q", got)
-	}
-	waitFor(t, "the first sale settled", func() bool { return j.Acked() == 1 })
-	clk.add(2 * time.Second)
-	if got := tap(reg, d, "5"); got != "重复刷卡 | 28 秒后再试" {
-		t.Errorf("a tap 2 s after a sale: display %q, want 重复刷卡", got)
-	}
-	if note := wouldFlag(500); !strings.Contains(note, "double tap") {
-		t.Errorf("settlement would not flag the double tap the register refused: note %q", note)
-	}
-	for i := 2; i <= 3; i++ {
-		clk.add(31 * time.Second)
-		if got := tap(reg, d, "5"); !strings.HasPrefix(got, "成功") {
-			t.Fatalf("sale %d: display %q", i, got)
-		}
-	}
-	if j.Last() != 3 {
-		t.Fatalf("%d entries recorded, want 3 sales", j.Last())
-	}
-	waitFor(t, "three sales settled", func() bool { return j.Acked() == 3 })
-	clk.add(31 * time.Second)
-	if got := tap(reg, d, "5"); got != "超出今日次数 | 今日已消费 3 次" {
-		t.Errorf("4th sale of the day: display %q, want 超出今日次数", got)
-	}
-	if note := wouldFlag(500); !strings.Contains(note, "sale 4 of the day") {
-		t.Errorf("settlement would not flag the 4th sale the register refused: note %q", note)
-	}
-	if j.Last() != 3 {
-		t.Fatalf("%d entries recorded after the refusals, want 3", j.Last())
-	}
-
-	// Restarted with the server out of reach: the register still applies
-	// the rules it got last.
-	stop()
-	<-done
-	j.Close()
-	gw.Close()
-	j, reg, _, d = open()
-	defer j.Close()
-	if m := reg.ServerRules(); m == nil || m.Version != version {
-		t.Fatalf("after a restart: server rules %+v, want version %d", m, version)
-	}
-	if got := tap(reg, d, "5"); got != "超出今日次数 | 今日已消费 3 次" {
-		t.Errorf("4th sale after a restart, offline: display %q, want 超出今日次数", got)
-	}
-	if j.Last() != 3 {
-		t.Fatalf("%d entries recorded after the restart, want 3", j.Last())
-	}
-}
-
-// TestClockSkewWarned: a register whose clock is 5 minutes behind the
-// server's logs a warning when the rules bring the server's time.
-func TestClockSkewWarned(t *testing.T) {
-	store := servertest.MustOpenSQLite(t, nil)
-	gw := gateway.New(store, nil)
-	gw.Now = func() time.Time { return time.Now().Add(5 * time.Minute) }
-	srv := httptest.NewTLSServer(gw)
-	t.Cleanup(func() {
-		gw.Close()
-		srv.Close()
-	})
-	pin := sha256.Sum256(srv.Certificate().Raw)
-	sr := servertest.NewRegister(t)
-	servertest.Enroll(t, store, sr)
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), sr.ID, sr.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	logs := &logBuffer{}
-	got := make(chan *wire.Rules, 1)
-	up := uplink.New(uplink.Config{URL: "wss" + strings.TrimPrefix(srv.URL, "https"), Terminal: sr.ID, Key: sr.Key, Fingerprint: pin[:],
-		Journal: j, Logger: slog.New(slog.NewTextHandler(logs, nil)), OnRules: func(m *wire.Rules) { got <- m }})
+	up := r.uplinkLog(pin, slog.New(slog.NewTextHandler(logs, nil)))
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -241,18 +79,9 @@ func TestClockSkewWarned(t *testing.T) {
 		stop()
 		<-done
 	}()
-	select {
-	case m := <-got:
-		if m.Version != 0 || m.MaxSalesPerDay != 3 {
-			t.Errorf("rules %+v, want the server's defaults", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no rules within 5 s")
-	}
-	if !strings.Contains(logs.String(), "clock skew: the register's clock differs") {
-		t.Errorf("no clock skew warning for a 5-minute skew:\n%s", logs)
-	}
-	if m, ok, err := j.ServerRules(); err != nil || !ok || m.Version != 0 {
-		t.Errorf("journal holds rules %+v, %v, %v; want the ones received", m, ok, err)
+	waitFor(t, "the unknown message skipped", func() bool { return strings.Contains(logs.String(), "message of an unknown type skipped") })
+	time.Sleep(100 * time.Millisecond)
+	if !up.Online() || strings.Contains(logs.String(), "link down") {
+		t.Fatalf("link dropped for an unknown message:\n%s", logs)
 	}
 }
