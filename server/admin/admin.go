@@ -30,12 +30,13 @@ type Store interface {
 	server.CardStore
 	server.OfficeStore
 	server.UserStore
-	server.RuleStore
 	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
 	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
 	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
 	// Alarms: see server.AlarmStore.
 	Alarms(ctx context.Context, limit int) ([]server.Alarm, error)
+	// Rules and SetRules: see server.RuleStore.
+	server.RuleStore
 }
 
 // Printers is what the API shows of the printers: the print queue's view

@@ -23,7 +23,11 @@ func TestRulesPushed(t *testing.T) {
 	before := time.Now().UnixMilli()
 	c1.Handshake(t, r1, 0)
 	c2.Handshake(t, r2, 0)
-	defaults := server.DefaultRules().Wire(0)
+	inForce, v0, err := e.store.Rules(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := inForce.Wire(v0)
 	for i, c := range []*wire.Rules{c1.Rules, c2.Rules} {
 		if c.ServerTime < before || c.ServerTime > time.Now().UnixMilli() {
 			t.Errorf("register %d: rules stamped %d, not the server's time", i+1, c.ServerTime)
@@ -31,7 +35,7 @@ func TestRulesPushed(t *testing.T) {
 		got := *c
 		got.ServerTime = 0
 		if diff := cmp.Diff(defaults, got); diff != "" {
-			t.Errorf("register %d: rules at the handshake (-want +got):\n%s", i+1, diff)
+			t.Errorf("register %d: rules at the handshake, those in force (-want +got):\n%s", i+1, diff)
 		}
 	}
 

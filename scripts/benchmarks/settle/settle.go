@@ -480,8 +480,6 @@ func (r *register) readAcks() error {
 		case *wire.Cards:
 			r.cardFrames++
 			r.cardDeltas += len(m.Cards)
-		case *wire.Rules:
-			// The sale rules, after the welcome: not this benchmark's business.
 		case *wire.Refused:
 			return fmt.Errorf("refused: code %d: %s", m.Code, m.Message)
 		default:
