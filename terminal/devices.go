@@ -108,6 +108,13 @@ type CardView struct {
 	// that the server has not settled yet (less their voids): what the
 	// card spent offline today, for OfflineLimits.MaxCardDay.
 	UnsettledToday money.Fen
+	// OwnToday is the sum of this register's sales of the card today,
+	// settled or not, less their voids, and OwnLastSale the time of its
+	// last sale of the card (zero if none): what the register knows for
+	// the server's per-day amount and double-tap rules (see
+	// Register.SetServerRules). Other registers' sales are not in them.
+	OwnToday    money.Fen
+	OwnLastSale time.Time
 }
 
 // Backlog is what a register's journal holds that the server has not

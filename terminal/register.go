@@ -127,6 +127,7 @@ type Register struct {
 	uplink  Uplink
 	log     *slog.Logger
 	rules   atomic.Pointer[Rules]
+	server  atomic.Pointer[wire.Rules] // the server's rules (SetServerRules), nil for none
 
 	mode      mode
 	present   bool      // a card is in
@@ -174,6 +175,14 @@ func NewRegister(cfg Config, j Journal, d Display, u Uplink) (*Register, error) 
 		r.log.Error("journal: last entry", "err", err)
 	} else if ok {
 		r.lastTime = e.Time
+	}
+	if sj, ok := j.(ServerRulesJournal); ok {
+		switch m, ok, err := sj.ServerRules(); {
+		case err != nil:
+			r.log.Error("the server's last rules cannot be read: applying the register's own", "err", err)
+		case ok:
+			r.SetServerRules(m)
+		}
 	}
 	r.rest = r.idleScreen()
 	return r, nil
@@ -337,9 +346,14 @@ func (r *Register) checkCard(ev CardEvent) {
 		r.refuse(msgClosed, msgSeeOffice)
 		return
 	}
-	if rules.DailyCount > 0 && view.TodayCount >= rules.DailyCount {
-		r.log.Info("card refused: daily count reached", "card", ev.CardNo, "today", view.TodayCount, "limit", rules.DailyCount)
+	if limit := r.dailyCount(rules); limit > 0 && view.TodayCount >= limit {
+		r.log.Info("card refused: daily count reached", "card", ev.CardNo, "today", view.TodayCount, "limit", limit)
 		r.refuse(msgDailyCount, fmt.Sprintf("今日已消费 %d 次", view.TodayCount))
+		return
+	}
+	if l1, l2, reason, refused := r.serverRefusal(view, 0, r.now()); refused {
+		r.log.Info("card refused by the server's rules", "card", ev.CardNo, "reason", reason)
+		r.refuse(l1, l2)
 		return
 	}
 	if !r.uplink.Online() {
@@ -440,11 +454,15 @@ func (r *Register) confirm() {
 	case amount == 0:
 		r.refuseAmount(keyed, nil, msgBadAmount, "须大于0")
 		return
-	case amount > rules.MaxSale:
-		r.refuseAmount(keyed, nil, "超出单笔限额", "限额 "+rules.MaxSale.String())
+	case amount > r.maxSale(rules):
+		r.refuseAmount(keyed, nil, "超出单笔限额", "限额 "+r.maxSale(rules).String())
 		return
 	case amount > r.card.Balance:
 		r.refuseAmount(keyed, nil, msgInsufficient, "余额 "+r.card.Balance.String())
+		return
+	}
+	if l1, l2, reason, refused := r.serverRefusal(r.card, amount, r.now()); refused {
+		r.refuseAmount(keyed, fmt.Errorf("server rules: %s", reason), l1, l2)
 		return
 	}
 	online := r.uplink.Online()

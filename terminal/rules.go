@@ -13,10 +13,11 @@ import (
 // who may sign in and void, and the offline limits of DESIGN §5.
 //
 // The register is given its Rules (NewRegister, Register.SetRules) and
-// never reads them from anywhere itself. Today they come from the register's
-// config file; when the server pushes rules, the uplink hands each new set
-// to SetRules. The zero value of a limit means "no limit" unless its doc
-// says otherwise; DefaultRules holds the defaults a canteen starts with.
+// never reads them from anywhere itself: they come from the register's
+// config file. The server's own sale rules (wire.Rules), which the uplink
+// hands to Register.SetServerRules, apply on top of them: the lower limit
+// holds. The zero value of a limit means "no limit" unless its doc says
+// otherwise; DefaultRules holds the defaults a canteen starts with.
 type Rules struct {
 	// MaxSale is the largest amount one sale may have, online or offline.
 	// It must be more than 0.

@@ -139,6 +139,7 @@ func (r *register) sell(keys, balanceBefore, balanceAfter string) {
 
 func openCard(t *testing.T, srv *server) {
 	t.Helper()
+	setQuickRules(t, srv)
 	var out struct {
 		CardNo  string `json:"card_no"`
 		Balance int64  `json:"balance"`
@@ -148,6 +149,19 @@ func openCard(t *testing.T, srv *server) {
 		"request_id": "open-1", "card_no": cardUID}, &out)
 	if code != 200 && code != 201 || out.CardNo != cardUID || out.Balance != 10000 {
 		t.Fatalf("open card: HTTP %d %+v", code, out)
+	}
+}
+
+// setQuickRules sets the canteen's rules for these stories, which tap one
+// card several times within seconds and test the register's own per-sale
+// maximum: 3 sales a day, no double-tap gap and no amount limits of the
+// server's. Registers get them at their handshake.
+func setQuickRules(t *testing.T, srv *server) {
+	t.Helper()
+	var out struct{ Version uint64 }
+	rules := map[string]any{"max_sales_per_day": 3, "outside_periods": true}
+	if code := srv.call("PUT", "/rules", map[string]any{"rules": rules}, &out); code != 200 || out.Version == 0 {
+		t.Fatalf("set rules: HTTP %d %+v", code, out)
 	}
 }
 

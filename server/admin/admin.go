@@ -1,8 +1,8 @@
 // Package admin is the office's JSON API under /api/v1: sign in, open and
 // look up cards, create, enrol, list and disable registers, see the
 // printers and the alarms, list the sales and watch them live, the daily
-// report (JSON and CSV), and the audit log of every office action with
-// its verification. The registers' WebSocket endpoint is mounted here too, at GET
+// report (JSON and CSV), the audit log of every office action with its
+// verification, and read and set the sale rules. The registers' WebSocket endpoint is mounted here too, at GET
 // /api/v1/terminal/ws, so that the server has one HTTPS listener.
 //
 // Amounts are integer fen. Errors are {"error":{"code","message"}} with the
@@ -48,6 +48,8 @@ type Store interface {
 	server.TerminalLister
 	server.ReportStore
 	server.AuditStore
+	// Rules and SetRules: see server.RuleStore.
+	server.RuleStore
 }
 
 // Printers is what the API shows of the printers: the print queue's view
@@ -156,6 +158,8 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("POST /api/v1/audit/verify", s.auth(s.handleAuditVerify, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/printers", s.auth(s.handlePrinters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/alarms", s.auth(s.handleAlarms, server.RoleAdmin, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/rules", s.auth(s.handleRules, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("PUT /api/v1/rules", s.auth(s.handleSetRules, server.RoleAdmin))
 	s.mux.Handle("/api/v1/", s.auth(func(w http.ResponseWriter, r *http.Request, _ server.User) {
 		s.error(w, r, server.Errorf(server.ENOTFOUND, "no such API: %s %s", r.Method, r.URL.Path))
 	}, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))

@@ -9,6 +9,7 @@
 //	gateway → register  Welcome (last settled seq and hash) or Refused, then close
 //	register → gateway  Entries …        gateway → register  Acks …
 //	gateway → register  Cards (changes since the cursor, then as cards change)
+//	gateway → register  Rules (after Welcome, then each time their version changes)
 //
 // A gap, a broken chain, a bad signature or an entry that cannot be
 // decoded ends the connection with Refused, an alarm and a log line;
@@ -49,6 +50,7 @@ type Store interface {
 	server.Settler
 	server.CardFeed
 	server.AlarmStore
+	server.RuleStore
 	// Terminal returns a register; ENOTFOUND if there is none.
 	Terminal(ctx context.Context, id uint32) (server.Terminal, error)
 	// TouchTerminal records when the register was last connected.
@@ -132,9 +134,13 @@ type Gateway struct {
 	// Observer, if not nil, is told of sessions, batches and refusals,
 	// for metrics.
 	Observer Observer
+	// RulesInterval is how often the gateway reads the rules to send a
+	// change to every register (one read for all of them).
+	RulesInterval time.Duration
 
 	store    Store
-	feed     feed // card changes, read once for every session
+	feed     feed     // card changes, read once for every session
+	rules    ruleFeed // the rules, read once for every session
 	upgrader websocket.Upgrader
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -168,6 +174,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 		EntriesPerSecond:  DefaultEntriesPerSecond,
 		EntryBurst:        DefaultEntryBurst,
 		PeerAlarmInterval: DefaultPeerAlarmInterval,
+		RulesInterval:     DefaultRulesInterval,
 		store:             store,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: DefaultHandshakeTimeout,
@@ -180,6 +187,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 		byTerm: map[uint32]*conn{},
 	}
 	g.feed.g = g
+	g.rules.g = g
 	return g
 }
 
@@ -471,18 +479,33 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 	if c.g.Observer != nil {
 		c.g.Observer.Session(c.terminal, true)
 	}
+	// The rules go out before any card, so that the register decides its
+	// next sale by them; subscribing first, so that no change is missed.
+	rulesChanged := c.g.rules.subscribe(c)
+	defer c.g.rules.unsubscribe(c)
+	rules, err := c.g.rules.latest(ctx)
+	if err != nil {
+		return refuse(wire.RefuseInternal, "", err, "internal error")
+	}
+	if err := c.sendRules(rules); err != nil {
+		return err
+	}
 
 	// Card changes and pings go out from their own goroutine; entries come
 	// in on this one. If the pusher fails, it ends the connection itself,
 	// which ends this goroutine's read or write.
 	pushCtx, stopPush := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := c.push(pushCtx, hello.CardCursor); err != nil && pushCtx.Err() == nil {
 			c.end(pushCtx, err)
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		c.followRules(pushCtx, rulesChanged, rules.Version)
 	}()
 	defer func() {
 		stopPush()

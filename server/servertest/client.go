@@ -16,6 +16,8 @@ import (
 // the wire protocol frame by frame and leaves every decision to the test.
 type Client struct {
 	Conn *websocket.Conn
+	// Rules are the rules the server sent after its Welcome (Handshake).
+	Rules *wire.Rules
 }
 
 // Dial connects to the terminal endpoint at url (ws:// or wss://) and
@@ -75,7 +77,8 @@ func (c *Client) Hello(r *Register, cursor uint64) (wire.Message, error) {
 	return c.Recv()
 }
 
-// Handshake is Hello that fails the test unless the server welcomes r.
+// Handshake is Hello that fails the test unless the server welcomes r
+// and sends its rules next, which it keeps in c.Rules.
 func (c *Client) Handshake(tb testing.TB, r *Register, cursor uint64) *wire.Welcome {
 	tb.Helper()
 	m, err := c.Hello(r, cursor)
@@ -86,11 +89,18 @@ func (c *Client) Handshake(tb testing.TB, r *Register, cursor uint64) *wire.Welc
 	if !ok {
 		tb.Fatalf("handshake: got %#v, want a welcome", m)
 	}
+	if m, err = c.Recv(); err != nil {
+		tb.Fatalf("handshake: read the rules after the welcome: %v", err)
+	}
+	if c.Rules, ok = m.(*wire.Rules); !ok {
+		tb.Fatalf("handshake: got %#v after the welcome, want the rules", m)
+	}
 	return w
 }
 
-// Expect reads messages, skipping card deltas unless T is *wire.Cards,
-// until one of type T arrives, and fails the test on anything else.
+// Expect reads messages, skipping card deltas and rules unless T is
+// *wire.Cards or *wire.Rules, until one of type T arrives, and fails the
+// test on anything else.
 func Expect[T wire.Message](tb testing.TB, c *Client) T {
 	tb.Helper()
 	for {
@@ -101,7 +111,8 @@ func Expect[T wire.Message](tb testing.TB, c *Client) T {
 		if t, ok := m.(T); ok {
 			return t
 		}
-		if _, ok := m.(*wire.Cards); ok {
+		switch m.(type) {
+		case *wire.Cards, *wire.Rules:
 			continue
 		}
 		var zero T

@@ -17,6 +17,7 @@
 //	register → server  Entries{…}        (journal entries from LastSeq+1 on, in order)
 //	server → register  Acks{…}           (one per entry, after the batch is committed)
 //	server → register  Cards{…}          (card deltas since CardCursor, then as they change)
+//	server → register  Rules{…}          (after Welcome, and again whenever the rules change)
 //
 // A gap, a broken chain or a bad signature ends the connection with Refused;
 // the register resends from the server's LastSeq on the next connection.
@@ -59,6 +60,7 @@ const (
 	TypeAcks      Type = 5
 	TypeCards     Type = 6
 	TypeRefused   Type = 7
+	TypeRules     Type = 8
 )
 
 // Message is one of the message types of this package.
@@ -229,6 +231,7 @@ func (m *Entries) Type() Type   { return TypeEntries }
 func (m *Acks) Type() Type      { return TypeAcks }
 func (m *Cards) Type() Type     { return TypeCards }
 func (m *Refused) Type() Type   { return TypeRefused }
+func (m *Rules) Type() Type     { return TypeRules }
 
 func (m *Challenge) encode(w *bin.Writer) error {
 	w.Raw(m.Nonce[:])
@@ -401,6 +404,12 @@ func Decode(b []byte) (Message, error) {
 		m = c
 	case TypeRefused:
 		m = &Refused{Code: RefuseCode(r.U16()), Message: string(r.Bytes8(MaxMessage))}
+	case TypeRules:
+		rules, err := decodeRules(&r)
+		if err != nil {
+			return nil, err
+		}
+		m = rules
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrType, t)
 	}

@@ -21,6 +21,7 @@ func samples() []wire.Message {
 		&wire.Acks{Acks: []wire.Ack{{Seq: 1, Outcome: wire.Settled, CardNo: "04A1", Balance: 8750, Version: 5, Day: 20417, TodayCount: 1}, {Seq: 2, Outcome: wire.SettledOverdraft, CardNo: "04A1", Balance: -10, Version: 6}}},
 		&wire.Cards{Cursor: 12, Cards: []wire.Card{{Version: 12, CardNo: "04A1", Name: "张三", Status: wire.CardFrozen, Balance: 10000, Day: 20417, TodayCount: 2}}},
 		&wire.Refused{Code: wire.RefuseChain, Message: "gap after seq 4"},
+		sampleRules(),
 	}
 }
 

@@ -113,7 +113,7 @@ func Open(path string, terminalID uint32, key ed25519.PrivateKey) (*Journal, err
 
 func (j *Journal) load() error {
 	return j.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketMeta, bucketCards} {
+		for _, b := range [][]byte{bucketEntries, bucketMeta, bucketCards, bucketTaps} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -175,7 +175,10 @@ func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 	err = j.db.Update(func(tx *bolt.Tx) error {
 		entries := tx.Bucket(bucketEntries)
 		day = j.countDay(entries, e)
-		return entries.Put(seqKey(e.Seq), b)
+		if err := entries.Put(seqKey(e.Seq), b); err != nil {
+			return err
+		}
+		return countTap(tx, e, day)
 	})
 	if errors.Is(err, syscall.ENOSPC) {
 		return journal.Entry{}, fmt.Errorf("record seq %d: %w: %w", e.Seq, terminal.ErrJournalFull, err)
@@ -271,19 +274,22 @@ func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, e
 	defer j.mu.Unlock()
 	var c wire.Card
 	var found bool
+	day := Day(now)
+	var dayAmount money.Fen
+	var lastSale time.Time
 	err := j.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCards).Get([]byte(cardNo))
 		if v == nil {
 			return nil
 		}
 		found = true
+		dayAmount, lastSale = readTap(tx, cardNo, day)
 		return decodeCard(cardNo, v, &c)
 	})
 	j.touch(1)
 	if err != nil || !found {
 		return terminal.CardView{}, false, err
 	}
-	day := Day(now)
 	today := int(c.TodayCount)
 	if c.Day != day {
 		today = 0
@@ -294,6 +300,8 @@ func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, e
 		Balance:        c.Balance - j.unsettled[cardNo],
 		TodayCount:     max(today+d.count, 0),
 		UnsettledToday: d.amount,
+		OwnToday:       dayAmount,
+		OwnLastSale:    lastSale,
 	}, true, nil
 }
 

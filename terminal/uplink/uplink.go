@@ -49,7 +49,16 @@ type Config struct {
 	// OnAcks, if set, is called with each batch of acks once the journal
 	// has recorded them (for measurements and monitoring; it must not block).
 	OnAcks func([]wire.Ack)
+	// OnRules, if set, is called with the server's sale rules each time
+	// they arrive (after every handshake, and when they change), once the
+	// journal has recorded them: the register's Register.SetServerRules.
+	// It must not block.
+	OnRules func(*wire.Rules)
 }
+
+// MaxClockSkew is how far the register's clock may be from the server's
+// before the uplink logs a warning each time the server sends its time.
+const MaxClockSkew = 2 * time.Minute
 
 // Uplink is the register's server link.
 type Uplink struct {
@@ -309,6 +318,13 @@ func (u *Uplink) session(ctx context.Context) error {
 	go func() {
 		for {
 			m, err := read(conn)
+			if errors.Is(err, wire.ErrType) {
+				// A message of a newer server: skipped, so that a server
+				// may add messages before every register knows them.
+				u.log.Warn("message of an unknown type skipped", "err", err)
+				u.touch()
+				continue
+			}
 			if err == nil {
 				u.touch()
 				conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -385,6 +401,18 @@ func (u *Uplink) handle(m wire.Message) error {
 			return err
 		}
 		u.log.Info("cards received", "cards", len(m.Cards), "cursor", m.Cursor)
+	case *wire.Rules:
+		if skew := time.Duration(m.ServerTime-u.cfg.Now().UnixMilli()) * time.Millisecond; skew > MaxClockSkew || skew < -MaxClockSkew {
+			u.log.Warn("clock skew: the register's clock differs from the server's; fix the register's time (NTP)",
+				"skew", skew.String(), "server_time", time.UnixMilli(m.ServerTime))
+		}
+		if err := j.SaveRules(m); err != nil {
+			return err
+		}
+		u.log.Info("rules received", "version", m.Version)
+		if u.cfg.OnRules != nil {
+			u.cfg.OnRules(m)
+		}
 	case *wire.Refused:
 		return fmt.Errorf("%w: %d %s", ErrRefused, m.Code, m.Message)
 	default:

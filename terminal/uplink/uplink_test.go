@@ -33,6 +33,13 @@ type fakeServer struct {
 	lastSeq  uint64
 	lastHash sj.Hash
 	conns    []*websocket.Conn
+	// rules, if set, are sent after the welcome, stamped with the server's
+	// time plus skew.
+	rules *wire.Rules
+	skew  time.Duration
+	// raw frames, if set, are sent after the welcome (and the rules) as
+	// they are.
+	raw [][]byte
 }
 
 // hangUp closes every connection (httptest does not track hijacked ones).
@@ -87,6 +94,21 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if send(welcome) != nil {
 		return
+	}
+	s.mu.Lock()
+	rules := s.rules
+	s.mu.Unlock()
+	if rules != nil {
+		m := *rules
+		m.ServerTime = time.Now().Add(s.skew).UnixMilli()
+		if send(&m) != nil {
+			return
+		}
+	}
+	for _, b := range s.raw {
+		if conn.WriteMessage(websocket.BinaryMessage, b) != nil {
+			return
+		}
 	}
 	for {
 		m, err := read()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 	"github.com/fanka/fanka/terminal/journal"
 	"github.com/fanka/fanka/terminal/uplink"
@@ -44,10 +45,14 @@ func openRegister(dir string, cfg terminal.Config, d terminal.Display, log *slog
 	if err != nil {
 		return nil, err
 	}
-	up := uplink.New(uplink.Config{URL: wsURL, Terminal: e.TerminalID, Key: key, Fingerprint: pin, Journal: j, Logger: log})
+	// The register applies the server's rules the uplink brings (and, from
+	// the journal, the last ones it got, before the server is reached).
+	var reg *terminal.Register
+	up := uplink.New(uplink.Config{URL: wsURL, Terminal: e.TerminalID, Key: key, Fingerprint: pin, Journal: j, Logger: log,
+		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
 	cfg.Logger = log
 	cfg.Terminal = e.TerminalID
-	reg, err := terminal.NewRegister(cfg, j, d, up)
+	reg, err = terminal.NewRegister(cfg, j, d, up)
 	if err != nil {
 		j.Close()
 		return nil, err
