@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/fanka/fanka/server/escpos"
+	"github.com/fanka/fanka/shared/escpos"
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
