@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,21 +17,26 @@ import (
 )
 
 // printingRig is a rig whose register has the virtual printer v as its
-// receipt printer, with its own journal at path; stop stops its
-// ReceiptPrinter (also done when the test ends).
-func printingRig(t *testing.T, path string, v *printertest.Printer, timeouts printer.Timeouts) (r *rig, stop func()) {
+// receipt printer, with its own journal at path; change, if any, changes
+// the receipts' config. stop stops its ReceiptPrinter (also done when the
+// test ends).
+func printingRig(t *testing.T, path string, v *printertest.Printer, timeouts printer.Timeouts, change ...func(*terminal.ReceiptConfig)) (r *rig, stop func()) {
 	t.Helper()
 	var rp *terminal.ReceiptPrinter
 	r = newRigAt(t, path, nil, func(cfg *terminal.Config, j *tj.Journal) {
 		j.QueueReceipts()
-		rp = terminal.NewReceiptPrinter(terminal.ReceiptConfig{
+		rc := terminal.ReceiptConfig{
 			Printer:    &printer.Network{Addr: v.Addr(), TwoWay: true, Timeouts: timeouts},
 			Canteen:    "第一食堂",
 			Register:   "二号窗口",
 			MinBackoff: 10 * time.Millisecond,
 			MaxBackoff: 40 * time.Millisecond,
 			Logger:     cfg.Logger,
-		}, j)
+		}
+		for _, c := range change {
+			c(&rc)
+		}
+		rp = terminal.NewReceiptPrinter(rc, j)
 		cfg.Receipts = rp
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -203,5 +209,37 @@ func TestSaleWhilePrinterStalls(t *testing.T) {
 	}
 	if want := []string{r.wantReceipt(2, "", "7.00", "80.50"), r.wantReceipt(3, "", "1.00", "79.50")}; !slices.Equal(ts[2:], want) {
 		t.Errorf("the receipts after it:\n%s\nwant:\n%s", strings.Join(ts[2:], "\n\n"), strings.Join(want, "\n\n"))
+	}
+}
+
+// TestReceiptTooOld checks that a receipt whose sale is older than MaxAge
+// when the printer comes back is given up on, and one within it printed.
+func TestReceiptTooOld(t *testing.T) {
+	v := printertest.MustPrinter(t)
+	v.Off()
+	later := noon
+	var mu sync.Mutex
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), v, quickPrint, func(rc *terminal.ReceiptConfig) {
+		rc.MaxAge = 15 * time.Minute
+		rc.Now = func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			return later
+		}
+	})
+	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out", "+20m",
+		"in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out")
+	mu.Lock()
+	later = r.now // sale 1 is 20 minutes old, sale 2 new
+	mu.Unlock()
+	if err := v.On(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the queue to empty", func() bool { return r.queued() == 0 })
+	if got, want := v.Transcripts(), []string{r.wantReceipt(2, "", "7.00", "80.50")}; !slices.Equal(got, want) {
+		t.Errorf("printed:\n%s\nwant only sale 2's:\n%s", strings.Join(got, "\n\n"), want[0])
+	}
+	if !strings.Contains(r.log.String(), "sale too old, receipt not printed\" seq=1") {
+		t.Errorf("no log line for sale 1's receipt given up:\n%s", r.log)
 	}
 }

@@ -58,7 +58,7 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 	}
 	rules := terminal.DefaultRules()
 	rules.DailyCount = o.dailyCount
-	r, err := openRegister(o.data, terminal.Config{Rules: &rules}, screen, log)
+	r, err := openRegister(o.data, terminal.Config{Rules: &rules}, nil, screen, log)
 	if err != nil {
 		return err
 	}
