@@ -12,7 +12,7 @@
 //
 // It is shared by the server, whose durable print queue
 // (server/printer) prints on these links, and the registers, which print
-// their own receipts (terminal/receipts).
+// their own receipts (terminal.ReceiptPrinter).
 package printer
 
 import (
