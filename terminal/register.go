@@ -69,6 +69,10 @@ type Config struct {
 	// card-to-display and confirm-to-成功 latencies are measured. It runs on
 	// the register's goroutine and must be quick.
 	Shown func(s Screen, cause time.Time)
+	// Receipts, if set, is woken once each sale is shown as 成功, to print
+	// its receipt; the journal queued the receipt with the sale
+	// (ReceiptQueue). Nil: the register has no receipt printer.
+	Receipts *ReceiptPrinter
 }
 
 // Timing and bounds of the cashier's keys.
@@ -526,6 +530,9 @@ func (r *Register) confirm() {
 	r.mode = modeDone
 	r.rest = Screen{Lines: []string{msgSuccess + " 消费 " + amount.String(), "余额 " + after.String()}}
 	r.show(Screen{Lines: r.rest.Lines, Beep: true})
+	if r.cfg.Receipts != nil {
+		r.cfg.Receipts.Wake()
+	}
 }
 
 // offlineRefusal checks an offline sale of amount (0: just the card, before

@@ -129,7 +129,14 @@ func testRules() terminal.Rules {
 
 func newRig(t *testing.T, change func(*terminal.Rules)) *rig {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "journal.db")
+	return newRigAt(t, filepath.Join(t.TempDir(), "journal.db"), change, nil)
+}
+
+// newRigAt returns a rig on the journal at path, opened (or created) with
+// the rig's cards; setup, if not nil, completes the register's config
+// before the register is made.
+func newRigAt(t *testing.T, path string, change func(*terminal.Rules), setup func(*terminal.Config, *tj.Journal)) *rig {
+	t.Helper()
 	j, err := tj.Open(path, 1, registerKey)
 	if err != nil {
 		t.Fatal(err)
@@ -154,12 +161,16 @@ func newRig(t *testing.T, change func(*terminal.Rules)) *rig {
 	if change != nil {
 		change(&rules)
 	}
-	r.reg, err = terminal.NewRegister(terminal.Config{
+	cfg := terminal.Config{
 		Rules:    &rules,
 		Terminal: 1,
 		Now:      func() time.Time { return r.now },
 		Logger:   slog.New(slog.NewTextHandler(r.log, nil)),
-	}, j, r.display, r.link)
+	}
+	if setup != nil {
+		setup(&cfg, j)
+	}
+	r.reg, err = terminal.NewRegister(cfg, j, r.display, r.link)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/escpos"
+	"github.com/fanka/fanka/shared/escpos"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 )

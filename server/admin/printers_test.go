@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/printer"
-	"github.com/fanka/fanka/server/printer/printertest"
+	printqueue "github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
 
 // TestPrinters: GET /api/v1/printers shows each printer's condition as it
@@ -25,7 +26,7 @@ func TestPrinters(t *testing.T) {
 	office.SetStatus(printer.Status{PaperOut: true})
 	window := printertest.MustPrinter(t)
 	window.Off()
-	q := printer.NewQueue(e.store, nil)
+	q := printqueue.NewQueue(e.store, nil)
 	q.MinBackoff, q.StatusInterval = 20*time.Millisecond, 20*time.Millisecond
 	timeouts := printer.Timeouts{Write: 300 * time.Millisecond, Reply: 300 * time.Millisecond}
 	for name, p := range map[string]printer.Printer{
@@ -94,7 +95,7 @@ func TestOperationSlips(t *testing.T) {
 		t.Errorf("a slip on a server without printers: %d %v, want 400", status, out)
 	}
 	office := printertest.MustPrinter(t)
-	q := printer.NewQueue(e.store, nil)
+	q := printqueue.NewQueue(e.store, nil)
 	q.MinBackoff, q.StatusInterval = 20*time.Millisecond, 20*time.Millisecond
 	if err := q.Add("office", &printer.Network{Addr: office.Addr(), TwoWay: true}); err != nil {
 		t.Fatal(err)

@@ -8,18 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanka/fanka/server/printer"
-	"github.com/fanka/fanka/server/printer/printertest"
+	printqueue "github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
 
 // TestHooks checks that the queue tells OnAttempt of each attempt, printed
 // or failed, and OnStoreError of the store's errors.
 func TestHooks(t *testing.T) {
 	v := printertest.MustPrinter(t)
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	var mu sync.Mutex
 	var attempts, storeErrors []string
-	q := printer.NewQueue(store, nil)
+	q := printqueue.NewQueue(store, nil)
 	q.MinBackoff, q.MaxBackoff = 20*time.Millisecond, 50*time.Millisecond
 	q.StatusInterval = 50 * time.Millisecond
 	q.OnAttempt = func(name string, err error) {

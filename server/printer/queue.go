@@ -1,3 +1,7 @@
+// Package printer runs the server's durable print queue: the jobs the
+// store keeps (server.PrintJobStore) are printed, one goroutine per
+// printer, on the links of shared/printer, off the sale's path: a sale
+// never waits for a printer.
 package printer
 
 import (
@@ -11,26 +15,9 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/escpos"
+	"github.com/fanka/fanka/shared/escpos"
+	"github.com/fanka/fanka/shared/printer"
 )
-
-// Printer is a printer the Queue prints on: a *Network, *Device or
-// *Serial, or a fake in tests.
-type Printer interface {
-	// Print sends doc, a rendered ESC/POS document, to the printer. It
-	// returns nil once the printer has all of it: on a two-way link when
-	// the printer has read it all, on a one-way link when it was written.
-	// An error wrapping ErrNotSent means nothing of doc was sent (the
-	// printer could not be reached, or said it cannot print: a
-	// *NotReadyError); after any other error some of doc may have printed.
-	Print(ctx context.Context, doc []byte) error
-	// Status asks the printer for its condition. ErrNoStatus on a one-way
-	// link; other errors if the printer cannot be reached or does not
-	// answer.
-	Status(ctx context.Context) (Status, error)
-	// String returns the printer's link as Parse takes it, for logs.
-	String() string
-}
 
 // Defaults for the Queue's fields.
 const (
@@ -108,7 +95,7 @@ func NewQueue(store server.PrintJobStore, logger *slog.Logger) *Queue {
 // Add adds printer p under name, the name jobs are queued for. It must be
 // called before Open. EINVALID for an empty or too long name, or one that
 // was added before.
-func (q *Queue) Add(name string, p Printer) error {
+func (q *Queue) Add(name string, p printer.Printer) error {
 	switch {
 	case name == "" || len(name) > server.MaxPrinterName:
 		return server.Errorf(server.EINVALID, "printer name %q: want 1 to %d bytes", name, server.MaxPrinterName)
@@ -172,16 +159,16 @@ func (q *Queue) Enqueue(ctx context.Context, jobs ...server.PrintJob) ([]int64, 
 // State is a printer as the office sees it.
 type State struct {
 	Name    string `json:"name"`    // the printer's configured name
-	Printer string `json:"printer"` // its link, as Parse takes it
+	Printer string `json:"printer"` // its link, as printer.Parse takes it
 	// Status is a word for its condition: ready, paper_out, cover_open,
-	// error, offline, paper_near_end (see Status.String) as the printer
+	// error, offline, paper_near_end (see printer.Status.String) as the printer
 	// reported it; unreachable if it could not be reached; not_responding
 	// if it was reached but did not answer, or stopped reading in the
 	// middle of a job; unknown before it was asked, and always for a
 	// one-way link that was reached.
 	Status string `json:"status"`
 	// Detail is what the printer last reported, if it was asked.
-	Detail *Status `json:"detail,omitempty"`
+	Detail *printer.Status `json:"detail,omitempty"`
 	// Queued is the number of its jobs waiting.
 	Queued int `json:"queued"`
 	// LastError is why the last attempt or status request failed.
@@ -209,7 +196,7 @@ func (q *Queue) Printers(ctx context.Context) ([]State, error) {
 // spooler is one printer's goroutine's state.
 type spooler struct {
 	name string
-	p    Printer
+	p    printer.Printer
 	wake chan struct{} // a job was queued
 
 	mu    sync.Mutex
@@ -287,7 +274,7 @@ func (q *Queue) attempt(ctx context.Context, s *spooler, job server.PrintJob) {
 		o.Printed = true
 		q.Logger.Info("print queue: printed", "printer", s.name, "job", job.ID, "title", job.Title, "attempt", job.Attempts, "reprint", job.Reprint())
 	} else {
-		o.Clean = errors.Is(err, ErrNotSent)
+		o.Clean = errors.Is(err, printer.ErrNotSent)
 		o.NextTry = now.Add(q.backoff(job.Attempts))
 		o.Error = err.Error()
 		q.Logger.Warn("print queue: attempt failed", "printer", s.name, "job", job.ID, "title", job.Title,
@@ -321,14 +308,14 @@ func (q *Queue) ask(ctx context.Context, s *spooler) {
 	switch {
 	case err == nil:
 		s.state.Status, s.state.Detail, s.state.LastError = st.String(), &st, ""
-	case errors.Is(err, ErrNoStatus):
+	case errors.Is(err, printer.ErrNoStatus):
 		// A one-way link: reaching it is all there is to know, and the
 		// next job will tell.
 		s.state.Detail = nil
 		if s.state.Status != "unreachable" {
 			s.state.Status = "unknown"
 		}
-	case errors.Is(err, ErrUnreachable):
+	case errors.Is(err, printer.ErrUnreachable):
 		s.state.Status, s.state.Detail, s.state.LastError = "unreachable", nil, err.Error()
 	default:
 		s.state.Status, s.state.Detail, s.state.LastError = "not_responding", nil, err.Error()
@@ -343,7 +330,7 @@ func (s *spooler) attempted(err error, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state.Checked = now
-	var notReady *NotReadyError
+	var notReady *printer.NotReadyError
 	switch {
 	case err == nil:
 		s.state.LastError = ""
@@ -356,7 +343,7 @@ func (s *spooler) attempted(err error, now time.Time) {
 	case errors.As(err, &notReady):
 		st := notReady.Status
 		s.state.Status, s.state.Detail = st.String(), &st
-	case errors.Is(err, ErrUnreachable):
+	case errors.Is(err, printer.ErrUnreachable):
 		s.state.Status, s.state.Detail = "unreachable", nil
 	default:
 		s.state.Status = "not_responding"

@@ -10,16 +10,48 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/printer"
-	"github.com/fanka/fanka/server/printer/printertest"
+	printqueue "github.com/fanka/fanka/server/printer"
 	"github.com/fanka/fanka/server/sqlite"
+	"github.com/fanka/fanka/shared/escpos"
+	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
+
+var cst = time.FixedZone("CST", 8*3600)
+
+// receipt renders an ordinary sale's receipt, sequence number seq.
+func receipt(t testing.TB, seq uint64) []byte {
+	t.Helper()
+	b, err := escpos.RenderReceipt(escpos.Receipt{
+		Canteen: "第一食堂", Register: "二号窗口", Cashier: "王芳",
+		Time: time.Date(2025, 3, 14, 12, 5, 9, 0, cst), CardNo: "04A1B2C3D4E5F6",
+		Amount: 1250, Balance: 8750 - money.Fen(seq), Seq: seq, RegisterID: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// quick are timeouts for tests: a printer that does not answer is given up
+// on soon.
+var quick = printer.Timeouts{Dial: time.Second, Write: 300 * time.Millisecond, Reply: 300 * time.Millisecond}
+
+func transcript(t testing.TB, b []byte) string {
+	t.Helper()
+	s, err := printertest.Transcript(b)
+	if err != nil {
+		t.Fatalf("transcript: %v\n%s", err, s)
+	}
+	return s
+}
 
 // newQueue returns an open queue over store with fast retries, and the
 // printers added, closed when the test ends.
-func newQueue(t *testing.T, store server.PrintJobStore, printers map[string]printer.Printer) *printer.Queue {
+func newQueue(t *testing.T, store server.PrintJobStore, printers map[string]printer.Printer) *printqueue.Queue {
 	t.Helper()
-	q := printer.NewQueue(store, nil)
+	q := printqueue.NewQueue(store, nil)
 	q.MinBackoff, q.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	q.StatusInterval = 50 * time.Millisecond
 	for name, p := range printers {
@@ -51,7 +83,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func enqueue(t *testing.T, q *printer.Queue, name, title string, doc []byte) int64 {
+func enqueue(t *testing.T, q *printqueue.Queue, name, title string, doc []byte) int64 {
 	t.Helper()
 	ids, err := q.Enqueue(context.Background(), server.PrintJob{Printer: name, Title: title, Doc: doc})
 	if err != nil || len(ids) != 1 {
@@ -60,13 +92,13 @@ func enqueue(t *testing.T, q *printer.Queue, name, title string, doc []byte) int
 	return ids[0]
 }
 
-func printed(store *printertest.JobStore, id int64) bool {
+func printed(store *JobStore, id int64) bool {
 	return !store.Jobs()[id-1].Printed.IsZero()
 }
 
 func TestQueuePrintsInOrder(t *testing.T) {
 	v := printertest.MustPrinter(t)
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	q := newQueue(t, store, map[string]printer.Printer{"window-2": network(v)})
 	var docs [][]byte
 	var last int64
@@ -101,7 +133,7 @@ func TestQueuePrintsInOrder(t *testing.T) {
 func TestQueuePrinterOffThenBack(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	v.Off()
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	q := newQueue(t, store, map[string]printer.Printer{"office": network(v)})
 	doc := receipt(t, 1)
 	id := enqueue(t, q, "office", "receipt 7-1", doc)
@@ -137,7 +169,7 @@ func TestQueuePrinterOffThenBack(t *testing.T) {
 func TestQueuePrinterStopsMidJob(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	v.StallAfter(60)
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	q := newQueue(t, store, map[string]printer.Printer{"office": network(v)})
 	doc := receipt(t, 1)
 	id := enqueue(t, q, "office", "receipt 7-1", doc)
@@ -170,7 +202,7 @@ func TestQueuePrinterStopsMidJob(t *testing.T) {
 func TestQueuePaperOut(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	v.SetStatus(printer.Status{PaperOut: true})
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	q := newQueue(t, store, map[string]printer.Printer{"office": network(v)})
 	waitFor(t, "paper out reported", func() bool { return printerState(t, q, "office").Status == "paper_out" })
 	doc := receipt(t, 1)
@@ -195,7 +227,7 @@ func TestQueuePaperOut(t *testing.T) {
 // server prints it again, marked as a reprint.
 func TestQueueReprintAfterCrash(t *testing.T) {
 	v := printertest.MustPrinter(t)
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	doc := receipt(t, 1)
 	now := time.Now()
 	ids, err := store.EnqueuePrint(context.Background(), server.PrintJob{Printer: "office", Title: "receipt 7-1", Doc: doc, Created: now})
@@ -220,7 +252,7 @@ func TestQueueReprintAfterCrash(t *testing.T) {
 func TestQueueNeverBlocksEnqueue(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	v.StallAfter(10)
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	slow := &printer.Network{Addr: v.Addr(), TwoWay: true, Timeouts: printer.Timeouts{Write: time.Minute, Reply: time.Minute}}
 	q := newQueue(t, store, map[string]printer.Printer{"office": slow})
 	enqueue(t, q, "office", "first", receipt(t, 1))
@@ -246,7 +278,7 @@ func TestQueueNeverBlocksEnqueue(t *testing.T) {
 // TestQueueStoreDown: a store that fails is retried, and nothing is lost.
 func TestQueueStoreDown(t *testing.T) {
 	v := printertest.MustPrinter(t)
-	store := &printertest.JobStore{}
+	store := &JobStore{}
 	ids, err := store.EnqueuePrint(context.Background(), server.PrintJob{Printer: "office", Doc: receipt(t, 1), Created: time.Now()})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +298,7 @@ func TestQueueStoreDown(t *testing.T) {
 }
 
 func TestQueueAdd(t *testing.T) {
-	q := printer.NewQueue(&printertest.JobStore{}, nil)
+	q := printqueue.NewQueue(&JobStore{}, nil)
 	p := &printer.Network{Addr: "127.0.0.1:9"}
 	if err := q.Add("office", p); err != nil {
 		t.Fatal(err)
@@ -278,7 +310,7 @@ func TestQueueAdd(t *testing.T) {
 	}
 }
 
-func printerState(t *testing.T, q *printer.Queue, name string) printer.State {
+func printerState(t *testing.T, q *printqueue.Queue, name string) printqueue.State {
 	t.Helper()
 	states, err := q.Printers(context.Background())
 	if err != nil {
@@ -290,7 +322,7 @@ func printerState(t *testing.T, q *printer.Queue, name string) printer.State {
 		}
 	}
 	t.Fatalf("no printer %s in %+v", name, states)
-	return printer.State{}
+	return printqueue.State{}
 }
 
 // TestQueueSurvivesRestart: jobs queued while the printer is off stay in
@@ -308,7 +340,7 @@ func TestQueueSurvivesRestart(t *testing.T) {
 		return db
 	}
 	db := open()
-	q := printer.NewQueue(db, nil)
+	q := printqueue.NewQueue(db, nil)
 	q.MinBackoff, q.MaxBackoff = 20*time.Millisecond, 50*time.Millisecond
 	if err := q.Add("office", network(v)); err != nil {
 		t.Fatal(err)

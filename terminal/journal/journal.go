@@ -37,6 +37,9 @@ var (
 	bucketEntries = []byte("entries") // seq (u64 BE) → canonical entry
 	bucketMeta    = []byte("meta")    // see meta keys
 	bucketCards   = []byte("cards")   // card no → a card record (cards.go)
+	// bucketReceipts holds the sales whose receipt is not yet printed:
+	// seq (u64 BE) → nothing. See QueueReceipts.
+	bucketReceipts = []byte("receipts")
 
 	keyTerminal   = []byte("terminal")    // u32: the register id the journal belongs to
 	keyAcked      = []byte("acked")       // u64: the server's last settled seq
@@ -71,6 +74,8 @@ type Journal struct {
 	days      map[cardDay]dayPending  // card no and day → the same, counted on the sale's day
 	entries   map[uint64]pendingEntry // seq → an entry not yet settled
 	backlog   terminal.Backlog        // all of them
+
+	receipts bool // QueueReceipts was called: sales are queued for their receipt
 
 	touched atomic.Int64 // cards read or written since the file's pages were last released
 }
@@ -113,7 +118,7 @@ func Open(path string, terminalID uint32, key ed25519.PrivateKey) (*Journal, err
 
 func (j *Journal) load() error {
 	return j.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketMeta, bucketCards, bucketTaps} {
+		for _, b := range [][]byte{bucketEntries, bucketMeta, bucketCards, bucketTaps, bucketReceipts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -158,6 +163,11 @@ func (j *Journal) Terminal() uint32 { return j.terminal }
 // entry's hash and the register's signature, appends it and fsyncs it. It
 // returns the entry as recorded. On error nothing is recorded; when the
 // disk is full the error wraps terminal.ErrJournalFull.
+//
+// Once QueueReceipts was called, a sale is queued for its receipt in the
+// same transaction, and a void takes its sale's receipt off the queue if
+// it was not printed yet: a receipt is never lost, and a voided sale's is
+// not printed late.
 func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -178,7 +188,19 @@ func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 		if err := entries.Put(seqKey(e.Seq), b); err != nil {
 			return err
 		}
-		return countTap(tx, e, day)
+		if err := countTap(tx, e, day); err != nil {
+			return err
+		}
+		if !j.receipts {
+			return nil
+		}
+		switch e.Kind {
+		case journal.KindSale:
+			return tx.Bucket(bucketReceipts).Put(seqKey(e.Seq), nil)
+		case journal.KindVoid:
+			return tx.Bucket(bucketReceipts).Delete(seqKey(e.VoidSeq))
+		}
+		return nil
 	})
 	if errors.Is(err, syscall.ENOSPC) {
 		return journal.Entry{}, fmt.Errorf("record seq %d: %w: %w", e.Seq, terminal.ErrJournalFull, err)
@@ -540,6 +562,63 @@ func (j *Journal) Verify(pub ed25519.PublicKey) (uint64, error) {
 			n++
 			return nil
 		})
+	})
+	return n, err
+}
+
+// QueueReceipts makes Record queue each sale for its receipt from now on:
+// the register has a receipt printer. Receipts queued before are kept
+// either way, so that a register restarted without its printer prints
+// them once it has one again.
+func (j *Journal) QueueReceipts() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.receipts = true
+}
+
+// NextReceipt returns the first sale, in seq order, whose receipt is
+// queued and not yet printed, and false when there is none.
+func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
+	var r terminal.QueuedReceipt
+	var found bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketReceipts).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		seq := u64(k)
+		v := tx.Bucket(bucketEntries).Get(k)
+		if v == nil {
+			return fmt.Errorf("journal: receipt queued for seq %d, which is not recorded", seq)
+		}
+		e, err := journal.Unmarshal(v)
+		if err != nil {
+			return fmt.Errorf("journal: receipt of seq %d: %w", seq, err)
+		}
+		r, found = terminal.QueuedReceipt{Entry: e, Hash: journal.HashBytes(v)}, true
+		return nil
+	})
+	return r, found, err
+}
+
+// ReceiptDone takes the receipt of sale seq off the queue: it was printed,
+// or given up on. A seq not queued is no error.
+func (j *Journal) ReceiptDone(seq uint64) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketReceipts).Delete(seqKey(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("journal: take the receipt of seq %d off the queue: %w", seq, err)
+	}
+	return nil
+}
+
+// QueuedReceipts returns how many receipts wait to be printed.
+func (j *Journal) QueuedReceipts() (int, error) {
+	var n int
+	err := j.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketReceipts).Stats().KeyN
+		return nil
 	})
 	return n, err
 }

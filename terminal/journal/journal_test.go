@@ -293,3 +293,67 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("another register's key: %v", err)
 	}
 }
+
+// TestReceiptQueue checks the queue of receipts kept with the entries: a
+// sale is queued only once QueueReceipts was called, receipts come out in
+// seq order with the entry's hash, a void takes its sale's receipt off,
+// and the queue survives reopening the file.
+func TestReceiptQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := mustOpen(t, path)
+	next := func(j *journal.Journal) (uint64, sj.Hash) {
+		t.Helper()
+		r, ok, err := j.NextReceipt()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return 0, sj.Hash{}
+		}
+		return r.Entry.Seq, r.Hash
+	}
+	if _, err := j.Record(sale(100)); err != nil { // no printer yet
+		t.Fatal(err)
+	}
+	if seq, _ := next(j); seq != 0 {
+		t.Fatalf("without QueueReceipts: receipt of seq %d queued", seq)
+	}
+	j.QueueReceipts()
+	for range 3 { // seqs 2, 3, 4
+		if _, err := j.Record(sale(100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	void := sj.Entry{Kind: sj.KindVoid, Time: now.UnixMilli(), CardNo: card, Amount: 100, VoidSeq: 3}
+	if _, err := j.Record(void); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := j.QueuedReceipts(); err != nil || n != 2 {
+		t.Fatalf("queued %d (%v), want 2: sales 2 and 4, sale 3 voided", n, err)
+	}
+	seq, h := next(j)
+	es, err := j.Entries(1, 1)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("entry 2: %v", err)
+	}
+	if seq != 2 || h != sj.HashBytes(es[0]) {
+		t.Fatalf("first receipt: seq %d hash %v, want seq 2 hash %v", seq, h, sj.HashBytes(es[0]))
+	}
+	if err := j.ReceiptDone(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.ReceiptDone(2); err != nil {
+		t.Fatalf("a receipt done twice: %v", err)
+	}
+	j.Close()
+	j = mustOpen(t, path) // a restart: the queue is still there, printing or not
+	if seq, _ := next(j); seq != 4 {
+		t.Fatalf("after reopening: next receipt seq %d, want 4", seq)
+	}
+	if _, err := j.Record(sale(100)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := j.QueuedReceipts(); err != nil || n != 1 {
+		t.Fatalf("reopened without QueueReceipts: %d queued (%v), want 1", n, err)
+	}
+}

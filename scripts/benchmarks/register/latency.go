@@ -12,6 +12,7 @@ import (
 
 	firmwareconfig "github.com/fanka/fanka/firmware-config"
 	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/printer"
 	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 	"github.com/fanka/fanka/terminal/journal"
@@ -54,10 +55,14 @@ type rig struct {
 	shown   chan shownScreen
 	done    chan error
 	cancel  context.CancelFunc
+	// receipts is closed when the receipt printer's goroutine has ended;
+	// nil without a printer.
+	receipts chan struct{}
 }
 
-// newRig starts a register on reader, with its journal in dir.
-func newRig(dir string, reader terminal.CardReader) (*rig, error) {
+// newRig starts a register on reader, with its journal in dir, printing
+// its receipts on p if not nil.
+func newRig(dir string, reader terminal.CardReader, p printer.Printer) (*rig, error) {
 	kp, err := serial.LoadKeypadProfile(firmwareconfig.Devices, firmwareconfig.DefaultKeypad)
 	if err != nil {
 		return nil, err
@@ -96,8 +101,13 @@ func newRig(dir string, reader terminal.CardReader) (*rig, error) {
 	}
 	rules := terminal.DefaultRules()
 	rules.DailyCount = 0 // one card makes every sale
+	var receipts *terminal.ReceiptPrinter
+	if p != nil {
+		r.journal.QueueReceipts()
+		receipts = terminal.NewReceiptPrinter(terminal.ReceiptConfig{Printer: p, Canteen: "第一食堂", Register: "一号窗口", Logger: quiet}, r.journal)
+	}
 	reg, err := terminal.NewRegister(terminal.Config{
-		Rules: &rules, Logger: quiet,
+		Rules: &rules, Logger: quiet, Receipts: receipts,
 		Shown: func(s terminal.Screen, cause time.Time) {
 			took := time.Since(cause)
 			line1 := ""
@@ -115,6 +125,13 @@ func newRig(dir string, reader terminal.CardReader) (*rig, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	if receipts != nil {
+		r.receipts = make(chan struct{})
+		go func() {
+			defer close(r.receipts)
+			receipts.Run(ctx)
+		}()
+	}
 	go func() { r.done <- reg.Run(ctx, reader, r.device, nil) }()
 	if _, err := r.wait(ctx, "请刷卡"); err != nil {
 		return nil, err
@@ -159,6 +176,9 @@ func (r *rig) close() {
 	if r.cancel != nil {
 		r.cancel()
 		<-r.done
+		if r.receipts != nil {
+			<-r.receipts
+		}
 	}
 	if r.device != nil {
 		r.device.Close()
@@ -185,7 +205,7 @@ func cardToDisplay(ctx context.Context, dir string, slot virtual.Slot, n int) ([
 		return nil, err
 	}
 	defer reader.Close()
-	r, err := newRig(dir, reader)
+	r, err := newRig(dir, reader, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +246,12 @@ func cardToDisplay(ctx context.Context, dir string, slot virtual.Slot, n int) ([
 // keypad, and returns, for each, the time from the register reading the
 // confirm key to the return of the display write of 成功, the sale's entry
 // fsync'd in between. Cards come from the in-memory reader: PC/SC is not
-// on this path.
-func confirmToDurable(ctx context.Context, dir string, n int) ([]time.Duration, error) {
+// on this path. With a printer p, the register prints each sale's receipt
+// on it meanwhile (its queue in the same bbolt file), and all n must have
+// printed at the end.
+func confirmToDurable(ctx context.Context, dir string, n int, p printer.Printer) ([]time.Duration, error) {
 	reader := virtual.NewCardReader()
-	r, err := newRig(dir, reader)
+	r, err := newRig(dir, reader, p)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +281,22 @@ func confirmToDurable(ctx context.Context, dir string, n int) ([]time.Duration, 
 	}
 	if k, err := r.journal.Verify(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)); err != nil || k != uint64(n) {
 		return nil, errors.Join(fmt.Errorf("journal chain: %d entries", k), err)
+	}
+	if p != nil {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			q, err := r.journal.QueuedReceipts()
+			if err != nil {
+				return nil, err
+			}
+			if q == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%d receipts still queued a minute after the last sale", q)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	return lat, nil
 }

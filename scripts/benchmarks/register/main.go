@@ -15,6 +15,10 @@
 //     the register reading the 确认 key to the return of the write of 成功,
 //     the entry signed, chained and fsync'd in bbolt in between. The cards
 //     come from the in-memory reader (PC/SC is not on this path).
+//   - register_confirm_to_durable_printing_p99_ms (bar ≤ 10): the same,
+//     with a receipt printer (printertest's virtual TCP printer) printing
+//     each sale's receipt from the journal's queue meanwhile: printing
+//     must not slow a sale.
 //   - register_rss_1m_cards_mib (bar ≤ 64): a child process, as
 //     fanka-terminal runs (its soft memory limit), receives
 //     BENCH_REGISTER_CACHE cards (wire.Cards frames of wire.MaxCards,
@@ -49,6 +53,8 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/scripts/benchmarks/bench"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 	"github.com/fanka/fanka/terminal/virtual"
 )
 
@@ -173,7 +179,7 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 		note("confirm to durable: %d sales", cfg.Sales)
-		lat, err := confirmToDurable(ctx, d, cfg.Sales)
+		lat, err := confirmToDurable(ctx, d, cfg.Sales, nil)
 		if err != nil {
 			return fmt.Errorf("confirm to durable: %w", err)
 		}
@@ -182,6 +188,28 @@ func run(ctx context.Context, cfg config) error {
 		bench.Result("register_confirm_to_durable_p99_ms", p99, "ms")
 		bench.Result("register_confirm_to_durable_max_ms", ms(slices.Max(lat)), "ms")
 		bars = append(bars, func() { bench.AtMost("register_confirm_to_durable_p99_ms", p99, barConfirmToDurableMs) })
+
+		if d, err = mkdir("confirm-printing"); err != nil {
+			return err
+		}
+		v, err := printertest.NewPrinter()
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		note("confirm to durable, printing receipts: %d sales", cfg.Sales)
+		lat, err = confirmToDurable(ctx, d, cfg.Sales, &printer.Network{Addr: v.Addr(), TwoWay: true})
+		if err != nil {
+			return fmt.Errorf("confirm to durable, printing: %w", err)
+		}
+		if jobs := len(v.Jobs()); jobs != cfg.Sales {
+			return fmt.Errorf("confirm to durable, printing: %d sales, %d receipts printed", cfg.Sales, jobs)
+		}
+		pp99 := ms(percentile(lat, 0.99))
+		bench.Result("register_confirm_to_durable_printing_p50_ms", ms(percentile(lat, 0.50)), "ms")
+		bench.Result("register_confirm_to_durable_printing_p99_ms", pp99, "ms")
+		bench.Result("register_confirm_to_durable_printing_max_ms", ms(slices.Max(lat)), "ms")
+		bars = append(bars, func() { bench.AtMost("register_confirm_to_durable_printing_p99_ms", pp99, barConfirmToDurableMs) })
 	}
 	if cfg.Only == "" || cfg.Only == "rss" {
 		note("card cache: %d cards, then %d lookups, in a child process", cfg.Cache, cfg.Lookups)

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fanka/fanka/server/escpos"
-	"github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/escpos"
+	"github.com/fanka/fanka/shared/printer"
 )
 
 // printTestTimeout bounds the whole print-test: reaching the printer,

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fanka/fanka/server/printer"
-	"github.com/fanka/fanka/server/printer/printertest"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
 
 func TestPrintTest(t *testing.T) {

@@ -20,7 +20,8 @@ import (
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/gateway"
 	"github.com/fanka/fanka/server/metrics"
-	"github.com/fanka/fanka/server/printer"
+	printqueue "github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/printer"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -92,7 +93,7 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	defer func() { stopSealing(); <-sealed }()
 	// The print queue prints from its own goroutines: a printer that is off
 	// or out of paper never holds up settlement.
-	queue := printer.NewQueue(store, logger)
+	queue := printqueue.NewQueue(store, logger)
 	queue.OnAttempt = met.PrintAttempt
 	queue.OnStoreError = met.DBError
 	met.WatchPrinters(queue)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fanka/fanka/server/printer/printertest"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
 
 // TestServeWithPrinters: serve drives the printers it is given, and the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fanka/fanka/shared/card"
 	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/printer"
 	"github.com/fanka/fanka/terminal"
 )
 
@@ -23,7 +24,18 @@ type Config struct {
 	MaxSale string `toml:"max_sale"`
 	// Cashier is recorded in each entry while no cashier has signed in.
 	Cashier string `toml:"cashier"`
-	Reader  struct {
+	// Printer is the register's receipt printer, as printer.Parse takes
+	// it ("tcp://HOST:9100", "file:/dev/usb/lp0",
+	// "serial:/dev/ttyUSB0?baud=19200"); empty: no receipts.
+	Printer string `toml:"printer"`
+	// Canteen and Name head each receipt: the canteen's name and the
+	// register's ("二号窗口"; empty prints the register id).
+	Canteen string `toml:"canteen"`
+	Name    string `toml:"name"`
+	// ReceiptMaxAge ("15m"; "0s": no limit) is how old a sale may be for
+	// its receipt to print when the printer comes back.
+	ReceiptMaxAge string `toml:"receipt_max_age"`
+	Reader        struct {
 		// Prefix selects the PC/SC reader by the start of its name.
 		Prefix string `toml:"prefix"`
 		// Profiles are the card profiles to read cards with, in order
@@ -86,6 +98,7 @@ func DefaultConfig() Config {
 	var c Config
 	c.Data = "/var/lib/fanka-terminal"
 	c.MaxSale = "200.00"
+	c.ReceiptMaxAge = "15m"
 	c.Keypad.Profile = "keypad-ascii"
 	c.Display.Profile = "display-epson"
 	d := terminal.DefaultRules()
@@ -133,7 +146,27 @@ func ParseConfig(b []byte) (Config, error) {
 	if _, err := c.CardProfiles(); err != nil {
 		return c, err
 	}
+	if _, err := c.Receipts(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// Receipts returns how the register prints its receipts, nil when it has
+// no printer.
+func (c Config) Receipts() (*terminal.ReceiptConfig, error) {
+	maxAge, err := time.ParseDuration(c.ReceiptMaxAge)
+	if err != nil || maxAge < 0 {
+		return nil, fmt.Errorf("receipt_max_age %q: want a duration such as 15m, or 0s for no limit", c.ReceiptMaxAge)
+	}
+	if c.Printer == "" {
+		return nil, nil
+	}
+	p, err := printer.Parse(c.Printer)
+	if err != nil {
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	return &terminal.ReceiptConfig{Printer: p, Canteen: c.Canteen, Register: c.Name, MaxAge: maxAge}, nil
 }
 
 // CardProfiles returns the card profiles of [reader] profiles.

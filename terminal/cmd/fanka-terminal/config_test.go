@@ -37,6 +37,13 @@ func TestExampleConfig(t *testing.T) {
 	if p, err := c.CardProfiles(); err != nil || len(p) != 2 || p[0] != card.ProfileFanka {
 		t.Fatalf("card profiles %q %v", p, err)
 	}
+	rc, err := c.Receipts()
+	if err != nil || rc == nil {
+		t.Fatalf("receipts %+v %v", rc, err)
+	}
+	if rc.Printer.String() != "tcp://192.168.1.50:9100" || rc.Canteen != "第一食堂" || rc.Register != "二号窗口" || rc.MaxAge != 15*time.Minute {
+		t.Fatalf("receipts: printer %s, %+v", rc.Printer, *rc)
+	}
 	want := terminal.OfflineLimits{MaxSale: 5000, MaxCardDay: 10000, MaxUnsynced: 300000, MaxAge: 72 * time.Hour, SoftCount: 100, HardCount: 1000}
 	if r.Offline != want {
 		t.Fatalf("offline %+v, want %+v", r.Offline, want)
@@ -48,6 +55,9 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 	c, err := ParseConfig([]byte(devices))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rc, err := c.Receipts(); rc != nil || err != nil {
+		t.Fatalf("no printer configured: receipts %+v %v", rc, err)
 	}
 	r, _ := c.SaleRules()
 	d := terminal.DefaultRules()
@@ -63,6 +73,9 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"[[rules.cashier]]\nid = \"C1\"\ncode = \"12\"\n", "code must be"},
 		{"[rules.offline]\nmax_card_day = \"-5\"\n", "negative"},
 		{"[reader]\nprofiles = [\"mifare\"]\n", "unknown card profile"},
+		{"printer = \"lpt1\"\n", "printer"},
+		{"printer = \"tcp://10.0.0.9?speed=9\"\n", "unknown parameter"},
+		{"printer = \"file:/dev/usb/lp0\"\nreceipt_max_age = \"soon\"\n", "receipt_max_age"},
 	} {
 		// Tables may not be defined twice: put the devices last.
 		_, err := ParseConfig([]byte(tt.toml + devices))

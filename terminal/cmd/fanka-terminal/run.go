@@ -19,6 +19,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	receipts, err := cfg.Receipts()
+	if err != nil {
+		return err
+	}
 	devs, err := openSerialDevices(cfg, log)
 	if err != nil {
 		return err
@@ -29,11 +33,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reader.Close()
-	r, err := openRegister(cfg.Data, terminal.Config{Rules: &rules, Cashier: cfg.Cashier}, devs.display, log)
+	r, err := openRegister(cfg.Data, terminal.Config{Rules: &rules, Cashier: cfg.Cashier}, receipts, devs.display, log)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	log.Info("register running", "register", r.enrol.TerminalID, "server", r.enrol.Server, "pid", os.Getpid())
+	printer := "none"
+	if receipts != nil {
+		printer = receipts.Printer.String()
+	}
+	log.Info("register running", "register", r.enrol.TerminalID, "server", r.enrol.Server, "printer", printer, "pid", os.Getpid())
 	return r.run(ctx, reader, devs.keypad)
 }

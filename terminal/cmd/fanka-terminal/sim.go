@@ -20,7 +20,8 @@ import (
 
 type simOptions struct {
 	server, code, data, card, note string
-	dailyCount                     int // most sales per card per day; 0: no limit
+	dailyCount                     int    // most sales per card per day; 0: no limit
+	printer                        string // the receipt printer, as Config.Printer; "": none
 }
 
 // sim runs the register with the terminal window as its keypad and customer
@@ -58,7 +59,13 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 	}
 	rules := terminal.DefaultRules()
 	rules.DailyCount = o.dailyCount
-	r, err := openRegister(o.data, terminal.Config{Rules: &rules}, screen, log)
+	c := DefaultConfig()
+	c.Printer, c.Canteen = o.printer, "饭卡食堂"
+	receipts, err := c.Receipts()
+	if err != nil {
+		return fmt.Errorf("sim --printer: %w", err)
+	}
+	r, err := openRegister(o.data, terminal.Config{Rules: &rules}, receipts, screen, log)
 	if err != nil {
 		return err
 	}

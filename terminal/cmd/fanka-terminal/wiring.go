@@ -14,17 +14,20 @@ import (
 	"github.com/fanka/fanka/terminal/uplink"
 )
 
-// register is a register's core parts, wired: journal, uplink, state machine.
+// register is a register's core parts, wired: journal, uplink, state
+// machine, and its receipt printer if it has one.
 type register struct {
-	journal *journal.Journal
-	uplink  *uplink.Uplink
-	reg     *terminal.Register
-	enrol   Enrolment
+	journal  *journal.Journal
+	uplink   *uplink.Uplink
+	reg      *terminal.Register
+	receipts *terminal.ReceiptPrinter // nil: no printer
+	enrol    Enrolment
 }
 
 // openRegister opens the data directory's journal and builds the uplink and
-// the state machine on display d.
-func openRegister(dir string, cfg terminal.Config, d terminal.Display, log *slog.Logger) (*register, error) {
+// the state machine on display d, and the receipt printer of receipts (nil:
+// none).
+func openRegister(dir string, cfg terminal.Config, receipts *terminal.ReceiptConfig, d terminal.Display, log *slog.Logger) (*register, error) {
 	e, err := loadEnrolment(dir)
 	if err != nil {
 		return nil, err
@@ -52,12 +55,18 @@ func openRegister(dir string, cfg terminal.Config, d terminal.Display, log *slog
 		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
 	cfg.Logger = log
 	cfg.Terminal = e.TerminalID
+	if receipts != nil {
+		j.QueueReceipts()
+		rc := *receipts
+		rc.Logger = log
+		cfg.Receipts = terminal.NewReceiptPrinter(rc, j)
+	}
 	reg, err = terminal.NewRegister(cfg, j, d, up)
 	if err != nil {
 		j.Close()
 		return nil, err
 	}
-	return &register{journal: j, uplink: up, reg: reg, enrol: e}, nil
+	return &register{journal: j, uplink: up, reg: reg, receipts: cfg.Receipts, enrol: e}, nil
 }
 
 // run runs the register and its uplink until ctx ends.
@@ -70,6 +79,9 @@ func (r *register) run(ctx context.Context, reader terminal.CardReader, keypad t
 		defer wg.Done()
 		r.uplink.Run(ctx)
 	}()
+	if r.receipts != nil {
+		wg.Go(func() { r.receipts.Run(ctx) })
+	}
 	err := r.reg.Run(ctx, reader, keypad, r.uplink.Changed())
 	cancel()
 	wg.Wait()

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/fanka/fanka/server/escpos"
+	"github.com/fanka/fanka/shared/escpos"
 )
 
 // Defaults for the links' timeouts.

@@ -1,7 +1,7 @@
-// Package escpos renders the server's printed documents (sale receipts; the
-// office's recharge, refund and close-card slips; the daily, meal-period Z
-// and shift reports; the printer test page) into ESC/POS bytes for the
-// canteens' 58 mm thermal printers.
+// Package escpos renders Fanka's printed documents (sale receipts, which
+// the registers print; the office's recharge, refund and close-card slips;
+// the daily, meal-period Z and shift reports; the printer test page) into
+// ESC/POS bytes for the canteens' 58 mm thermal printers.
 //
 // Rendering is separate from printing: a document becomes a []byte here,
 // without I/O, so a print queue can keep it, retry it on a printer that is off

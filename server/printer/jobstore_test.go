@@ -1,12 +1,14 @@
-package printertest
+package printer_test
 
 import (
 	"bytes"
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/storetest"
 )
 
 // JobStore is a server.PrintJobStore in memory, for tests of the print
@@ -128,4 +130,12 @@ func (s *JobStore) Jobs() []server.PrintJob {
 func clone(j server.PrintJob) server.PrintJob {
 	j.Doc = bytes.Clone(j.Doc)
 	return j
+}
+
+// TestJobStore runs the stores' print queue contract on the in-memory
+// store, so that tests of the queue on it hold for the real ones.
+func TestJobStore(t *testing.T) {
+	storetest.RunPrintJobs(t, storetest.PrintJobStores{
+		Open: func(*testing.T) server.PrintJobStore { return &JobStore{} },
+	})
 }

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/printer"
 )
 
 // SerialPrinter is a virtual serial printer: a pseudo-terminal whose slave

@@ -1,5 +1,5 @@
 // Package printer sends rendered ESC/POS documents to the canteens'
-// receipt printers, and runs the server's durable print queue on them.
+// receipt printers: the server's office printers and the registers' own.
 //
 // A printer is reached over raw TCP (a network printer's port 9100), a
 // device file (a USB printer's /dev/usb/lp0) or a serial port, each named
@@ -10,15 +10,35 @@
 // one-way link can only be written: its status is unknown, and a job
 // counts as printed once it was written.
 //
-// The Queue prints the jobs the store keeps, one goroutine per printer,
-// off the sale's path: a sale never waits for a printer.
+// It is shared by the server, whose durable print queue
+// (server/printer) prints on these links, and the registers, which print
+// their own receipts (terminal.ReceiptPrinter).
 package printer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 )
+
+// Printer is a receipt printer as its users see it: a *Network, *Device
+// or *Serial (see Parse), or a fake in tests.
+type Printer interface {
+	// Print sends doc, a rendered ESC/POS document, to the printer. It
+	// returns nil once the printer has all of it: on a two-way link when
+	// the printer has read it all, on a one-way link when it was written.
+	// An error wrapping ErrNotSent means nothing of doc was sent (the
+	// printer could not be reached, or said it cannot print: a
+	// *NotReadyError); after any other error some of doc may have printed.
+	Print(ctx context.Context, doc []byte) error
+	// Status asks the printer for its condition. ErrNoStatus on a one-way
+	// link; other errors if the printer cannot be reached or does not
+	// answer.
+	Status(ctx context.Context) (Status, error)
+	// String returns the printer's link as Parse takes it, for logs.
+	String() string
+}
 
 // Status is a printer's condition as it reports it in answer to DLE EOT.
 type Status struct {

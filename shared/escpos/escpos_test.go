@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanka/fanka/server/escpos"
-	"github.com/fanka/fanka/server/printer/printertest"
+	"github.com/fanka/fanka/shared/escpos"
 	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/printer/printertest"
 	"github.com/google/go-cmp/cmp"
 )
 

@@ -5,18 +5,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/fanka/fanka/server"
-	"github.com/fanka/fanka/server/printer/printertest"
-	"github.com/fanka/fanka/server/storetest"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
-
-// TestJobStore runs the stores' print queue contract on the in-memory
-// store, so that tests of the queue on it hold for the real ones.
-func TestJobStore(t *testing.T) {
-	storetest.RunPrintJobs(t, storetest.PrintJobStores{
-		Open: func(*testing.T) server.PrintJobStore { return &printertest.JobStore{} },
-	})
-}
 
 func TestTranscript(t *testing.T) {
 	tests := []struct {

@@ -14,10 +14,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/fanka/fanka/server/escpos"
-	"github.com/fanka/fanka/server/printer"
-	"github.com/fanka/fanka/server/printer/printertest"
+	"github.com/fanka/fanka/shared/escpos"
 	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 )
 
 var cst = time.FixedZone("CST", 8*3600)

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/printer"
 )
 
 func TestParseStatus(t *testing.T) {

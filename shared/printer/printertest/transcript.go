@@ -1,8 +1,9 @@
 // Package printertest stands in for the canteens' receipt printers in
 // tests: a virtual network printer (a TCP listener) and a virtual serial
 // printer (a pseudo-terminal) that record what they are sent and answer
-// status requests as told, a decoder that turns the recorded ESC/POS bytes
-// into a readable transcript, and an in-memory print queue store.
+// status requests as told, and a decoder that turns the recorded ESC/POS
+// bytes into a readable transcript. (The in-memory print queue store is
+// with the server's queue, in its tests.)
 package printertest
 
 import (
@@ -10,7 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/fanka/fanka/server/escpos"
+	"github.com/fanka/fanka/shared/escpos"
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/shared/printer"
 )
 
 // Printer is a virtual network printer: a TCP listener on the loopback

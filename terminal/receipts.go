@@ -1,0 +1,232 @@
+package terminal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/fanka/fanka/shared/escpos"
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/printer"
+)
+
+// QueuedReceipt is a sale whose receipt waits to be printed.
+type QueuedReceipt struct {
+	Entry journal.Entry
+	// Hash is the SHA-256 of the entry as recorded; its first bytes are
+	// the receipt's verification code.
+	Hash journal.Hash
+}
+
+// ReceiptQueue is the register's durable queue of receipts: the journal
+// queues each sale as it records it (terminal/journal, QueueReceipts), so
+// that a receipt survives a restart and is never lost between the sale
+// and its printing.
+type ReceiptQueue interface {
+	// NextReceipt returns the queued receipt of the lowest seq, and false
+	// when none waits.
+	NextReceipt() (QueuedReceipt, bool, error)
+	// ReceiptDone takes the receipt of sale seq off the queue.
+	ReceiptDone(seq uint64) error
+}
+
+// Defaults of ReceiptConfig.
+const (
+	DefaultReceiptMinBackoff = time.Second
+	DefaultReceiptMaxBackoff = 30 * time.Second
+)
+
+// ReceiptConfig is how a register prints its receipts.
+type ReceiptConfig struct {
+	// Printer is the register's receipt printer (printer.Parse).
+	Printer printer.Printer
+	// Canteen is printed large at the top of each receipt.
+	Canteen string
+	// Register is the register's name on the receipt ("二号窗口"); empty
+	// prints the register id.
+	Register string
+	// MinBackoff and MaxBackoff bound the wait before a receipt that
+	// failed is tried again: MinBackoff after the first failure, doubling
+	// with each one after it, at most MaxBackoff. Zero takes the defaults.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAge, if not zero, is how old a sale may be for its receipt to be
+	// printed: the receipt of a sale made longer ago, while the printer
+	// was off, is given up on (and logged), since its diner has gone.
+	MaxAge time.Duration
+	// Now is the clock MaxAge is measured on; nil means time.Now.
+	Now func() time.Time
+	// Logger receives a line per receipt printed, failed or given up on;
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// ReceiptPrinter prints the receipts of the register's sales, in seq
+// order, from the journal's queue, on a goroutine of its own (Run): a sale
+// never waits for the printer. A receipt that fails (printer off, out of
+// paper, cover open) is tried again with backoff until it prints; it is
+// taken off the queue only once the printer has all of it (on a two-way
+// link, once the printer confirmed it with a status reply).
+//
+// Printing is at least once: a receipt the printer stopped reading in the
+// middle of is printed again with a 重印 (reprint) header, and so is one
+// printed just before the register stopped and not yet taken off the
+// queue, then without the header.
+type ReceiptPrinter struct {
+	cfg   ReceiptConfig
+	queue ReceiptQueue
+	log   *slog.Logger
+	wake  chan struct{}
+
+	// Run's own:
+	printed uint64         // the last seq printed, also while taking it off the queue failed
+	tries   map[uint64]int // seq → attempts that may have printed some of it
+}
+
+// NewReceiptPrinter returns a printer of the receipts queued in q. Its
+// Run prints them.
+func NewReceiptPrinter(cfg ReceiptConfig, q ReceiptQueue) *ReceiptPrinter {
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultReceiptMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultReceiptMaxBackoff
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &ReceiptPrinter{cfg: cfg, queue: q, log: cfg.Logger, wake: make(chan struct{}, 1), tries: map[uint64]int{}}
+}
+
+// Wake says a sale was recorded, so its receipt waits. It never blocks.
+func (p *ReceiptPrinter) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run prints the queued receipts until ctx ends, those left from before a
+// restart first. A sale made while it waits to try a failed receipt again
+// cuts the wait short: the cashier who just put paper in sees the receipts
+// print at the next sale.
+func (p *ReceiptPrinter) Run(ctx context.Context) {
+	fails := 0 // consecutive failures, of the printer or the queue
+	for ctx.Err() == nil {
+		idle, ok := p.printNext(ctx)
+		switch {
+		case ok && idle:
+			fails = 0
+			select { // nothing queued: wait for a sale
+			case <-ctx.Done():
+			case <-p.wake:
+			}
+			continue
+		case ok:
+			fails = 0
+			continue
+		}
+		fails++
+		t := time.NewTimer(p.backoff(fails))
+		select {
+		case <-ctx.Done():
+		case <-p.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// printNext prints the first queued receipt. It reports idle when none is
+// queued, and ok false when the printer or the queue failed.
+func (p *ReceiptPrinter) printNext(ctx context.Context) (idle, ok bool) {
+	r, found, err := p.queue.NextReceipt()
+	switch {
+	case err != nil:
+		p.log.Error("receipts: read the queue", "err", err)
+		return false, false
+	case !found:
+		return true, true
+	}
+	e := r.Entry
+	if e.Seq != p.printed {
+		if age := p.cfg.Now().Sub(time.UnixMilli(e.Time)); p.cfg.MaxAge > 0 && age > p.cfg.MaxAge {
+			p.log.Warn("receipts: sale too old, receipt not printed", "seq", e.Seq, "age", age.Round(time.Second).String(), "max_age", p.cfg.MaxAge.String())
+		} else if !p.print(ctx, r) {
+			return false, false
+		}
+	}
+	if err := p.queue.ReceiptDone(e.Seq); err != nil {
+		p.log.Error("receipts: take a printed receipt off the queue", "seq", e.Seq, "err", err)
+		return false, false
+	}
+	delete(p.tries, e.Seq)
+	return false, true
+}
+
+// print prints the receipt of r and reports whether the printer has all
+// of it. A receipt that cannot be rendered (an entry that is not a sale,
+// or lacks what a receipt needs) is logged and counts as printed: it
+// would never print, and must not hold up the ones after it.
+func (p *ReceiptPrinter) print(ctx context.Context, r QueuedReceipt) bool {
+	e := r.Entry
+	name := p.cfg.Register
+	if name == "" {
+		name = strconv.FormatUint(uint64(e.Terminal), 10)
+	}
+	doc, err := escpos.RenderReceipt(escpos.Receipt{
+		Canteen: p.cfg.Canteen, Register: name, Cashier: e.Cashier,
+		Time: time.UnixMilli(e.Time), CardNo: e.CardNo,
+		Amount: e.Amount, Balance: e.Balance - e.Amount,
+		Seq: e.Seq, RegisterID: e.Terminal, EntryHash: r.Hash,
+	})
+	if err == nil && e.Kind != journal.KindSale {
+		err = fmt.Errorf("entry %d is a %s, not a sale", e.Seq, e.Kind)
+	}
+	if err != nil {
+		p.log.Error("receipts: cannot render the receipt; skipped", "seq", e.Seq, "err", err)
+		return true
+	}
+	tries := p.tries[e.Seq]
+	if tries > 0 {
+		doc = escpos.Reprint(doc, tries+1)
+	}
+	err = p.cfg.Printer.Print(ctx, doc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		clean := errors.Is(err, printer.ErrNotSent)
+		if !clean {
+			p.tries[e.Seq] = tries + 1 // some of it may have printed
+		}
+		var notReady *printer.NotReadyError
+		status := "unreachable"
+		switch {
+		case errors.As(err, &notReady):
+			status = notReady.Status.String()
+		case !errors.Is(err, printer.ErrUnreachable):
+			status = "not_responding"
+		}
+		p.log.Warn("receipts: not printed", "seq", e.Seq, "printer", p.cfg.Printer.String(), "status", status, "nothing_sent", clean, "err", err)
+		return false
+	}
+	p.printed = e.Seq
+	p.log.Info("receipts: printed", "seq", e.Seq, "amount", e.Amount.String(), "reprint", tries > 0)
+	return true
+}
+
+// backoff returns the wait after the n-th consecutive failure, from 1.
+func (p *ReceiptPrinter) backoff(n int) time.Duration {
+	d := p.cfg.MinBackoff
+	for i := 1; i < n && d < p.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, p.cfg.MaxBackoff)
+}
