@@ -17,6 +17,7 @@ import (
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/gateway"
 	"github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/server/web"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -75,8 +76,17 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	}
 	defer queue.Close()
 	api.Printers = queue
+	page, err := web.New(api, logger)
+	if err != nil {
+		return err
+	}
+	// One listener: the JSON API and the registers' endpoint under /api/,
+	// the office's web page everywhere else.
+	root := http.NewServeMux()
+	root.Handle("/api/", api)
+	root.Handle("/", page)
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           root,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
