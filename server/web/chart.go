@@ -79,7 +79,7 @@ func yuan(f int64) string { return money.Fen(f).String() }
 
 // dailyReport is what the chart needs of GET /api/v1/reports/daily.
 type dailyReport struct {
-	Date   string           `json:"date"`
+	Date   string `json:"date"`
 	ByHour []any  `json:"by_hour"`
 }
 
