@@ -101,8 +101,12 @@ func (s *Server) handleDailyChart(w http.ResponseWriter, r *http.Request) {
 	var rep dailyReport
 	status, err := s.callAPI(r, "/api/v1/reports/daily?date="+url.QueryEscape(date), &rep)
 	if err != nil {
+		// The image says why there is no chart.
 		s.logger.Info("web: chart", "date", date, "status", status, "err", err)
-		http.Error(w, err.Error(), status)
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		w.Write(BarChart(text(lang(r), "error")+": "+err.Error(), nil, yuan))
 		return
 	}
 	bars := hourBars(rep.ByHour)

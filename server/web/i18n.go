@@ -62,6 +62,8 @@ var messages = map[string][2]string{
 	"card.no":          {"卡号", "Card number"},
 	"card.no.optional": {"卡号（可空，由系统分配）", "Card number (empty: allocated)"},
 	"card.person":      {"证件号或手机号", "Person id (ID card or phone)"},
+	"card.personid":    {"证件号", "Person id"},
+	"card.userclass":   {"人员类别", "User class"},
 	"card.phone":       {"手机号（可空）", "Phone (optional)"},
 	"card.class":       {"人员类别（可空）", "User class (optional)"},
 	"card.deposit":     {"预存金额（元）", "Deposit (yuan)"},
