@@ -183,6 +183,8 @@ const evilName = `<script>alert(1)</script><img src=x id=pwn onerror=alert(2)>`
 func TestBrowserCards(t *testing.T) {
 	s := startSite(t)
 	ctx := tab(t)
+	do(t, ctx, "the sign-in page", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	screenshot(t, ctx, "login")
 	signInBrowser(t, ctx, s, "operator", operatorPassword)
 	waitFor(t, ctx, "dashboard loaded", `document.querySelector('#dash-sales').textContent !== '–' || !document.querySelector('#dash-error').hidden`)
 	screenshot(t, ctx, "dashboard")

@@ -97,6 +97,9 @@ func inline(s string) string {
 	s = html.EscapeString(s)
 	s = mdImage.ReplaceAllStringFunc(s, func(m string) string {
 		p := mdImage.FindStringSubmatch(m)
+		if !strings.Contains(p[2], ":") && !strings.HasPrefix(p[2], "/") {
+			p[2] = "/guide/" + p[2] // relative to the guide's folder, as on GitHub
+		}
 		if !safeURL(p[2]) {
 			return p[1]
 		}

@@ -246,7 +246,7 @@ func TestChartIsSVGAndEscaped(t *testing.T) {
 }
 
 func TestMarkdownEscapes(t *testing.T) {
-	got := web.Markdown("# Title <x>\n\ntext **bold** [link](javascript:alert(1)) ![img](/guide/img/a.png)\n\n- one\n- two\n")
+	got := web.Markdown("# Title <x>\n\ntext **bold** [link](javascript:alert(1)) ![img](img/a.png)\n\n- one\n- two\n")
 	for _, want := range []string{"<h1>Title &lt;x&gt;</h1>", "<strong>bold</strong>", `<img src="/guide/img/a.png" alt="img">`, "<ul>\n<li>one</li>"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("markdown %q lacks %q", got, want)
