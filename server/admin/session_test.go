@@ -18,7 +18,7 @@ func TestCheckNewPassword(t *testing.T) {
 		{"clerk", "", false},
 		{"clerk", "elevenchars", false},
 		{"clerk", "十一个字符的密码不够长啊", true}, // 12 characters, 36 bytes
-		{"clerk", "十一个字符的密码不够长", false},  // 11 characters
+		{"clerk", "十一个字符的密码不够长", false}, // 11 characters
 		{"clerk", "my-clerk-password", false},
 		{"clerk", "CLERK-and-more", false},
 		{"clerk", "aaaaaaaaaaaaaaaa", false},
