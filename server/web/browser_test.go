@@ -97,7 +97,7 @@ func tab(t *testing.T) context.Context {
 			t.Errorf("JavaScript dialogs opened: %q", dialogs)
 		}
 	})
-	ctx, cancelT := context.WithTimeout(tabCtx, 40*time.Second)
+	ctx, cancelT := context.WithTimeout(tabCtx, 90*time.Second)
 	t.Cleanup(cancelT)
 	return ctx
 }
@@ -123,7 +123,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // waitFor polls a JavaScript condition until it holds.
 func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
 		if err == nil && ok {
@@ -131,7 +131,7 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 		}
 		if time.Now().After(deadline) {
 			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText`))
-			t.Fatalf("%s: %s did not hold in 10 s (err %v); page: %.600s", what, cond, err, body)
+			t.Fatalf("%s: %s did not hold in 20 s (err %v); page: %.600s", what, cond, err, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -181,6 +181,7 @@ const evilName = `<script>alert(1)</script><img src=x id=pwn onerror=alert(2)>`
 // TestBrowserCards: sign in as the operator, open a card whose name holds
 // HTML (shown as text), find it, and recharge it.
 func TestBrowserCards(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	ctx := tab(t)
 	do(t, ctx, "the sign-in page", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
@@ -243,6 +244,7 @@ func TestBrowserCards(t *testing.T) {
 
 // TestBrowserAuditorRefused: an auditor may read but not act as admin.
 func TestBrowserAuditorRefused(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	ctx := tab(t)
 	signInBrowser(t, ctx, s, "auditor", auditorPassword)
@@ -270,6 +272,7 @@ func TestBrowserAuditorRefused(t *testing.T) {
 // TestBrowserUsers: weak passwords are refused on the page, a strong one
 // makes the user.
 func TestBrowserUsers(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	ctx := tab(t)
 	signInBrowser(t, ctx, s, "admin", adminPassword)
@@ -299,6 +302,7 @@ func TestBrowserUsers(t *testing.T) {
 // checks the status and Retry-After, over HTTP: a page load each costs the
 // browser test half a second.)
 func TestBrowserSignInThrottled(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	ctx := tab(t)
 	for i := range admin.ThrottleUserFailures + 1 {
@@ -321,6 +325,7 @@ func TestBrowserSignInThrottled(t *testing.T) {
 // TestBrowserRegisters: admin creates a register and gets its enrolment
 // code.
 func TestBrowserRegisters(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	ctx := tab(t)
 	signInBrowser(t, ctx, s, "admin", adminPassword)
@@ -338,6 +343,7 @@ func TestBrowserRegisters(t *testing.T) {
 // TestBrowserReports: the report page draws the SVG chart and the CSV
 // downloads with the session.
 func TestBrowserReports(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	c, csrf := s.signIn(t, "admin", adminPassword)
 	if !s.hasAPI(t, c, csrf, "GET", "/api/v1/reports/daily?date=2026-01-01") {
@@ -360,6 +366,7 @@ func TestBrowserReports(t *testing.T) {
 
 // TestBrowserLiveFeed: a sale made by a register appears in the live feed.
 func TestBrowserLiveFeed(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	c, csrf := s.signIn(t, "admin", adminPassword)
 	if !s.hasAPI(t, c, csrf, "GET", "/api/v1/sales?limit=1") {
@@ -389,6 +396,7 @@ func TestBrowserLiveFeed(t *testing.T) {
 
 // TestBrowserAudit: the audit log and its verify button.
 func TestBrowserAudit(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	c, csrf := s.signIn(t, "auditor", auditorPassword)
 	if !s.hasAPI(t, c, csrf, "GET", "/api/v1/audit?limit=1") {
@@ -408,6 +416,7 @@ func TestBrowserAudit(t *testing.T) {
 // the screen; the language switch turns the page English; the help page
 // shows the guide.
 func TestBrowserPhoneAndEnglish(t *testing.T) {
+	t.Parallel()
 	s := startSite(t)
 	ctx := tab(t)
 	signInBrowser(t, ctx, s, "admin", adminPassword)

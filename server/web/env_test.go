@@ -29,6 +29,10 @@ const (
 	auditorPassword  = "Pruefer-Lesen-42%q"
 )
 
+// cheap keeps password hashing fast in tests (the race detector slows
+// argon2 tenfold); the hash format is the real one.
+var cheap = server.PasswordParams{Memory: 64, Time: 1, Threads: 1}
+
 // site is a whole server over TLS, as fanka-server serves it: the API with
 // the registers' endpoint under /api/, the web page at /, on SQLite in a
 // temporary directory.
@@ -46,7 +50,7 @@ func startSite(t *testing.T) *site {
 		name, password string
 		role           server.Role
 	}{{"admin", adminPassword, server.RoleAdmin}, {"operator", operatorPassword, server.RoleOperator}, {"auditor", auditorPassword, server.RoleAuditor}} {
-		hash, err := server.HashPassword(u.password)
+		hash, err := server.HashPasswordWith(cheap, u.password)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -144,6 +144,20 @@ async function dashboard() {
 
 let card = null; // the open card
 
+// pending keeps the request id of an action that got no answer (network
+// down, server error): asking again for the same thing reuses it, so the
+// server books it once. An answer from the API, good or bad, ends it.
+let pending = { key: '', id: '' };
+
+function requestID(key) {
+  if (pending.key !== key) pending = { key, id: rid() };
+  return pending.id;
+}
+
+function answered(err) {
+  if (!err || (err.status && err.status < 500)) pending = { key: '', id: '' };
+}
+
 function showCard(c) {
   card = c;
   $('#card-detail').hidden = false;
@@ -167,7 +181,7 @@ async function openCard(no) {
 async function cardAction(action) {
   if (!card) return;
   showError('#card-error', null); show('#card-notice', '');
-  const body = { request_id: rid() };
+  const body = {};
   let what = t('card.' + action) + ' · ' + card.card_no + ' ' + card.name;
   if (action === 'recharge' || action === 'refund') {
     const fen = parseYuan($('#cd-amount').value);
@@ -180,12 +194,14 @@ async function cardAction(action) {
     what += ' → ' + body.new_card_no;
   }
   if (!await confirmBox(what)) return;
+  body.request_id = requestID(JSON.stringify([card.card_no, action, body]));
   try {
     const c = await api('POST', '/cards/' + encodeURIComponent(card.card_no) + '/' + action, body);
+    answered(null);
     showCard(c);
     show('#card-notice', t('done') + ': ' + t('card.' + action));
     if (action === 'recharge' || action === 'refund') $('#cd-amount').value = '';
-  } catch (err) { showError('#card-error', err); }
+  } catch (err) { answered(err); showError('#card-error', err); }
 }
 
 function cards() {
@@ -216,24 +232,24 @@ function cards() {
   if (pr) pr.addEventListener('click', () => window.print());
   const form = $('#card-open');
   if (form) {
-    let request = rid(); // kept until the card opens, so a retry is not a second card
     form.addEventListener('submit', async ev => {
       ev.preventDefault();
       showError('#card-error', null); show('#card-notice', '');
       const deposit = parseYuan($('#open-deposit').value);
       if (deposit === null || deposit <= 0) { show('#card-error', t('card.badamount')); return; }
-      const body = { person_id: $('#open-person').value.trim(), name: $('#open-name').value.trim(), deposit, request_id: request };
+      const body = { person_id: $('#open-person').value.trim(), name: $('#open-name').value.trim(), deposit };
       for (const [k, id] of [['card_no', '#open-cardno'], ['phone', '#open-phone'], ['user_class', '#open-class']]) {
         const v = $(id).value.trim(); if (v) body[k] = v;
       }
       if (!await confirmBox(t('card.open') + ' · ' + body.name + ' · ' + yuan(deposit) + ' ' + t('yuan'))) return;
+      body.request_id = requestID(JSON.stringify(['open', body]));
       try {
         const c = await api('POST', '/cards', body);
-        request = rid();
+        answered(null);
         form.reset();
         show('#card-notice', t('card.opened') + ': ' + c.card_no);
         await openCard(c.card_no);
-      } catch (err) { showError('#card-error', err); }
+      } catch (err) { answered(err); showError('#card-error', err); }
     });
   }
   const q = new URLSearchParams(location.search).get('card');
