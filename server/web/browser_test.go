@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -349,6 +350,13 @@ func TestBrowserReports(t *testing.T) {
 	if !s.hasAPI(t, c, csrf, "GET", "/api/v1/reports/daily?date=2026-01-01") {
 		t.Skip("waits on GET /api/v1/reports/daily, not merged yet")
 	}
+	// Two sales today by a register.
+	servertest.OpenCard(t, s.Store, "0C02", 10000)
+	reg := servertest.NewRegister(t)
+	servertest.Enroll(t, s.Store, reg)
+	if _, err := s.Store.Settle(context.Background(), reg.ID, [][]byte{reg.Sale(t, "0C02", 1250), reg.Sale(t, "0C02", 800)}); err != nil {
+		t.Fatalf("settle two sales: %v", err)
+	}
 	ctx := tab(t)
 	signInBrowser(t, ctx, s, "admin", adminPassword)
 	do(t, ctx, "open the reports", chromedp.Navigate(s.URL+"/reports"), chromedp.WaitVisible(chromedp.CSS("#rep-chart")))
@@ -357,11 +365,48 @@ func TestBrowserReports(t *testing.T) {
 	if bars != 24 {
 		t.Errorf("the chart has %d bars, want 24 (one per hour)", bars)
 	}
-	csv := eval[string](t, ctx, `fetch(document.querySelector('#rep-csv').href).then(r => r.status + ' ' + r.headers.get('content-type'))`)
-	if !strings.HasPrefix(csv, "200 text/csv") {
-		t.Errorf("CSV download: %s, want 200 text/csv", csv)
-	}
+	waitFor(t, ctx, "the day's figures", `document.querySelector('#rep-sales').textContent === '2' && document.querySelector('#rep-amount').textContent === '20.50'`)
 	screenshot(t, ctx, "reports")
+	csv := download(t, ctx, "#rep-csv")
+	if len(csv) == 0 || !strings.Contains(csv, ",") {
+		t.Errorf("the CSV downloaded from the page: %q, want comma-separated lines", csv)
+	}
+}
+
+// download clicks the link sel as a person would and returns the file the
+// browser saved.
+func download(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	dir := t.TempDir()
+	done := make(chan string, 1)
+	chromedp.ListenBrowser(ctx, func(ev any) {
+		if p, ok := ev.(*cdpbrowser.EventDownloadProgress); ok && p.State == cdpbrowser.DownloadProgressStateCompleted {
+			select {
+			case done <- p.GUID:
+			default:
+			}
+		}
+	})
+	events := true
+	_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
+		DownloadPath: dir, EventsEnabled: &events,
+	})
+	if err != nil {
+		t.Fatalf("allow downloads: %v", err)
+	}
+	do(t, ctx, "click "+sel, chromedp.Click(chromedp.CSS(sel)))
+	select {
+	case guid := <-done:
+		b, err := os.ReadFile(filepath.Join(dir, guid))
+		if err != nil {
+			t.Fatalf("the downloaded file: %v", err)
+		}
+		return string(b)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("clicking %s downloaded nothing in 20 s", sel)
+	}
+	return ""
 }
 
 // TestBrowserLiveFeed: a sale made by a register appears in the live feed.
