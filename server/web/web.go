@@ -260,10 +260,19 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request, p pageSpec) 
 	s.render(w, http.StatusOK, p.Name, v)
 }
 
-// safeNext returns next if it is a path on this server, else "/".
+// safeNext returns next if it is a path on this server, else "/": no
+// scheme, no host, no "//" or backslash (which browsers read as a host),
+// no control characters (which browsers drop), and not the sign-in page.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -254,5 +255,26 @@ func TestMarkdownEscapes(t *testing.T) {
 	}
 	if strings.Contains(got, "javascript:") && strings.Contains(got, "href=") {
 		t.Errorf("markdown %q links to javascript:", got)
+	}
+}
+
+// TestNoOpenRedirect: the language switch and the sign-in go back only to
+// paths on this server.
+func TestNoOpenRedirect(t *testing.T) {
+	s := startSite(t)
+	c := s.client(t)
+	for next, want := range map[string]string{
+		"/cards":                   "/cards",
+		"/reports?date=2026-03-02": "/reports?date=2026-03-02",
+		"//evil.example":           "/",
+		"/\\evil.example":          "/",
+		"/\t/evil.example":         "/",
+		"https://evil.example":     "/",
+		"/%2F/evil.example":        "/", // decodes to //evil.example: refused, to be safe
+	} {
+		resp, _ := get(t, c, s.URL+"/lang?to=en&next="+url.QueryEscape(next))
+		if got := resp.Header.Get("Location"); got != want {
+			t.Errorf("/lang?next=%q redirects to %q, want %q", next, got, want)
+		}
 	}
 }
