@@ -94,6 +94,7 @@ var messages = map[string][2]string{
 	"reg.code":     {"注册码（一次有效）", "Enrolment code (one use)"},
 	"reg.lastseen": {"最后连接", "Last seen"},
 	"reg.lastseq":  {"最后流水号", "Last seq"},
+	"reg.more":     {"更多", "More"},
 	"reg.disable":  {"停用", "Disable"},
 	"reg.enable":   {"启用", "Enable"},
 
@@ -136,6 +137,9 @@ var messages = map[string][2]string{
 	"col.hour":        {"小时", "Hour"},
 	"col.sales":       {"笔数", "Sales"},
 	"col.amount":      {"金额", "Amount"},
+	"col.backlog":     {"未上传", "Backlog"},
+	"col.unsettled":   {"未结算", "Unsettled"},
+	"col.lag":         {"延迟", "Lag"},
 	"col.canteen":     {"食堂", "Canteen"},
 
 	"help.guide": {"使用手册", "User guide"},

@@ -121,6 +121,17 @@ function registerState(r) {
   return seen && Date.now() - seen.getTime() < 120000 ? t('online') : t('offline');
 }
 
+// extras shows the fields of a register beyond the known ones (backlog,
+// exposure, health…), as "key: value" pairs.
+const knownRegisterFields = ['id', 'name', 'enrolled', 'disabled', 'last_seen', 'last_seq'];
+function extras(x) {
+  return Object.entries(x).filter(([k]) => !knownRegisterFields.includes(k)).map(([k, v]) => {
+    const money = /amount|fen|exposure/.test(k) && typeof v === 'number';
+    const label = t('col.' + k) === 'col.' + k ? k : t('col.' + k);
+    return label + ': ' + (money ? yuan(v) : (typeof v === 'object' && v !== null ? JSON.stringify(v) : v));
+  }).join('; ');
+}
+
 async function dashboard() {
   const date = today();
   $('#dash-chart').src = '/charts/daily.svg?date=' + date;
@@ -130,7 +141,8 @@ async function dashboard() {
   }).catch(err => showError('#dash-error', err));
   api('GET', '/terminals').then(r => {
     fillRows('#dash-registers', (r.terminals || []).map(x => el('tr', {},
-      el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq))));
+      el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+      el('td', { class: 'extras' }, extras(x)))));
   }).catch(err => showError('#dash-reg-error', err));
   if ($('#dash-alarms')) {
     api('GET', '/alarms?limit=20').then(r => {
@@ -264,6 +276,7 @@ async function loadRegisters() {
     const admin = document.body.dataset.role === 'admin';
     fillRows('#reg-list', (r.terminals || []).map(x => el('tr', {},
       el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+      el('td', { class: 'extras' }, extras(x)),
       el('td', {}, admin ? el('button', { type: 'button', onclick: () => toggleRegister(x) }, x.disabled ? t('reg.enable') : t('reg.disable')) : ''))));
   } catch (err) { showError('#reg-error', err); }
 }
