@@ -120,6 +120,8 @@ func (op OpenCard) Validate() error {
 		return Errorf(EINVALID, "deposit above %d fen", MaxAmount)
 	case op.CardNo != "" && !journal.ValidCardNo(op.CardNo):
 		return Errorf(EINVALID, "card_no must be 1 to %d characters 0-9 and A-Z", journal.MaxCardNo)
+	case op.UserClass != "" && !ValidUserClass(op.UserClass):
+		return Errorf(EINVALID, "user_class must be 1 to %d characters a-z, 0-9, - and _", MaxUserClass)
 	case len(op.CardPublicKey) > 0:
 		if _, err := ParseCardPublicKey(op.CardPublicKey); err != nil {
 			return err
@@ -154,6 +156,12 @@ func (op OpenCard) Fingerprint() [32]byte {
 	if len(op.CardPublicKey) > 0 { // requests without a key keep their fingerprint
 		h.Write([]byte("card-public-key"))
 		h.Write(op.CardPublicKey)
+	}
+	if op.PhoneKey != "" || op.UserClass != "" { // nor those without these
+		for _, s := range []string{"phone-class", op.PhoneKey, op.UserClass} {
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
+			h.Write([]byte(s))
+		}
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])

@@ -100,7 +100,22 @@ type Card struct {
 	// (see Day). TodayCount of an earlier day means no sale yet today.
 	Day        int32
 	TodayCount int
+	// Held is the part of Balance held by the office (fund holds): it
+	// cannot be spent.
+	Held money.Fen
+	// Reason is why a frozen card is frozen: FrozenByOffice or
+	// FrozenByOverdraft.
+	Reason string
+	// UserClass is the holder's class (e.g. "staff", "student"), which
+	// rules and subsidies are per.
+	UserClass string
+	// PersonSealed and PhoneSealed are the holder's person id and phone as
+	// PersonCipher sealed them; set by office reads only (Card, SearchCards).
+	PersonSealed, PhoneSealed []byte
 }
+
+// Spendable is what the card may spend: its balance less what is held.
+func (c Card) Spendable() money.Fen { return c.Balance - c.Held }
 
 // CountOn returns the card's sale count on day: TodayCount if it was
 // counted for that day, else 0.
@@ -118,7 +133,7 @@ func (c Card) Wire() wire.Card {
 		CardNo:     c.CardNo,
 		Name:       c.Name,
 		Status:     c.Status.Wire(),
-		Balance:    c.Balance,
+		Balance:    c.Spendable(),
 		Day:        c.Day,
 		TodayCount: clampCount(c.TodayCount),
 	}
@@ -128,7 +143,7 @@ func (c Card) Wire() wire.Card {
 // the entry settled with outcome.
 func (c Card) Ack(seq uint64, outcome wire.Outcome) wire.Ack {
 	w := c.Wire()
-	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Balance, Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
+	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Spendable(), Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
 }
 
 // CountSale counts a sale on day in the card's daily count. A sale on a

@@ -19,11 +19,13 @@ import (
 type Store interface {
 	Settler
 	CardStore
+	OfficeStore
 	CardFeed
 	TerminalStore
 	AlarmStore
 	UserStore
 	Verifier
+	LedgerSealer
 	PrintJobStore
 	// Close releases the database. No method may be called after it.
 	Close() error
@@ -79,16 +81,25 @@ type Settler interface {
 // OpenCard asks to open a card: a diner account for a person, the card that
 // pays from it, and the deposit paid in cash.
 type OpenCard struct {
-	RequestID string    // the caller's idempotency key
-	Operator  string    // the user who asks
-	PersonID  string    // unique key of the person: ID card number or phone
-	Name      string    // display name, at most wire.MaxName bytes
-	Deposit   money.Fen // > 0, paid into the cash drawer
-	CardNo    string    // the card's number; empty: the store allocates one
+	RequestID string // the caller's idempotency key
+	Operator  string // the user who asks
+	// PersonID is the person's unique key among accounts not closed: the
+	// server gives PersonCipher.Key of the ID card number or phone, so
+	// that the database holds no person id in the clear.
+	PersonID string
+	Name     string    // display name, at most wire.MaxName bytes
+	Deposit  money.Fen // > 0, paid into the cash drawer
+	CardNo   string    // the card's number; empty: the store allocates one
 	// CardPublicKey is a fanka card's P-256 public key, as
 	// ParseCardPublicKey returns it (uncompressed); empty for a uid card.
 	// Settlement checks the card's sale signatures against it.
 	CardPublicKey []byte
+	// PersonSealed and PhoneSealed: the person id and phone as
+	// PersonCipher sealed them (optional; opaque to stores, and not part
+	// of the request's fingerprint, for sealing is randomized).
+	PersonSealed, PhoneSealed []byte
+	PhoneKey                  string // PersonCipher.Key of the phone, for the fingerprint
+	UserClass                 string // optional: see ValidUserClass
 }
 
 // OpenedCard is the result of OpenCard.
@@ -113,6 +124,34 @@ type CardStore interface {
 	// no such card.
 	Card(ctx context.Context, cardNo string) (Card, error)
 }
+
+// OfficeStore runs the office's operations on cards.
+type OfficeStore interface {
+	// CardOp runs op in one transaction: it reads the card (CardState),
+	// asks op.Plan what to do and writes it. It is idempotent by
+	// RequestID: repeating a request returns the first result and changes
+	// nothing; ECONFLICT for a RequestID used by a different request.
+	// Errors: EINVALID for a request Validate refuses, ENOTFOUND for an
+	// unknown card, and those of Plan.
+	CardOp(ctx context.Context, op CardOp) (CardOpResult, error)
+	// Holds returns the holds of the account card cardNo pays from, newest
+	// first. ENOTFOUND if there is no such card.
+	Holds(ctx context.Context, cardNo string) ([]Hold, error)
+	// SearchCards returns up to q.Limit cards whose number starts with
+	// q.Text, whose holder's name starts with q.Text, or whose person key
+	// is q.PersonID, by card number.
+	SearchCards(ctx context.Context, q CardQuery) ([]Card, error)
+}
+
+// CardQuery asks SearchCards for cards.
+type CardQuery struct {
+	Text     string // a card number or name prefix
+	PersonID string // a person key (PersonCipher.Key), exact; "" for none
+	Limit    int    // 1 to MaxSearch
+}
+
+// MaxSearch bounds the cards SearchCards returns.
+const MaxSearch = 200
 
 // CardFeed tells registers which cards changed.
 type CardFeed interface {
@@ -190,6 +229,14 @@ type Verifier interface {
 	Verify(ctx context.Context) (VerifyReport, error)
 }
 
+// LedgerSealer seals the ledger's rows into a hash chain (see SealedTx).
+type LedgerSealer interface {
+	// Seal seals the transactions committed since the last seal, at most
+	// MaxSeal, in one seal, and returns how many it sealed (0: none to
+	// seal, or another server sealed them first).
+	Seal(ctx context.Context) (int, error)
+}
+
 // VerifyReport counts what Verify checked.
 type VerifyReport struct {
 	Transactions int64
@@ -199,6 +246,8 @@ type VerifyReport struct {
 	// signature is missing or does not verify (server.CardSigNote): settled
 	// and flagged for review, not a broken invariant.
 	CardSigFlagged int64
+	// Seals: the hash chain over the ledger's rows (see SealedTx).
+	Seals SealReport
 }
 
 // Violation is a broken ledger invariant, named by its table and row.

@@ -12,6 +12,7 @@ package admin
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 // Store is what the API needs of the server's store.
 type Store interface {
 	server.CardStore
+	server.OfficeStore
 	server.UserStore
 	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
 	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
@@ -68,6 +70,11 @@ type Server struct {
 	// Printers, if not nil, is asked for GET /api/v1/printers; without it
 	// the server has no printers.
 	Printers Printers
+	// Persons seals and keys the people's personal data. New makes a
+	// random one, good for tests only: a server sets the one of its key
+	// file (server.LoadPersonCipher), or what it stored cannot be read
+	// after a restart.
+	Persons *server.PersonCipher
 
 	store    Store
 	mux      *http.ServeMux
@@ -88,6 +95,9 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 		store:        store,
 		mux:          http.NewServeMux(),
 	}
+	key := make([]byte, 64)
+	rand.Read(key)
+	s.Persons, _ = server.NewPersonCipher(key)
 	s.mux.HandleFunc("POST /api/v1/login", s.handleLogin)
 	s.mux.HandleFunc("POST /api/v1/logout", s.handleLogout)
 	s.mux.HandleFunc("POST /api/v1/enroll", s.handleEnroll)
@@ -96,6 +106,15 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	}
 	s.mux.Handle("POST /api/v1/cards", s.auth(s.handleOpenCard, server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("GET /api/v1/cards/{card_no}", s.auth(s.handleCard, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/cards", s.auth(s.handleSearch, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/cards/{card_no}/holds", s.auth(s.handleHolds, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	for _, kind := range []server.OpKind{server.OpRecharge, server.OpRefund, server.OpFreeze, server.OpUnfreeze,
+		server.OpLost, server.OpReplace, server.OpClose, server.OpEdit} {
+		s.mux.Handle("POST /api/v1/cards/{card_no}/"+string(kind), s.auth(s.handleCardOp(kind), server.RoleAdmin, server.RoleOperator))
+	}
+	s.mux.Handle("POST /api/v1/cards/{card_no}/holds", s.auth(s.handleCardOp(server.OpHold), server.RoleAdmin, server.RoleOperator))
+	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/release", s.auth(s.handleCardOp(server.OpRelease), server.RoleAdmin, server.RoleOperator))
+	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/capture", s.auth(s.handleCardOp(server.OpCapture), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/terminals", s.auth(s.handleCreateTerminal, server.RoleAdmin))
 	s.mux.Handle("GET /api/v1/printers", s.auth(s.handlePrinters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/alarms", s.auth(s.handleAlarms, server.RoleAdmin, server.RoleAuditor))

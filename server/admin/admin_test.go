@@ -144,7 +144,7 @@ func TestLogin(t *testing.T) {
 	wantError(t, "no token", status, out, 401, server.EUNAUTHORIZED)
 	status, out = e.do(t, "GET", "/api/v1/cards/04A1", "not-a-token", nil)
 	wantError(t, "bad token", status, out, 401, server.EUNAUTHORIZED)
-	status, out = e.do(t, "POST", "/api/v1/cards", "", map[string]any{"person_id": "p", "name": "n", "deposit": 1, "request_id": "r"})
+	status, out = e.do(t, "POST", "/api/v1/cards", "", map[string]any{"person_id": "13900000002", "name": "n", "deposit": 1, "request_id": "r"})
 	wantError(t, "open without a token", status, out, 401, server.EUNAUTHORIZED)
 
 	// Tokens expire.
@@ -172,7 +172,9 @@ func TestOpenCard(t *testing.T) {
 	}
 
 	status, out = e.do(t, "GET", "/api/v1/cards/04A1B2C3D4E5F6", e.token, nil)
-	wantCard := map[string]any{"card_no": "04A1B2C3D4E5F6", "name": "张三", "status": "active", "balance": json.Number("10000"), "today_count": json.Number("0")}
+	wantCard := map[string]any{"card_no": "04A1B2C3D4E5F6", "account_id": want["account_id"], "name": "张三", "status": "active",
+		"balance": json.Number("10000"), "held": json.Number("0"), "spendable": json.Number("10000"), "today_count": json.Number("0"),
+		"person_id": "110101********1234"}
 	if diff := cmp.Diff(wantCard, out); status != 200 || diff != "" {
 		t.Errorf("card: %d (-want +got):\n%s", status, diff)
 	}
@@ -190,7 +192,7 @@ func TestOpenCard(t *testing.T) {
 
 func TestOpenCardIdempotent(t *testing.T) {
 	e := newEnv(t)
-	body := map[string]any{"person_id": "p1", "name": "王五", "deposit": 2000, "request_id": "same"}
+	body := map[string]any{"person_id": "13900000001", "name": "王五", "deposit": 2000, "request_id": "same"}
 	s1, first := e.do(t, "POST", "/api/v1/cards", e.token, body)
 	s2, again := e.do(t, "POST", "/api/v1/cards", e.token, body)
 	if s1 != 201 || s2 != 201 || !cmp.Equal(first, again) {
@@ -200,32 +202,32 @@ func TestOpenCardIdempotent(t *testing.T) {
 	status, out := e.do(t, "POST", "/api/v1/cards", e.token, body)
 	wantError(t, "request id reused", status, out, 409, server.ECONFLICT)
 
-	status, out = e.do(t, "POST", "/api/v1/cards", e.token, map[string]any{"person_id": "p1", "name": "王五", "deposit": 1, "request_id": "other"})
+	status, out = e.do(t, "POST", "/api/v1/cards", e.token, map[string]any{"person_id": "13900000001", "name": "王五", "deposit": 1, "request_id": "other"})
 	wantError(t, "person with a card", status, out, 409, server.ECONFLICT)
 }
 
 func TestBadRequests(t *testing.T) {
 	e := newEnv(t)
-	valid := `{"person_id":"p","name":"n","deposit":100,"request_id":"r"}`
+	valid := `{"person_id":"13900000002","name":"n","deposit":100,"request_id":"r"}`
 	tests := []struct {
 		name string
 		body any
 	}{
-		{"negative deposit", `{"person_id":"p","name":"n","deposit":-100,"request_id":"r1"}`},
-		{"zero deposit", `{"person_id":"p","name":"n","deposit":0,"request_id":"r2"}`},
-		{"deposit in yuan", `{"person_id":"p","name":"n","deposit":12.5,"request_id":"r3"}`},
-		{"deposit as text", `{"person_id":"p","name":"n","deposit":"100","request_id":"r4"}`},
-		{"malformed JSON", `{"person_id":"p",`},
+		{"negative deposit", `{"person_id":"13900000002","name":"n","deposit":-100,"request_id":"r1"}`},
+		{"zero deposit", `{"person_id":"13900000002","name":"n","deposit":0,"request_id":"r2"}`},
+		{"deposit in yuan", `{"person_id":"13900000002","name":"n","deposit":12.5,"request_id":"r3"}`},
+		{"deposit as text", `{"person_id":"13900000002","name":"n","deposit":"100","request_id":"r4"}`},
+		{"malformed JSON", `{"person_id":"13900000002",`},
 		{"not JSON", `hello`},
 		{"empty body", ``},
 		{"an array", `[1,2]`},
-		{"unknown field", `{"person_id":"p","name":"n","deposit":100,"request_id":"r5","balance":1}`},
+		{"unknown field", `{"person_id":"13900000002","name":"n","deposit":100,"request_id":"r5","balance":1}`},
 		{"two objects", valid + valid},
 		{"huge body", []byte(`{"person_id":"` + strings.Repeat("x", admin.MaxBody) + `"}`)},
-		{"bad card number", `{"person_id":"p","name":"n","deposit":100,"request_id":"r6","card_no":"04a1"}`},
-		{"long card number", `{"person_id":"p","name":"n","deposit":100,"request_id":"r7","card_no":"` + strings.Repeat("A", 33) + `"}`},
-		{"no request id", `{"person_id":"p","name":"n","deposit":100}`},
-		{"no name", `{"person_id":"p","deposit":100,"request_id":"r8"}`},
+		{"bad card number", `{"person_id":"13900000002","name":"n","deposit":100,"request_id":"r6","card_no":"04a1"}`},
+		{"long card number", `{"person_id":"13900000002","name":"n","deposit":100,"request_id":"r7","card_no":"` + strings.Repeat("A", 33) + `"}`},
+		{"no request id", `{"person_id":"13900000002","name":"n","deposit":100}`},
+		{"no name", `{"person_id":"13900000002","deposit":100,"request_id":"r8"}`},
 	}
 	for _, tt := range tests {
 		status, out := e.do(t, "POST", "/api/v1/cards", e.token, tt.body)
@@ -246,9 +248,9 @@ func TestRoles(t *testing.T) {
 	clerk, audit := e.login(t, "clerk", "pw"), e.login(t, "audit", "pw")
 	status, out := e.do(t, "POST", "/api/v1/terminals", clerk, map[string]string{"name": "till"})
 	wantError(t, "operator creates a register", status, out, 403, server.EFORBIDDEN)
-	status, out = e.do(t, "POST", "/api/v1/cards", audit, map[string]any{"person_id": "p", "name": "n", "deposit": 1, "request_id": "r"})
+	status, out = e.do(t, "POST", "/api/v1/cards", audit, map[string]any{"person_id": "13900000002", "name": "n", "deposit": 1, "request_id": "r"})
 	wantError(t, "auditor opens a card", status, out, 403, server.EFORBIDDEN)
-	if status, out := e.do(t, "POST", "/api/v1/cards", clerk, map[string]any{"person_id": "p", "name": "n", "deposit": 1, "request_id": "r", "card_no": "0A"}); status != 201 {
+	if status, out := e.do(t, "POST", "/api/v1/cards", clerk, map[string]any{"person_id": "13900000002", "name": "n", "deposit": 1, "request_id": "r", "card_no": "0A"}); status != 201 {
 		t.Errorf("operator opens a card: %d %v", status, out)
 	}
 	if status, out := e.do(t, "GET", "/api/v1/cards/0A", audit, nil); status != 200 {
@@ -261,7 +263,7 @@ func TestRoles(t *testing.T) {
 // the WebSocket endpoint mounted in the API; the card's count shows it.
 func TestEnrolAndSell(t *testing.T) {
 	e := newEnv(t)
-	status, out := e.do(t, "POST", "/api/v1/cards", e.token, map[string]any{"person_id": "p", "name": "张三", "deposit": 5000, "request_id": "r", "card_no": "04A1"})
+	status, out := e.do(t, "POST", "/api/v1/cards", e.token, map[string]any{"person_id": "13900000002", "name": "张三", "deposit": 5000, "request_id": "r", "card_no": "04A1"})
 	if status != 201 {
 		t.Fatalf("open: %d %v", status, out)
 	}

@@ -29,7 +29,7 @@ func TestOpenCardPublicKey(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString
 
 	body := func(n int, key string) map[string]any {
-		return map[string]any{"person_id": "p" + string(rune('0'+n)), "name": "张三", "deposit": 100,
+		return map[string]any{"person_id": "13900000002" + string(rune('0'+n)), "name": "张三", "deposit": 100,
 			"request_id": "key-" + string(rune('0'+n)), "card_no": "FA" + string(rune('0'+n)), "card_public_key": key}
 	}
 	for i, tt := range []struct {

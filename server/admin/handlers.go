@@ -13,7 +13,6 @@ import (
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/printer"
-	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 )
 
@@ -79,6 +78,9 @@ type OpenCardRequest struct {
 	// encoding) of the uncompressed (65 bytes, as the card's READ IDENTITY
 	// returns it) or compressed (33 bytes) point; empty for a uid card.
 	CardPublicKey string `json:"card_public_key,omitempty"`
+	// Phone and UserClass are optional.
+	Phone     string `json:"phone,omitempty"`
+	UserClass string `json:"user_class,omitempty"`
 }
 
 func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server.User) {
@@ -95,41 +97,29 @@ func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server
 			return
 		}
 	}
-	opened, err := s.store.OpenCard(r.Context(), server.OpenCard{
-		RequestID: req.RequestID, Operator: u.Name, PersonID: req.PersonID, Name: req.Name, Deposit: req.Deposit, CardNo: req.CardNo,
-		CardPublicKey: cardKey,
-	})
+	// The store keeps the person id keyed and sealed, never in the clear.
+	if err := server.ValidPersonID(req.PersonID); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	op := server.OpenCard{
+		RequestID: req.RequestID, Operator: u.Name, Name: req.Name, Deposit: req.Deposit, CardNo: req.CardNo,
+		CardPublicKey: cardKey, UserClass: req.UserClass,
+		PersonID: s.Persons.Key("person", req.PersonID), PersonSealed: s.Persons.Seal("person", req.PersonID),
+	}
+	if req.Phone != "" {
+		if err := server.ValidPhone(req.Phone); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		op.PhoneSealed, op.PhoneKey = s.Persons.Seal("phone", req.Phone), s.Persons.Key("phone", req.Phone)
+	}
+	opened, err := s.store.OpenCard(r.Context(), op)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
 	s.json(w, http.StatusCreated, opened)
-}
-
-// CardResponse answers GET /api/v1/cards/{card_no}.
-type CardResponse struct {
-	CardNo     string            `json:"card_no"`
-	Name       string            `json:"name"`
-	Status     server.CardStatus `json:"status"`
-	Balance    money.Fen         `json:"balance"`
-	TodayCount int               `json:"today_count"`
-}
-
-func (s *Server) handleCard(w http.ResponseWriter, r *http.Request, _ server.User) {
-	cardNo := r.PathValue("card_no")
-	if !journal.ValidCardNo(cardNo) {
-		s.error(w, r, server.Errorf(server.EINVALID, "card number must be 1 to %d characters 0-9 and A-Z", journal.MaxCardNo))
-		return
-	}
-	c, err := s.store.Card(r.Context(), cardNo)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.json(w, http.StatusOK, CardResponse{
-		CardNo: c.CardNo, Name: c.Name, Status: c.Status, Balance: c.Balance,
-		TodayCount: c.CountOn(server.Day(s.Now())),
-	})
 }
 
 // CreateTerminalRequest is the body of POST /api/v1/terminals.

@@ -98,13 +98,13 @@ func TestSchema(t *testing.T) {
 		}
 		t.Cleanup(func() { dbs[i].Close() }) // Close may be called again
 	}
-	if v, err := dbs[0].SchemaVersion(ctx); err != nil || v != 3 {
-		t.Errorf("schema version %d (%v), want 3", v, err)
+	if v, err := dbs[0].SchemaVersion(ctx); err != nil || v != mysql.LatestSchema() {
+		t.Errorf("schema version %d (%v), want %d", v, err, mysql.LatestSchema())
 	}
 	raw := servertest.MustRawMySQL(t, dsn)
 	var rows int
-	if err := raw.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&rows); err != nil || rows != 3 {
-		t.Errorf("%d schema_version rows (%v), want 3", rows, err)
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&rows); err != nil || rows != mysql.LatestSchema() {
+		t.Errorf("%d schema_version rows (%v), want %d", rows, err, mysql.LatestSchema())
 	}
 	var engines int
 	if err := raw.QueryRow(`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND engine <> 'InnoDB'`).Scan(&engines); err != nil || engines != 0 {
@@ -237,6 +237,7 @@ func TestTwoServers(t *testing.T) {
 		Transactions: cards + requests + registers*perRegister,
 		Entries:      registers * perRegister,
 		Registers:    registers,
+		Seals:        server.SealReport{Unsealed: cards + requests + registers*perRegister}, // younger than mysql.SealDelay
 	}
 	if rep != want {
 		t.Errorf("verify: %+v, want %+v", rep, want)
@@ -345,6 +346,14 @@ func TestVerifyFindsTampering(t *testing.T) {
 		table string
 		row   string
 	}{
+		{"sealed amount moved, balances fixed", `UPDATE postings SET amount = amount + 100 WHERE tx_id = {sale} AND account_id = 1;
+			UPDATE postings SET amount = amount - 100 WHERE tx_id = {sale} AND account_id = {account};
+			UPDATE accounts SET balance = balance + 100 WHERE id = 1;
+			UPDATE accounts SET balance = balance - 100 WHERE id = {account}`, "transactions", "{sale}"},
+		{"sealed kind", `UPDATE transactions SET kind = 'refund' WHERE id = {sale}`, "transactions", "{sale}"},
+		{"sealed time", `UPDATE transactions SET created = created - 1 WHERE id = {sale}`, "transactions", "{sale}"},
+		{"seal hash", `UPDATE seals SET hash = UNHEX(REPEAT('00', 32)) WHERE seq = 1`, "seals", "1"},
+		{"seal removed", `DELETE FROM seals WHERE seq = 1`, "seals", "2"},
 		{"posting amount", `UPDATE postings SET amount = amount + 100 WHERE tx_id = {sale} AND account_id = 1`, "transactions", "{sale}"},
 		{"posting added", `INSERT INTO postings (tx_id, account_id, amount) VALUES ({sale}, {account}, 1)`, "transactions", "{sale}"},
 		{"balance", `UPDATE accounts SET balance = balance + 1 WHERE id = {account}`, "accounts", "{account}"},
@@ -366,6 +375,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			dsn := servertest.MustMySQLDSN(t)
 			db := servertest.MustOpenMySQLAt(t, dsn, nil)
 			opened := servertest.OpenCard(t, db, "04A1", 10000)
+			mustSeal(t, db, 1)
 			r := servertest.NewRegister(t)
 			servertest.Enroll(t, db, r)
 			// Seq 4 voids seq 1 again: flagged, nothing posted.
@@ -373,8 +383,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 				r.Void(t, "04A1", 100, 1), r.Sale(t, "04A1", 50)}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Verify(ctx); err != nil {
-				t.Fatalf("verify before tampering: %v", err)
+			mustSeal(t, db, 4)
+			if rep, err := db.Verify(ctx); err != nil || rep.Seals.Seals != 2 || rep.Seals.Sealed != 5 || rep.Seals.Unsealed != 0 {
+				t.Fatalf("verify before tampering: %+v, %v", rep, err)
 			}
 			raw := servertest.MustRawMySQL(t, dsn)
 			var sale int64
@@ -382,12 +393,15 @@ func TestVerifyFindsTampering(t *testing.T) {
 				t.Fatal(err)
 			}
 			expand := strings.NewReplacer("{sale}", fmt.Sprint(sale), "{account}", fmt.Sprint(opened.AccountID), "{term}", fmt.Sprint(r.ID))
-			res, err := raw.Exec(expand.Replace(tt.sql))
-			if err != nil {
-				t.Fatalf("tamper: %v", err)
+			var inserted int64
+			for _, stmt := range strings.Split(expand.Replace(tt.sql), ";") {
+				res, err := raw.Exec(stmt)
+				if err != nil {
+					t.Fatalf("tamper: %s: %v", stmt, err)
+				}
+				inserted, _ = res.LastInsertId()
 			}
-			inserted, _ := res.LastInsertId()
-			_, err = db.Verify(ctx)
+			_, err := db.Verify(ctx)
 			var v *server.Violation
 			if !errors.As(err, &v) {
 				t.Fatalf("verify after tampering: %v, want a violation", err)
@@ -424,4 +438,17 @@ func BenchmarkSettle(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "sales/s")
+}
+
+// mustSeal seals the ledger, with the store's clock past mysql.SealDelay,
+// and fails unless it sealed n transactions.
+func mustSeal(t *testing.T, db *mysql.DB, n int) {
+	t.Helper()
+	now := db.Now
+	db.Now = func() time.Time { return now().Add(mysql.SealDelay) }
+	got, err := db.Seal(context.Background())
+	db.Now = now
+	if err != nil || got != n {
+		t.Fatalf("seal: %d transactions (%v), want %d", got, err, n)
+	}
 }

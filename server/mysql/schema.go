@@ -183,4 +183,54 @@ var migrations = [][]string{
 	{
 		`ALTER TABLE cards ADD COLUMN IF NOT EXISTS public_key VARBINARY(65) NULL`,
 	},
+	// 4: the office's operations and personal data (see the SQLite
+	// store's migration 4). A person key is unique among the accounts not
+	// closed: a virtual column that is the key while the account is open
+	// and NULL after, with a unique index (MariaDB and TiDB both index
+	// virtual columns; a UNIQUE index admits many NULLs).
+	{
+		`ALTER TABLE accounts
+			ADD COLUMN IF NOT EXISTS held BIGINT NOT NULL DEFAULT 0,
+			ADD COLUMN IF NOT EXISTS user_class VARCHAR(32) NOT NULL DEFAULT '',
+			ADD COLUMN IF NOT EXISTS person_sealed VARBINARY(160) NULL,
+			ADD COLUMN IF NOT EXISTS phone_sealed VARBINARY(96) NULL,
+			ADD COLUMN IF NOT EXISTS closed BIGINT NULL`,
+		`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS person_open VARCHAR(64) AS (IF(closed IS NULL, person_id, NULL)) VIRTUAL`,
+		`ALTER TABLE accounts ADD UNIQUE KEY IF NOT EXISTS accounts_person_open (person_open)`,
+		`ALTER TABLE accounts DROP INDEX IF EXISTS accounts_person`,
+		`ALTER TABLE accounts ADD KEY IF NOT EXISTS accounts_person_key (person_id)`,
+		`ALTER TABLE accounts ADD KEY IF NOT EXISTS accounts_name (name)`,
+		`ALTER TABLE cards ADD COLUMN IF NOT EXISTS reason VARCHAR(16) NOT NULL DEFAULT ''`,
+		`ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_kind`,
+		`ALTER TABLE transactions ADD CONSTRAINT transactions_kind
+			CHECK (kind IN ('sale', 'void', 'open', 'recharge', 'refund', 'close', 'subsidy', 'capture', 'expire'))`,
+		`CREATE TABLE IF NOT EXISTS holds (
+			id          BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			account_id  BIGINT NOT NULL,
+			card_no     VARCHAR(32) NOT NULL,
+			amount      BIGINT NOT NULL,
+			reason      VARCHAR(200) NOT NULL DEFAULT '',
+			state       VARCHAR(10) NOT NULL,
+			created     BIGINT NOT NULL,
+			request_id  VARCHAR(128) NOT NULL,
+			ended       BIGINT NULL,             -- set once, when it is released or captured
+			end_request VARCHAR(128) NULL,
+			KEY holds_account (account_id),
+			CONSTRAINT holds_account FOREIGN KEY (account_id) REFERENCES accounts (id),
+			CONSTRAINT holds_amount CHECK (amount > 0),
+			CONSTRAINT holds_state CHECK (state IN ('held', 'released', 'captured'))
+		) ` + tableOptions,
+		`CREATE TABLE IF NOT EXISTS seals (
+			seq      BIGINT NOT NULL PRIMARY KEY,   -- 1, 2, …: the chain
+			first_tx BIGINT NOT NULL,
+			last_tx  BIGINT NOT NULL,
+			count    BIGINT NOT NULL,
+			digests  MEDIUMBLOB NOT NULL,
+			hash     BINARY(32) NOT NULL,
+			created  BIGINT NOT NULL
+		) ` + tableOptions,
+	},
 }
+
+// LatestSchema is the schema version this code migrates a database to.
+func LatestSchema() int { return len(migrations) }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/money"
 )
 
@@ -22,7 +23,7 @@ func (db *DB) Verify(ctx context.Context) (server.VerifyReport, error) {
 	}
 	defer tx.Rollback()
 	for _, check := range []func(context.Context, *sql.Tx, *server.VerifyReport) error{
-		verifyTransactions, verifyBalances, verifyOrigins, verifyChains,
+		verifyTransactions, verifyBalances, verifyHolds, verifyOrigins, verifyChains, verifySeals,
 	} {
 		if err := check(ctx, tx, &rep); err != nil {
 			var v *server.Violation
@@ -33,6 +34,16 @@ func (db *DB) Verify(ctx context.Context) (server.VerifyReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// verifyHolds checks the accounts' held totals (sqlops.VerifyHolds).
+func verifyHolds(ctx context.Context, tx *sql.Tx, _ *server.VerifyReport) error {
+	return sqlops.VerifyHolds(ctx, tx)
+}
+
+// verifySeals checks the ledger's hash chain (sqlops.VerifySeals).
+func verifySeals(ctx context.Context, tx *sql.Tx, rep *server.VerifyReport) error {
+	return sqlops.VerifySeals(ctx, tx, &rep.Seals)
 }
 
 // verifyTransactions checks that every transaction has postings summing to

@@ -9,7 +9,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -164,4 +166,20 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// MustRawSQLite opens the SQLite file at path beside the store, for tests
+// that look at or tamper with rows directly; closed when the test ends.
+func MustRawSQLite(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	tb.Cleanup(func() { raw.Close() })
+	return raw
 }

@@ -10,18 +10,19 @@ import (
 	"strings"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 )
 
 // cardColumns are the columns scanCard reads, from cards c joined with
 // accounts a.
-const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count`
+const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count, a.held, c.reason, a.user_class`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCard(row scanner) (server.Card, error) {
 	var c server.Card
 	var status string
-	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount)
+	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount, &c.Held, &c.Reason, &c.UserClass)
 	c.Status = server.CardStatus(status)
 	return c, err
 }
@@ -51,14 +52,15 @@ func (db *DB) OpenCard(ctx context.Context, op server.OpenCard) (server.OpenedCa
 			return err
 		}
 		var other int64
-		if err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE person_id = ?`, op.PersonID).Scan(&other); err == nil {
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE person_id = ? AND closed IS NULL`, op.PersonID).Scan(&other); err == nil {
 			return server.Errorf(server.ECONFLICT, "person %s already has account %d", op.PersonID, other)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 
-		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (kind, person_id, name, balance, created) VALUES ('diner', ?, ?, 0, ?)`,
-			op.PersonID, op.Name, now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO accounts (kind, person_id, name, balance, created, user_class, person_sealed, phone_sealed)
+			VALUES ('diner', ?, ?, 0, ?, ?, ?, ?)`,
+			op.PersonID, op.Name, now, op.UserClass, op.PersonSealed, op.PhoneSealed)
 		if err != nil {
 			return err
 		}
@@ -152,15 +154,7 @@ func allocateCardNo(ctx context.Context, tx *wtx) (string, error) {
 
 // Card implements server.CardStore.
 func (db *DB) Card(ctx context.Context, cardNo string) (server.Card, error) {
-	c, err := scanCard(db.read.QueryRowContext(ctx,
-		`SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.card_no = ?`, cardNo))
-	if errors.Is(err, sql.ErrNoRows) {
-		return server.Card{}, server.Errorf(server.ENOTFOUND, "no card %s", cardNo)
-	}
-	if err != nil {
-		return server.Card{}, fmt.Errorf("card %s: %w", cardNo, err)
-	}
-	return c, nil
+	return sqlops.OfficeCard(ctx, readTx{db}, cardColumns, scanAny, cardNo)
 }
 
 // CardsSince implements server.CardFeed.

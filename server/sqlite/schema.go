@@ -153,4 +153,81 @@ CREATE INDEX print_jobs_queued ON print_jobs (printer, id) WHERE printed IS NULL
 	`
 ALTER TABLE cards ADD COLUMN public_key BLOB;
 `,
+	// 4: the office's operations and personal data. Accounts gain their
+	// held total (cache of the open fund holds), user class, sealed person
+	// id and phone, and a closed time; a person key is unique among the
+	// accounts not closed, so a person whose card was closed may open
+	// another. Cards keep why they are frozen. Transactions may be fund
+	// hold captures and subsidy expiries. Holds are kept; seals chain the
+	// ledger (see Seal). SQLite cannot change a CHECK or drop a UNIQUE
+	// constraint, so accounts and transactions are rebuilt (the procedure
+	// of sqlite.org/lang_altertable.html, foreign keys off and checked).
+	`
+CREATE TABLE accounts_new (
+	id            INTEGER PRIMARY KEY,
+	kind          TEXT NOT NULL CHECK (kind IN ('diner', 'revenue', 'cash', 'subsidy', 'suspense')),
+	person_id     TEXT,                          -- diner accounts: the person's key (HMAC of the id)
+	name          TEXT NOT NULL DEFAULT '',
+	balance       INTEGER NOT NULL DEFAULT 0,    -- cache: the sum of the account's postings
+	created       INTEGER NOT NULL,
+	held          INTEGER NOT NULL DEFAULT 0,    -- cache: the sum of the account's open holds
+	user_class    TEXT NOT NULL DEFAULT '',
+	person_sealed BLOB,                          -- AES-GCM of the person id
+	phone_sealed  BLOB,                          -- AES-GCM of the phone
+	closed        INTEGER,                       -- when the account was closed; NULL while open
+	CHECK ((kind = 'diner') = (person_id IS NOT NULL))
+) STRICT;
+INSERT INTO accounts_new (id, kind, person_id, name, balance, created)
+	SELECT id, kind, person_id, name, balance, created FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_new RENAME TO accounts;
+CREATE UNIQUE INDEX accounts_person_open ON accounts (person_id) WHERE closed IS NULL;
+CREATE INDEX accounts_person ON accounts (person_id);
+CREATE INDEX accounts_name ON accounts (name) WHERE kind = 'diner';
+
+CREATE TABLE transactions_new (
+	id          INTEGER PRIMARY KEY,
+	kind        TEXT NOT NULL CHECK (kind IN ('sale', 'void', 'open', 'recharge', 'refund', 'close', 'subsidy', 'capture', 'expire')),
+	origin      TEXT NOT NULL UNIQUE,
+	created     INTEGER NOT NULL,
+	terminal_id INTEGER REFERENCES terminals (id),
+	seq         INTEGER,
+	card_no     TEXT,
+	day         INTEGER,
+	void_of     INTEGER UNIQUE REFERENCES transactions (id),
+	operator    TEXT
+) STRICT;
+INSERT INTO transactions_new SELECT id, kind, origin, created, terminal_id, seq, card_no, day, void_of, operator FROM transactions;
+DROP TABLE transactions;
+ALTER TABLE transactions_new RENAME TO transactions;
+
+ALTER TABLE cards ADD COLUMN reason TEXT NOT NULL DEFAULT '';  -- why a frozen card is frozen
+
+CREATE TABLE holds (
+	id          INTEGER PRIMARY KEY,
+	account_id  INTEGER NOT NULL REFERENCES accounts (id),
+	card_no     TEXT NOT NULL,
+	amount      INTEGER NOT NULL CHECK (amount > 0),
+	reason      TEXT NOT NULL DEFAULT '',
+	state       TEXT NOT NULL CHECK (state IN ('held', 'released', 'captured')),
+	created     INTEGER NOT NULL,
+	request_id  TEXT NOT NULL,
+	ended       INTEGER,           -- set once, when it is released or captured
+	end_request TEXT
+) STRICT;
+CREATE INDEX holds_account ON holds (account_id);
+
+CREATE TABLE seals (
+	seq      INTEGER PRIMARY KEY,   -- 1, 2, …: the chain
+	first_tx INTEGER NOT NULL,      -- the transactions it seals: ids above the previous seal's last_tx, up to last_tx
+	last_tx  INTEGER NOT NULL,
+	count    INTEGER NOT NULL,
+	digests  BLOB NOT NULL,         -- server.SealedTx.Digest of each, in id order
+	hash     BLOB NOT NULL,         -- server.SealHash(previous hash, the digests)
+	created  INTEGER NOT NULL
+) STRICT;
+`,
 }
+
+// LatestSchema is the schema version this code migrates a database to.
+func LatestSchema() int { return len(migrations) }

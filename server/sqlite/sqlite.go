@@ -168,10 +168,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	if have > len(migrations) {
 		return fmt.Errorf("migrate: database schema version %d is newer than this server's %d", have, len(migrations))
 	}
+	// Foreign keys are off while a migration runs, as SQLite's procedure
+	// for rebuilding a table wants, and checked before it commits.
+	if _, err := db.write.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`)
 	for v := have + 1; v <= len(migrations); v++ {
 		err := db.inTx(ctx, func(tx *wtx) error {
 			// A script of many statements: not for a prepared statement.
 			if _, err := tx.Tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return err
+			}
+			if err := foreignKeyCheck(ctx, tx.Tx); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied) VALUES (?, ?)`, v, ms(db.Now()))
@@ -182,6 +191,25 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// foreignKeyCheck fails if any row breaks a foreign key.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		return fmt.Errorf("foreign key check: %s row %d refers to a missing %s", table, rowid.Int64, parent)
+	}
+	return rows.Err()
 }
 
 // inTx runs fn in a write transaction and commits it if fn succeeds.

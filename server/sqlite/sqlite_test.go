@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,8 +35,8 @@ func TestPragmas(t *testing.T) {
 		t.Errorf("journal mode %q (%v), want wal", mode, err)
 	}
 	v, err := db.SchemaVersion(context.Background())
-	if err != nil || v != 3 {
-		t.Errorf("schema version %d (%v), want 3", v, err)
+	if err != nil || v != sqlite.LatestSchema() {
+		t.Errorf("schema version %d (%v), want %d", v, err, sqlite.LatestSchema())
 	}
 }
 
@@ -161,6 +160,14 @@ func TestVerifyFindsTampering(t *testing.T) {
 		table string
 		row   string
 	}{
+		{"sealed amount moved, balances fixed", `UPDATE postings SET amount = amount + 100 WHERE tx_id = {sale} AND account_id = 1;
+			UPDATE postings SET amount = amount - 100 WHERE tx_id = {sale} AND account_id = {account};
+			UPDATE accounts SET balance = balance + 100 WHERE id = 1;
+			UPDATE accounts SET balance = balance - 100 WHERE id = {account}`, "transactions", "{sale}"},
+		{"sealed kind", `UPDATE transactions SET kind = 'refund' WHERE id = {sale}`, "transactions", "{sale}"},
+		{"sealed time", `UPDATE transactions SET created = created - 1 WHERE id = {sale}`, "transactions", "{sale}"},
+		{"seal hash", `UPDATE seals SET hash = zeroblob(32) WHERE seq = 1`, "seals", "1"},
+		{"seal removed", `DELETE FROM seals WHERE seq = 1`, "seals", "2"},
 		{"posting amount", `UPDATE postings SET amount = amount + 100 WHERE tx_id = {sale} AND account_id = 1`, "transactions", "{sale}"},
 		{"balance", `UPDATE accounts SET balance = balance + 1 WHERE id = {account}`, "accounts", "{account}"},
 		{"both sides of a posting", `UPDATE postings SET amount = -amount WHERE tx_id = {sale}`, "accounts", "1"},
@@ -178,6 +185,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			ctx := context.Background()
 			db := servertest.MustOpenSQLite(t, nil)
 			opened := servertest.OpenCard(t, db, "04A1", 10000)
+			mustSeal(t, db, 1)
 			r := servertest.NewRegister(t)
 			servertest.Enroll(t, db, r)
 			// Seq 4 voids seq 1 again: flagged, nothing posted.
@@ -185,8 +193,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 				r.Void(t, "04A1", 100, 1), r.Sale(t, "04A1", 50)}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Verify(ctx); err != nil {
-				t.Fatalf("verify before tampering: %v", err)
+			mustSeal(t, db, 4)
+			if rep, err := db.Verify(ctx); err != nil || rep.Seals.Seals != 2 || rep.Seals.Sealed != 5 || rep.Seals.Unsealed != 0 {
+				t.Fatalf("verify before tampering: %+v, %v", rep, err)
 			}
 			raw := mustRawDB(t, db.Path)
 			var sale, next int64
@@ -199,8 +208,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 			expand := strings.NewReplacer("{sale}", fmt.Sprint(sale), "{account}", fmt.Sprint(opened.AccountID),
 				"{term}", fmt.Sprint(r.ID), "{next}", fmt.Sprint(next),
 				"{rehash}", `(SELECT hash FROM entries WHERE seq = 2)`)
-			if _, err := raw.Exec(expand.Replace(tt.sql)); err != nil {
-				t.Fatalf("tamper: %v", err)
+			for _, stmt := range strings.Split(expand.Replace(tt.sql), ";") {
+				if _, err := raw.Exec(stmt); err != nil {
+					t.Fatalf("tamper: %s: %v", stmt, err)
+				}
 			}
 			_, err := db.Verify(ctx)
 			var v *server.Violation
@@ -241,19 +252,7 @@ func TestSettleSeesOtherWriters(t *testing.T) {
 	}
 }
 
-func mustRawDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw.SetMaxOpenConns(1)
-	t.Cleanup(func() { raw.Close() })
-	return raw
-}
+func mustRawDB(t *testing.T, path string) *sql.DB { return servertest.MustRawSQLite(t, path) }
 
 // BenchmarkSettle settles batches of 100 sales from one register over 100
 // cards: one transaction per batch (no other register to group it with),
@@ -279,4 +278,15 @@ func BenchmarkSettle(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "sales/s")
+}
+
+// mustSeal seals the ledger and fails unless it sealed n transactions.
+func mustSeal(t *testing.T, db interface {
+	Seal(context.Context) (int, error)
+}, n int) {
+	t.Helper()
+	got, err := db.Seal(context.Background())
+	if err != nil || got != n {
+		t.Fatalf("seal: %d transactions (%v), want %d", got, err, n)
+	}
 }

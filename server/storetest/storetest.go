@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"CardSignatures", testCardSignatures},
 		{"OpenCardPublicKey", testOpenCardPublicKey},
 	}
+	tests = append(tests, opsTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}

@@ -73,6 +73,10 @@ type Config struct {
 	// Printers are the printers the print queue drives, as NAME=LINK
 	// (e.g. office=tcp://192.0.2.7:9100, till1=serial:/dev/ttyUSB0?baud=19200).
 	Printers []string
+	// PersonKey is the file of the key that seals personal data; empty:
+	// person.key in Data, created on first start. Servers sharing one
+	// database must share it.
+	PersonKey string
 }
 
 // DefaultConfig returns the configuration before flags.
@@ -134,6 +138,7 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 	fs.StringVar(&cfg.DB, "db", "", "database `DSN`: sqlite:PATH or mysql://… (default: SQLite in the data directory)")
 	if cmd == "serve" {
 		fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to serve HTTPS on")
+		fs.StringVar(&cfg.PersonKey, "person-key", "", "`file` of the key sealing personal data (default: person.key in the data directory; servers sharing a database share it)")
 		fs.Func("printer", "a printer for the print queue, `NAME=LINK` (tcp://HOST:PORT, file:PATH, serial:PATH?baud=N); repeatable", func(v string) error {
 			name, link, ok := strings.Cut(v, "=")
 			if !ok || name == "" || link == "" {

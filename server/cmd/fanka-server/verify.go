@@ -32,5 +32,7 @@ func (m *Main) verify(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(m.Stdout, "verify: ok: %d transactions, %d entries, %d registers, %d card signatures flagged for review\n",
 		rep.Transactions, rep.Entries, rep.Registers, rep.CardSigFlagged)
+	fmt.Fprintf(m.Stdout, "verify: ledger seals: %d seals over %d transactions, %d not yet sealed; head seal %d hash %x\n",
+		rep.Seals.Seals, rep.Seals.Sealed, rep.Seals.Unsealed, rep.Seals.HeadSeq, rep.Seals.HeadHash)
 	return nil
 }

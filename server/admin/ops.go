@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/money"
+)
+
+// CardResponse is a card as the office sees it: GET /api/v1/cards/{card_no},
+// the search, and every operation's answer.
+type CardResponse struct {
+	CardNo     string            `json:"card_no"`
+	AccountID  int64             `json:"account_id"`
+	Name       string            `json:"name"`
+	Status     server.CardStatus `json:"status"`
+	Reason     string            `json:"reason,omitempty"` // why a frozen card is frozen: office, overdraft
+	Balance    money.Fen         `json:"balance"`
+	Held       money.Fen         `json:"held"`
+	Spendable  money.Fen         `json:"spendable"`
+	TodayCount int               `json:"today_count"`
+	PersonID   string            `json:"person_id"` // masked
+	Phone      string            `json:"phone,omitempty"`
+	UserClass  string            `json:"user_class,omitempty"`
+	// TxID and HoldID: an operation's ledger transaction and hold.
+	TxID   int64 `json:"tx_id,omitempty"`
+	HoldID int64 `json:"hold_id,omitempty"`
+}
+
+// cardResponse shows c, its personal data opened and masked.
+func (s *Server) cardResponse(c server.Card) CardResponse {
+	resp := CardResponse{
+		CardNo: c.CardNo, AccountID: c.AccountID, Name: c.Name, Status: c.Status, Reason: c.Reason,
+		Balance: c.Balance, Held: c.Held, Spendable: c.Spendable(), TodayCount: c.CountOn(server.Day(s.Now())),
+		UserClass: c.UserClass, PersonID: "********",
+	}
+	if len(c.PersonSealed) > 0 {
+		if id, err := s.Persons.Open("person", c.PersonSealed); err == nil {
+			resp.PersonID = server.Mask(id)
+		} else {
+			s.Logger.Error("api: personal data does not open with this server's key", "card", c.CardNo, "err", err)
+		}
+	}
+	if len(c.PhoneSealed) > 0 {
+		if phone, err := s.Persons.Open("phone", c.PhoneSealed); err == nil {
+			resp.Phone = server.Mask(phone)
+		}
+	}
+	return resp
+}
+
+func (s *Server) handleCard(w http.ResponseWriter, r *http.Request, _ server.User) {
+	cardNo, ok := s.cardNo(w, r)
+	if !ok {
+		return
+	}
+	c, err := s.store.Card(r.Context(), cardNo)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, s.cardResponse(c))
+}
+
+// cardNo is the path's card number; if it is malformed, it answers the
+// request and returns false.
+func (s *Server) cardNo(w http.ResponseWriter, r *http.Request) (string, bool) {
+	cardNo := r.PathValue("card_no")
+	if !journal.ValidCardNo(cardNo) {
+		s.error(w, r, server.Errorf(server.EINVALID, "card number must be 1 to %d characters 0-9 and A-Z", journal.MaxCardNo))
+		return "", false
+	}
+	return cardNo, true
+}
+
+// SearchResponse answers GET /api/v1/cards?q=&limit=.
+type SearchResponse struct {
+	Cards []CardResponse `json:"cards"`
+}
+
+// DefaultSearch is the number of cards a search returns without a limit.
+const DefaultSearch = 50
+
+func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request, _ server.User) {
+	q := r.URL.Query().Get("q")
+	limit := DefaultSearch
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > server.MaxSearch {
+			s.error(w, r, server.Errorf(server.EINVALID, "limit must be a number from 1 to %d", server.MaxSearch))
+			return
+		}
+		limit = n
+	}
+	if q == "" || len(q) > 64 {
+		s.error(w, r, server.Errorf(server.EINVALID, "q must be 1 to 64 bytes: a card number, a name, or a person id"))
+		return
+	}
+	query := server.CardQuery{Text: q, Limit: limit}
+	if server.ValidPersonID(q) == nil {
+		query.PersonID = s.Persons.Key("person", q)
+	}
+	cards, err := s.store.SearchCards(r.Context(), query)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	resp := SearchResponse{Cards: make([]CardResponse, len(cards))}
+	for i, c := range cards {
+		resp.Cards[i] = s.cardResponse(c)
+	}
+	s.json(w, http.StatusOK, resp)
+}
+
+// CardOpRequest is the body of POST /api/v1/cards/{card_no}/{operation}:
+// request_id always; amount for recharge, refund and holds; new_card_no
+// (and card_public_key for a fanka card) for replace; name, phone and
+// user_class for edit; reason for freeze and holds.
+type CardOpRequest struct {
+	RequestID     string    `json:"request_id"`
+	Amount        money.Fen `json:"amount,omitempty"`
+	NewCardNo     string    `json:"new_card_no,omitempty"`
+	CardPublicKey string    `json:"card_public_key,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	Phone         string    `json:"phone,omitempty"`
+	UserClass     string    `json:"user_class,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// handleCardOp runs the operation kind on the path's card.
+func (s *Server) handleCardOp(kind server.OpKind) func(http.ResponseWriter, *http.Request, server.User) {
+	return func(w http.ResponseWriter, r *http.Request, u server.User) {
+		cardNo, ok := s.cardNo(w, r)
+		if !ok {
+			return
+		}
+		var req CardOpRequest
+		if err := decode(w, r, &req); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		op := server.CardOp{RequestID: req.RequestID, Operator: u.Name, Kind: kind, CardNo: cardNo, Amount: req.Amount,
+			NewCardNo: req.NewCardNo, Name: req.Name, UserClass: req.UserClass, Reason: req.Reason}
+		if req.CardPublicKey != "" {
+			key, err := server.DecodeCardPublicKey(req.CardPublicKey)
+			if err != nil {
+				s.error(w, r, err)
+				return
+			}
+			op.NewCardPublicKey = key
+		}
+		if req.Phone != "" {
+			if err := server.ValidPhone(req.Phone); err != nil {
+				s.error(w, r, err)
+				return
+			}
+			op.PhoneSealed, op.PhoneKey = s.Persons.Seal("phone", req.Phone), s.Persons.Key("phone", req.Phone)
+		}
+		if id := r.PathValue("hold_id"); id != "" {
+			n, err := strconv.ParseInt(id, 10, 64)
+			if err != nil || n <= 0 {
+				s.error(w, r, server.Errorf(server.EINVALID, "hold id must be a positive number"))
+				return
+			}
+			op.HoldID = n
+		}
+		res, err := s.store.CardOp(r.Context(), op)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		c, err := s.store.Card(r.Context(), res.CardNo)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		resp := s.cardResponse(c)
+		resp.TxID, resp.HoldID = res.TxID, res.HoldID
+		s.json(w, http.StatusOK, resp)
+	}
+}
+
+// HoldsResponse answers GET /api/v1/cards/{card_no}/holds.
+type HoldsResponse struct {
+	Holds []server.Hold `json:"holds"`
+}
+
+func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request, _ server.User) {
+	cardNo, ok := s.cardNo(w, r)
+	if !ok {
+		return
+	}
+	holds, err := s.store.Holds(r.Context(), cardNo)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if holds == nil {
+		holds = []server.Hold{}
+	}
+	for i := range holds {
+		holds[i].Created = holds[i].Created.In(time.Local)
+	}
+	s.json(w, http.StatusOK, HoldsResponse{Holds: holds})
+}
