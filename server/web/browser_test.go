@@ -212,18 +212,29 @@ func TestBrowserCards(t *testing.T) {
 		t.Fatalf("the card name's HTML became elements of the page")
 	}
 
-	// Find it again by its number from a fresh page.
-	do(t, ctx, "search",
-		chromedp.Navigate(s.URL+"/cards"),
-		chromedp.WaitVisible(chromedp.CSS("#card-q")),
-		chromedp.SendKeys(chromedp.CSS("#card-q"), "04A1B2C3D4E5F6"),
-		chromedp.Click(chromedp.CSS("#card-search button")),
-	)
-	waitFor(t, ctx, "the card found", `document.querySelector('#cd-no').textContent === '04A1B2C3D4E5F6'`)
-	if eval[bool](t, ctx, `document.getElementById('pwn') !== null`) {
-		t.Fatalf("the card name's HTML became elements of the page after a search")
+	// Find it again from a fresh page: by its number, then by the name's
+	// first characters (the search may not be merged yet: then the number
+	// opens the card directly).
+	for _, q := range []string{"04A1B2C3D4E5F6", "<script>"} {
+		do(t, ctx, "search "+q,
+			chromedp.Navigate(s.URL+"/cards"),
+			chromedp.WaitVisible(chromedp.CSS("#card-q")),
+			chromedp.SetValue(chromedp.CSS("#card-q"), q),
+			chromedp.Click(chromedp.CSS("#card-search button")),
+		)
+		waitFor(t, ctx, "the card found by "+q, `document.querySelector('#cd-no').textContent === '04A1B2C3D4E5F6' || !document.querySelector('#card-error').hidden`)
+		if eval[bool](t, ctx, `document.getElementById('pwn') !== null`) {
+			t.Fatalf("the card name's HTML became elements of the page after a search for %q", q)
+		}
+		if q == "<script>" && eval[bool](t, ctx, `!document.querySelector('#card-error').hidden`) {
+			t.Logf("search by name: %s (waits on GET /api/v1/cards?q=)", eval[string](t, ctx, `document.querySelector('#card-error').textContent`))
+			continue
+		}
+		if got := eval[string](t, ctx, `[...document.querySelectorAll('#card-results td.cardname')].map(td => td.textContent).join('|')`); got != evilName && q == "<script>" {
+			t.Errorf("search %q lists names %q, want the one card's name as text", q, got)
+		}
 	}
-	screenshot(t, ctx, "cards")
+	screenshot(t, ctx, "cards-escaped")
 
 	t.Run("recharge", func(t *testing.T) {
 		c, csrf := s.signIn(t, "operator", operatorPassword)
@@ -241,6 +252,24 @@ func TestBrowserCards(t *testing.T) {
 			t.Errorf("card in the store after the recharge: %+v, %v; want a balance of 6250 fen", c, err)
 		}
 	})
+	t.Run("freeze and unfreeze", func(t *testing.T) {
+		c, csrf := s.signIn(t, "operator", operatorPassword)
+		if !s.hasAPI(t, c, csrf, "POST", "/api/v1/cards/04A1B2C3D4E5F6/freeze") {
+			t.Skip("waits on POST /api/v1/cards/{card_no}/freeze, not merged yet")
+		}
+		do(t, ctx, "freeze", chromedp.Click(chromedp.CSS(`#card-detail [data-action="freeze"]`)))
+		confirm(t, ctx)
+		waitFor(t, ctx, "frozen", `document.querySelector('#cd-status').textContent.startsWith('已冻结')`)
+		do(t, ctx, "unfreeze", chromedp.Click(chromedp.CSS(`#card-detail [data-action="unfreeze"]`)))
+		confirm(t, ctx)
+		waitFor(t, ctx, "active again", `document.querySelector('#cd-status').textContent === '正常'`)
+	})
+
+	// A card as most are, for the guide; /cards?card= opens it.
+	servertest.OpenCard(t, s.Store, "0C0A1B2C", 8800)
+	do(t, ctx, "open a card by link", chromedp.Navigate(s.URL+"/cards?card=0C0A1B2C"))
+	waitFor(t, ctx, "the card shown", `document.querySelector('#cd-balance').textContent === '88.00'`)
+	screenshot(t, ctx, "cards")
 }
 
 // TestBrowserAuditorRefused: an auditor may read but not act as admin.

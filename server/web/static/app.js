@@ -175,8 +175,10 @@ function showCard(c) {
   $('#card-detail').hidden = false;
   $('#cd-name').textContent = c.name;
   $('#cd-no').textContent = c.card_no;
-  $('#cd-status').textContent = statusText(c.status);
+  $('#cd-status').textContent = statusText(c.status) + (c.reason ? ' (' + c.reason + ')' : '');
   $('#cd-balance').textContent = yuan(c.balance);
+  $('#cd-spendable').textContent = c.spendable == null ? '' : yuan(c.spendable);
+  $('#cd-phone').textContent = c.phone || '';
   $('#cd-held').textContent = yuan(c.held || 0);
   $('#cd-today').textContent = c.today_count == null ? '' : c.today_count;
   $('#cd-person').textContent = c.person_id || '';
