@@ -362,12 +362,26 @@ func TestBrowserRegisters(t *testing.T) {
 	do(t, ctx, "create a register",
 		chromedp.Navigate(s.URL+"/registers"),
 		chromedp.WaitVisible(chromedp.CSS("#reg-name")),
-		chromedp.SendKeys(chromedp.CSS("#reg-name"), "一号窗口"),
+		chromedp.SetValue(chromedp.CSS("#reg-name"), "<i>一号窗口</i>"),
 		chromedp.Click(chromedp.CSS("#reg-create button")),
 	)
 	confirm(t, ctx)
 	waitFor(t, ctx, "the enrolment code", `document.querySelector('#reg-code').textContent.length === 16`)
 	screenshot(t, ctx, "registers")
+
+	t.Run("list and disable", func(t *testing.T) {
+		c, csrf := s.signIn(t, "admin", adminPassword)
+		if !s.hasAPI(t, c, csrf, "GET", "/api/v1/terminals") || !s.hasAPI(t, c, csrf, "POST", "/api/v1/terminals/1/disable") {
+			t.Skip("waits on GET /api/v1/terminals and POST /api/v1/terminals/{id}/disable, not merged yet")
+		}
+		waitFor(t, ctx, "the register listed", `[...document.querySelectorAll('#reg-list td')].some(td => td.textContent === '<i>一号窗口</i>')`)
+		if eval[bool](t, ctx, `document.querySelector('#reg-list i') !== null`) {
+			t.Fatalf("the register's name became HTML")
+		}
+		do(t, ctx, "disable", chromedp.Click(chromedp.CSS(`#reg-list tbody button`)))
+		confirm(t, ctx)
+		waitFor(t, ctx, "disabled", `[...document.querySelectorAll('#reg-list td')].some(td => td.textContent === '已停用')`)
+	})
 }
 
 // TestBrowserReports: the report page draws the SVG chart and the CSV
