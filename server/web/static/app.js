@@ -21,6 +21,10 @@ async function api(method, path, body) {
   const resp = await fetch('/api/v1' + path, opts);
   let data = null;
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
+  if (resp.status === 401) {
+    // The session ended (expired, or signed out elsewhere): sign in again.
+    location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+  }
   if (!resp.ok) {
     const e = (data && data.error) || { code: 'HTTP ' + resp.status, message: resp.statusText };
     const err = new Error(e.message);
@@ -65,8 +69,12 @@ function show(id, text) {
   e.textContent = text || ''; e.hidden = !text;
 }
 
+// showError shows err: what its code means in the page's language, the
+// code, and the API's own message.
 function showError(id, err) {
-  show(id, err ? t('error') + ': ' + (err.code ? err.code + ' ' : '') + err.message : '');
+  if (!err) { show(id, ''); return; }
+  const meaning = err.code && MSG['err.' + err.code] ? MSG['err.' + err.code] + ' ' : '';
+  show(id, t('error') + ': ' + meaning + (err.code ? '(' + err.code + ') ' : '') + err.message);
 }
 
 function rid() {
