@@ -297,6 +297,9 @@ func (op CardOp) Plan(st CardState) (Plan, error) {
 			return Plan{}, err
 		}
 	case OpRefund:
+		if err := refuse(CardActive, CardFrozen); err != nil {
+			return Plan{}, err
+		}
 		if op.Amount > st.Paid {
 			return Plan{}, Errorf(EINVALID, "card %s: refund of %d fen is above the %d fen paid and not yet refunded", c.CardNo, op.Amount, max(st.Paid, 0))
 		}

@@ -452,3 +452,11 @@ func mustSeal(t *testing.T, db *mysql.DB, n int) {
 		t.Fatalf("seal: %d transactions (%v), want %d", got, err, n)
 	}
 }
+
+// TestModel runs the randomized model test of the ledger (storetest.RunModel).
+func TestModel(t *testing.T) {
+	servertest.MustMySQLServer(t)
+	storetest.RunModel(t, func(t *testing.T, now func() time.Time) server.Store {
+		return servertest.MustOpenMySQLAt(t, servertest.MustMySQLDSN(t), now)
+	}, storetest.ModelOps(t), storetest.ModelSeed(t))
+}

@@ -238,13 +238,26 @@ func (s *settlement) settle(ctx context.Context, e *journal.Entry) (result, erro
 	return result{}, fmt.Errorf("%w: kind %v", journal.ErrInvalid, e.Kind)
 }
 
+// card returns a card the settlement locked, with its account's balance
+// as posted so far: another card of the same account (a replaced card) may
+// have changed it.
+func (s *settlement) card(cardNo string) (*server.Card, bool) {
+	c, ok := s.cards[cardNo]
+	if ok {
+		if bal, known := s.books.known[c.AccountID]; known {
+			c.Balance = bal
+		}
+	}
+	return c, ok
+}
+
 // sale posts a sale: the card's account (or suspense, for an unknown card)
 // to revenue.
 func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error) {
 	day := server.SaleDay(e.Time, s.now)
 	row := txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
 		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
-	card, found := s.cards[e.CardNo]
+	card, found := s.card(e.CardNo)
 	if !found {
 		txID, err := insertTx(ctx, s.tx, row)
 		if err != nil {
@@ -276,7 +289,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 	card.Balance = balances[card.AccountID]
 	card.CountSale(day)
 	s.touch(card)
-	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Balance))}
+	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Spendable()))}
 	if r.ack.Outcome == wire.Flagged {
 		r.note = fmt.Sprintf("sale on a %s card", card.Status)
 	}
@@ -286,7 +299,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 // void posts the reverse of the sale e.VoidSeq. A void that does not match
 // a sale it may reverse posts nothing and is flagged.
 func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error) {
-	card, found := s.cards[e.CardNo]
+	card, found := s.card(e.CardNo)
 	flag := func(format string, args ...any) (result, error) {
 		r := result{note: fmt.Sprintf("void of seq %d: ", e.VoidSeq) + fmt.Sprintf(format, args...) + ": nothing posted"}
 		if found {

@@ -439,7 +439,7 @@ func (g *groupSettlement) sale(ctx context.Context, terminal uint32, e *journal.
 	if err := g.touch(ctx, card); err != nil {
 		return result{}, err
 	}
-	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Balance))}
+	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Spendable()))}
 	if r.ack.Outcome == wire.Flagged {
 		r.note = fmt.Sprintf("sale on a %s card", card.Status)
 	}
@@ -561,6 +561,11 @@ func (g *groupSettlement) postingsOf(ctx context.Context, txID int64) ([]server.
 // if there is no such card.
 func (g *groupSettlement) card(ctx context.Context, cardNo string) (*server.Card, error) {
 	if c, ok := g.cards[cardNo]; ok {
+		if c != nil {
+			// Another card of the same account (a replaced card) may have
+			// changed the balance since.
+			c.Balance = g.books.know(c.AccountID, c.Balance)
+		}
 		return c, nil
 	}
 	if c, ok := g.cache.cards[cardNo]; ok {

@@ -290,3 +290,9 @@ func mustSeal(t *testing.T, db interface {
 		t.Fatalf("seal: %d transactions (%v), want %d", got, err, n)
 	}
 }
+
+// TestModel runs the randomized model test of the ledger (storetest.RunModel).
+func TestModel(t *testing.T) {
+	storetest.RunModel(t, func(t *testing.T, now func() time.Time) server.Store { return servertest.MustOpenSQLite(t, now) },
+		storetest.ModelOps(t), storetest.ModelSeed(t))
+}
