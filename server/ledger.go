@@ -47,11 +47,17 @@ func Day(t time.Time) int32 {
 // after the server's today, so that a register clock running ahead cannot
 // block a card's count for days to come.
 func SaleDay(entryTime int64, now time.Time) int32 {
+	return Day(SaleTime(entryTime, now))
+}
+
+// SaleTime returns when a sale counts: the register's clock at the sale
+// (entryTime, Unix milliseconds), but never after now, in now's location.
+func SaleTime(entryTime int64, now time.Time) time.Time {
 	t := time.UnixMilli(entryTime)
 	if t.After(now) {
 		t = now
 	}
-	return Day(t.In(now.Location()))
+	return t.In(now.Location())
 }
 
 // SaleOutcome decides how a sale settled: flagged when the card was not

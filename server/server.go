@@ -100,6 +100,14 @@ type Card struct {
 	// (see Day). TodayCount of an earlier day means no sale yet today.
 	Day        int32
 	TodayCount int
+	// DayAmount is what the card's sales on Day came to, net of voids;
+	// LastSale the register time of its last sale (Unix ms); Period and
+	// PeriodCount the meal period (Rules.Period) of its last sale on Day
+	// and its sales in it.
+	DayAmount   money.Fen
+	LastSale    int64
+	Period      int
+	PeriodCount int
 	// Held is the part of Balance held by the office (fund holds): it
 	// cannot be spent.
 	Held money.Fen
@@ -144,25 +152,6 @@ func (c Card) Wire() wire.Card {
 func (c Card) Ack(seq uint64, outcome wire.Outcome) wire.Ack {
 	w := c.Wire()
 	return wire.Ack{Seq: seq, Outcome: outcome, CardNo: c.CardNo, Balance: c.Spendable(), Version: c.Version, Day: w.Day, TodayCount: w.TodayCount}
-}
-
-// CountSale counts a sale on day in the card's daily count. A sale on a
-// day before the one the card counts leaves the count alone.
-func (c *Card) CountSale(day int32) {
-	switch {
-	case day > c.Day:
-		c.Day, c.TodayCount = day, 1
-	case day == c.Day:
-		c.TodayCount++
-	}
-}
-
-// CountVoid takes back a sale on day that was voided, if the card still
-// counts that day.
-func (c *Card) CountVoid(day int32) {
-	if c.Day == day && c.TodayCount > 0 {
-		c.TodayCount--
-	}
 }
 
 func clampCount(n int) uint16 {

@@ -20,6 +20,7 @@ type Store interface {
 	Settler
 	CardStore
 	OfficeStore
+	RuleStore
 	CardFeed
 	TerminalStore
 	AlarmStore
@@ -141,6 +142,16 @@ type OfficeStore interface {
 	// q.Text, whose holder's name starts with q.Text, or whose person key
 	// is q.PersonID, by card number.
 	SearchCards(ctx context.Context, q CardQuery) ([]Card, error)
+}
+
+// RuleStore keeps the rules settlement checks sales against.
+type RuleStore interface {
+	// Rules returns the rules in force and their version: DefaultRules and
+	// 0 until rules are set.
+	Rules(ctx context.Context) (Rules, uint64, error)
+	// SetRules replaces the rules and returns their new version. EINVALID
+	// for rules that Validate refuses.
+	SetRules(ctx context.Context, r Rules, operator string) (uint64, error)
 }
 
 // CardQuery asks SearchCards for cards.

@@ -74,6 +74,24 @@ const (
 	DefaultPeerAlarmInterval = time.Minute
 )
 
+// Observer is told what the gateway does, for metrics. Its methods are
+// called from the sessions' goroutines, concurrently, and must return
+// quickly.
+type Observer interface {
+	// Session is called when register terminal is welcomed (connected
+	// true) and when that session ends (connected false).
+	Session(terminal uint32, connected bool)
+	// Batch is called when a batch of entries of register terminal
+	// arrives, before it is settled; the function it returns is called
+	// once, when Settle returned the batch's acks or its error.
+	Batch(terminal uint32, entries [][]byte) func(acks []wire.Ack, err error)
+	// Refused is called for each connection the gateway refuses, with the
+	// reason: the refusal's code (unknown_terminal, bad_signature, chain,
+	// malformed, disabled, internal), oversized for a frame over
+	// wire.MaxFrame, or peer for a peer outside AllowedPeers.
+	Refused(reason string)
+}
+
 // Gateway is the terminal WebSocket endpoint, an http.Handler. Create it
 // with New, set its fields before it serves, and Close it on shutdown.
 type Gateway struct {
@@ -111,6 +129,9 @@ type Gateway struct {
 	// PeerAlarmInterval).
 	AllowedPeers      []netip.Prefix
 	PeerAlarmInterval time.Duration
+	// Observer, if not nil, is told of sessions, batches and refusals,
+	// for metrics.
+	Observer Observer
 
 	store    Store
 	feed     feed // card changes, read once for every session
@@ -176,6 +197,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.wg.Done()
 
 	if !g.allowed(r.RemoteAddr) {
+		if g.Observer != nil {
+			g.Observer.Refused("peer")
+		}
 		g.refusePeer(r.Context(), r.RemoteAddr)
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
@@ -202,6 +226,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.mu.Unlock()
 		ws.Close()
+		if c.welcomed && g.Observer != nil {
+			g.Observer.Session(c.terminal, false)
+		}
 		close(c.done)
 	}()
 	c.run(g.ctx)
@@ -299,6 +326,7 @@ type conn struct {
 	ws       *websocket.Conn
 	remote   string
 	terminal uint32       // set once Hello is read
+	welcomed bool         // set once Welcome is sent
 	log      *slog.Logger // set before the session starts
 	done     chan struct{}
 
@@ -315,6 +343,26 @@ type refusal struct {
 
 // Error implements the error interface.
 func (r *refusal) Error() string { return r.msg }
+
+// reason names the refusal for metrics: see Observer.Refused.
+func (r *refusal) reason() string {
+	if r.alarm == "oversized" {
+		return "oversized"
+	}
+	switch r.code {
+	case wire.RefuseUnknownTerminal:
+		return "unknown_terminal"
+	case wire.RefuseBadSignature:
+		return "bad_signature"
+	case wire.RefuseChain:
+		return "chain"
+	case wire.RefuseMalformed:
+		return "malformed"
+	case wire.RefuseDisabled:
+		return "disabled"
+	}
+	return "internal"
+}
 
 func refuse(code wire.RefuseCode, alarm string, err error, format string, args ...any) *refusal {
 	return &refusal{code: code, msg: fmt.Sprintf(format, args...), alarm: alarm, err: err}
@@ -348,6 +396,9 @@ func (c *conn) end(ctx context.Context, err error) {
 			level = slog.LevelError
 		}
 		c.log.Log(ctx, level, "terminal: refused", "code", int(r.code), "reason", r.msg, "err", r.err)
+		if c.g.Observer != nil {
+			c.g.Observer.Refused(r.reason())
+		}
 		if r.alarm != "" {
 			if _, err := c.g.store.RaiseAlarm(context.WithoutCancel(ctx), server.Alarm{Terminal: c.terminal, Code: r.alarm,
 				Message: fmt.Sprintf("register %d from %s: %s", c.terminal, c.remote, r.msg)}); err != nil {
@@ -416,6 +467,10 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 	if err := c.write(&wire.Welcome{LastSeq: t.LastSeq, LastHash: t.LastHash, ServerTime: c.g.Now().UnixMilli()}); err != nil {
 		return err
 	}
+	c.welcomed = true
+	if c.g.Observer != nil {
+		c.g.Observer.Session(c.terminal, true)
+	}
 
 	// Card changes and pings go out from their own goroutine; entries come
 	// in on this one. If the pusher fails, it ends the connection itself,
@@ -470,7 +525,14 @@ func (c *conn) settle(ctx context.Context, batch *wire.Entries) error {
 	if len(batch.Entries) == 0 {
 		return nil
 	}
+	var settled func([]wire.Ack, error)
+	if c.g.Observer != nil {
+		settled = c.g.Observer.Batch(c.terminal, batch.Entries)
+	}
 	acks, err := c.g.store.Settle(ctx, c.terminal, batch.Entries)
+	if settled != nil {
+		settled(acks, err)
+	}
 	if err != nil {
 		return settleRefusal(err)
 	}

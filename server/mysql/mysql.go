@@ -76,7 +76,8 @@ type DB struct {
 	db    *sql.DB
 	cards server.Signal
 
-	cardKeyCache server.CardKeys // cards' public keys, for the batches' card signatures
+	cardKeyCache server.CardKeys   // cards' public keys, for the batches' card signatures
+	rules        server.RulesCache // the rules settlement checks sales against
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -233,6 +234,12 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
+// schemaVersionTable creates the table of the migrations applied.
+const schemaVersionTable = `CREATE TABLE IF NOT EXISTS schema_version (
+	version INT NOT NULL PRIMARY KEY,
+	applied BIGINT NOT NULL
+) ` + tableOptions
+
 // migrate applies the migrations the database has not seen, under an
 // advisory lock so that servers starting at once migrate one after the
 // other. MySQL commits each DDL statement on its own, so a migration is not
@@ -265,10 +272,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}()
 
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version INT NOT NULL PRIMARY KEY,
-		applied BIGINT NOT NULL
-	) `+tableOptions); err != nil {
+	if _, err := conn.ExecContext(ctx, schemaVersionTable); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var have int

@@ -115,3 +115,28 @@ func (db *DB) Seal(ctx context.Context) (int, error) {
 		return false, err
 	})
 }
+
+// Rules implements server.RuleStore.
+func (db *DB) Rules(ctx context.Context) (server.Rules, uint64, error) {
+	return sqlops.ReadRules(ctx, db.db)
+}
+
+// SetRules implements server.RuleStore.
+func (db *DB) SetRules(ctx context.Context, r server.Rules, operator string) (uint64, error) {
+	var v uint64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// The row is locked by the read's update below or its insert: two
+		// servers setting rules at once are ordered, or one retried.
+		var err error
+		v, err = sqlops.WriteRules(ctx, tx, r, operator, ms(db.Now()))
+		if isDuplicate(err) {
+			return retry{err}
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set rules: %w", err)
+	}
+	db.rules.Forget()
+	return v, nil
+}

@@ -230,6 +230,22 @@ var migrations = [][]string{
 			created  BIGINT NOT NULL
 		) ` + tableOptions,
 	},
+	// 5: the rules settlement checks sales against, and what it needs of
+	// each card for them (see the SQLite store's migration 5).
+	{
+		`ALTER TABLE cards
+			ADD COLUMN IF NOT EXISTS day_amount BIGINT NOT NULL DEFAULT 0,
+			ADD COLUMN IF NOT EXISTS last_sale BIGINT NOT NULL DEFAULT 0,
+			ADD COLUMN IF NOT EXISTS period INT NOT NULL DEFAULT 0,
+			ADD COLUMN IF NOT EXISTS period_count INT NOT NULL DEFAULT 0`,
+		`CREATE TABLE IF NOT EXISTS settings (
+			name     VARCHAR(32) NOT NULL PRIMARY KEY,
+			value    TEXT NOT NULL,
+			version  BIGINT NOT NULL,
+			updated  BIGINT NOT NULL,
+			operator VARCHAR(64) NOT NULL DEFAULT ''
+		) ` + tableOptions,
+	},
 }
 
 // LatestSchema is the schema version this code migrates a database to.

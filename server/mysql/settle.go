@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
@@ -50,6 +51,10 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 		cardSig = server.CardSigNotes(entries, keys)
 	}
 
+	rules, err := db.rules.Get(time.Now(), func() (server.Rules, uint64, error) { return sqlops.ReadRules(ctx, db.db) })
+	if err != nil {
+		return nil, fmt.Errorf("settle register %d: %w", terminal, err)
+	}
 	var acks []wire.Ack
 	changed := false
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
@@ -64,7 +69,7 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 		case !t.Enrolled():
 			return server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
 		}
-		s := settlement{tx: tx, books: newBooks(tx), terminal: terminal, now: db.Now(),
+		s := settlement{tx: tx, books: newBooks(tx), terminal: terminal, now: db.Now(), rules: rules,
 			cards: map[string]*server.Card{}, changed: map[string]bool{}}
 		var cardNos []string
 		for i := range entries {
@@ -173,6 +178,7 @@ func (db *DB) verifyAhead(ctx context.Context, terminal uint32, entries []journa
 // cards, balances, postings and entries once, at its end (flush): only a
 // transactions row, whose id the next rows need, is written per entry.
 type settlement struct {
+	rules    server.Rules // the rules sales are checked against
 	tx       *sql.Tx
 	books    *books
 	terminal uint32
@@ -286,14 +292,13 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 	if err != nil {
 		return result{}, err
 	}
+	at := server.SaleTime(e.Time, s.now)
+	note := s.rules.SaleNote(card, e, day, at)
 	card.Balance = balances[card.AccountID]
-	card.CountSale(day)
+	card.CountSale(e, day, s.rules.Period(at))
 	s.touch(card)
-	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Spendable()))}
-	if r.ack.Outcome == wire.Flagged {
-		r.note = fmt.Sprintf("sale on a %s card", card.Status)
-	}
-	return r, nil
+	r := server.SettleSale(card, e.Seq, note)
+	return result{txID: txID, cardChanged: true, ack: r.Ack, note: r.Note}, nil
 }
 
 // void posts the reverse of the sale e.VoidSeq. A void that does not match
@@ -371,7 +376,7 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	if found {
 		if bal, ok := balances[card.AccountID]; ok {
 			card.Balance = bal
-			card.CountVoid(day)
+			card.CountVoid(day, e.Amount)
 			s.touch(card)
 			r.cardChanged = true
 			r.ack = card.Ack(e.Seq, wire.Settled)
@@ -466,9 +471,10 @@ func (s *settlement) flush(ctx context.Context) error {
 	var cards []any
 	for _, no := range slices.Sorted(maps.Keys(s.changed)) {
 		c := s.cards[no]
-		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount)
+		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount, string(c.Status), c.Reason, int64(c.DayAmount), c.LastSale, c.Period, c.PeriodCount)
 	}
-	if err := updateRows(ctx, s.tx, "cards", "card_no", []string{"version = ", "day = ", "today_count = "}, cards); err != nil {
+	if err := updateRows(ctx, s.tx, "cards", "card_no", []string{"version = ", "day = ", "today_count = ", "status = ", "reason = ",
+		"day_amount = ", "last_sale = ", "period = ", "period_count = "}, cards); err != nil {
 		return fmt.Errorf("update cards: %w", err)
 	}
 	if err := s.books.flush(ctx); err != nil {

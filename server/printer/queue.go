@@ -72,6 +72,14 @@ type Queue struct {
 	// StatusInterval is how often an idle printer is asked for its
 	// condition.
 	StatusInterval time.Duration
+	// OnAttempt, if not nil, is called after each attempt at a job, with
+	// the printer's name and how the attempt ended (nil: printed).
+	// OnStoreError, if not nil, is called for each error of the store in
+	// the printers' goroutines, with the operation: claim or end_attempt.
+	// Both are for metrics, called from those goroutines: they must return
+	// quickly.
+	OnAttempt    func(printer string, err error)
+	OnStoreError func(op string, err error)
 
 	store    server.PrintJobStore
 	printers map[string]*spooler
@@ -251,6 +259,9 @@ func (q *Queue) run(ctx context.Context, s *spooler) {
 			}
 			storeFails++
 			wait = q.backoff(storeFails)
+			if q.OnStoreError != nil {
+				q.OnStoreError("claim", err)
+			}
 			q.Logger.Error("print queue: read the queue", "printer", s.name, "err", err, "retry_in", wait)
 		}
 		t := time.NewTimer(max(wait, 0))
@@ -283,10 +294,16 @@ func (q *Queue) attempt(ctx context.Context, s *spooler, job server.PrintJob) {
 			"attempt", job.Attempts, "nothing_sent", o.Clean, "retry_at", o.NextTry, "err", err)
 	}
 	s.attempted(err, now)
+	if q.OnAttempt != nil {
+		q.OnAttempt(s.name, err)
+	}
 	// The attempt has ended: record it even if the queue is closing.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := q.store.EndPrintAttempt(rctx, job.ID, o); err != nil {
+		if q.OnStoreError != nil {
+			q.OnStoreError("end_attempt", err)
+		}
 		q.Logger.Error("print queue: record the attempt", "printer", s.name, "job", job.ID, "printed", o.Printed, "err", err)
 	}
 }

@@ -15,14 +15,14 @@ import (
 
 // cardColumns are the columns scanCard reads, from cards c joined with
 // accounts a.
-const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count, a.held, c.reason, a.user_class`
+const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count, a.held, c.reason, a.user_class, c.day_amount, c.last_sale, c.period, c.period_count`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCard(row scanner) (server.Card, error) {
 	var c server.Card
 	var status string
-	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount, &c.Held, &c.Reason, &c.UserClass)
+	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount, &c.Held, &c.Reason, &c.UserClass, &c.DayAmount, &c.LastSale, &c.Period, &c.PeriodCount)
 	c.Status = server.CardStatus(status)
 	return c, err
 }

@@ -112,3 +112,23 @@ func (db *DB) Seal(ctx context.Context) (int, error) {
 		return false, err
 	})
 }
+
+// Rules implements server.RuleStore.
+func (db *DB) Rules(ctx context.Context) (server.Rules, uint64, error) {
+	return sqlops.ReadRules(ctx, readTx{db})
+}
+
+// SetRules implements server.RuleStore.
+func (db *DB) SetRules(ctx context.Context, r server.Rules, operator string) (uint64, error) {
+	var v uint64
+	err := db.inTx(ctx, func(tx *wtx) error {
+		var err error
+		v, err = sqlops.WriteRules(ctx, tx, r, operator, ms(db.Now()))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set rules: %w", err)
+	}
+	db.rules.Forget()
+	return v, nil
+}

@@ -227,6 +227,23 @@ CREATE TABLE seals (
 	created  INTEGER NOT NULL
 ) STRICT;
 `,
+	// 5: the rules settlement checks sales against, and what it needs of
+	// each card for them: its sales' amount on its day, its last sale's
+	// time, and its sales in the meal period of the last one. Settings
+	// are versioned rows, one per name, replaced whole.
+	`
+ALTER TABLE cards ADD COLUMN day_amount INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cards ADD COLUMN last_sale INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cards ADD COLUMN period INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cards ADD COLUMN period_count INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE settings (
+	name     TEXT PRIMARY KEY,
+	value    TEXT NOT NULL,     -- JSON
+	version  INTEGER NOT NULL,
+	updated  INTEGER NOT NULL,
+	operator TEXT NOT NULL DEFAULT ''
+) STRICT;
+`,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

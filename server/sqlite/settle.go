@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
@@ -186,6 +187,11 @@ func (db *DB) settleGroup(ctx context.Context, group []*batch) {
 			db.cache.gen = 0
 			g = newGroupSettlement(tx, db.Now(), &db.cache)
 			g.gen, g.dataVersion = gen, dataVersion
+			rules, err := db.rules.Get(time.Now(), func() (server.Rules, uint64, error) { return sqlops.ReadRules(ctx, tx) })
+			if err != nil {
+				return err
+			}
+			g.rules = rules
 			for _, b := range group {
 				acks, err := g.batch(ctx, b)
 				if err != nil {
@@ -244,6 +250,8 @@ type groupSettlement struct {
 	cache       *settleCache // cards and balances before the group, if valid
 	gen         uint64       // the group's write transaction
 	dataVersion int64        // PRAGMA data_version in it
+
+	rules server.Rules // the rules sales are checked against
 
 	nextTx  int64 // the id of the next transaction; 0 until read
 	txs     []any // transactions rows not yet inserted
@@ -434,16 +442,15 @@ func (g *groupSettlement) sale(ctx context.Context, terminal uint32, e *journal.
 	if err != nil {
 		return result{}, err
 	}
+	at := server.SaleTime(e.Time, g.now)
+	note := g.rules.SaleNote(card, e, day, at)
 	card.Balance = balances[card.AccountID]
-	card.CountSale(day)
+	card.CountSale(e, day, g.rules.Period(at))
 	if err := g.touch(ctx, card); err != nil {
 		return result{}, err
 	}
-	r := result{txID: txID, cardChanged: true, ack: card.Ack(e.Seq, server.SaleOutcome(card.Status, card.Spendable()))}
-	if r.ack.Outcome == wire.Flagged {
-		r.note = fmt.Sprintf("sale on a %s card", card.Status)
-	}
-	return r, nil
+	r := server.SettleSale(card, e.Seq, note)
+	return result{txID: txID, cardChanged: true, ack: r.Ack, note: r.Note}, nil
 }
 
 // void posts the reverse of the sale e.VoidSeq. A void that does not match
@@ -524,7 +531,7 @@ func (g *groupSettlement) void(ctx context.Context, terminal uint32, e *journal.
 		r.ack = card.Ack(e.Seq, wire.Settled)
 		if bal, ok := balances[card.AccountID]; ok {
 			card.Balance = bal
-			card.CountVoid(day)
+			card.CountVoid(day, e.Amount)
 			if err := g.touch(ctx, card); err != nil {
 				return result{}, err
 			}
@@ -679,9 +686,10 @@ func (g *groupSettlement) flush(ctx context.Context) error {
 	cards := make([]any, 0, 4*len(g.changed))
 	for _, no := range slices.Sorted(maps.Keys(g.changed)) {
 		c := g.cards[no]
-		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount)
+		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount, string(c.Status), c.Reason, int64(c.DayAmount), c.LastSale, c.Period, c.PeriodCount)
 	}
-	if err := updateRows(ctx, g.tx, "cards", "card_no", "version = v.column2, day = v.column3, today_count = v.column4", 4, cards); err != nil {
+	if err := updateRows(ctx, g.tx, "cards", "card_no", "version = v.column2, day = v.column3, today_count = v.column4, status = v.column5, "+
+		"reason = v.column6, day_amount = v.column7, last_sale = v.column8, period = v.column9, period_count = v.column10", 10, cards); err != nil {
 		return fmt.Errorf("update cards: %w", err)
 	}
 	if g.versioned && g.version != g.startVer {

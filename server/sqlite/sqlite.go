@@ -58,6 +58,7 @@ type DB struct {
 
 	writes     atomic.Uint64      // write transactions begun: the settler's cache is of one
 	cache      settleCache        // the settler's cards and balances, as it last committed them
+	rules      server.RulesCache  // the rules settlement checks sales against
 	settleq    chan *batch        // batches for the settler, the single writer of settlements
 	stopped    chan struct{}      // closed when the settler has ended
 	stopSettle context.CancelFunc // ends the settler
@@ -152,13 +153,16 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
+// schemaVersionTable creates the table of the migrations applied.
+const schemaVersionTable = `CREATE TABLE IF NOT EXISTS schema_version (
+	version INTEGER PRIMARY KEY,
+	applied INTEGER NOT NULL
+) STRICT`
+
 // migrate applies the migrations the database has not seen, each in its
 // own transaction together with its schema_version row.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version INTEGER PRIMARY KEY,
-		applied INTEGER NOT NULL
-	) STRICT`); err != nil {
+	if _, err := db.write.ExecContext(ctx, schemaVersionTable); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var have int

@@ -33,6 +33,11 @@ func RunModel(t *testing.T, open Open, n int, seed uint64) {
 	t.Logf("model: %d operations, seed %d", n, seed)
 	m := &model{t: t, s: s, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		cards: map[string]*modelCard{}, accounts: map[int64]*modelAccount{}, persons: map[string]*modelAccount{}, done: map[string]modelRequest{}}
+	// Rules loose enough for a card to pay many times a day, and tight
+	// enough that some sales break them.
+	if _, err := s.SetRules(context.Background(), modelRules, "model"); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		r := servertest.NewRegister(t)
 		r.Time = clock.Now
@@ -52,12 +57,21 @@ func RunModel(t *testing.T, open Open, n int, seed uint64) {
 		default:
 			m.office()
 		}
+		// Every card, often; the whole ledger (Verify checks every
+		// entry's signature) now and then.
 		if i%500 == 499 {
-			m.checkAll(false)
+			m.checkCards()
+		}
+		if i%3000 == 2999 {
+			m.checkLedger(false)
 		}
 	}
-	m.checkAll(true)
+	m.checkCards()
+	m.checkLedger(true)
 }
+
+// modelRules are the rules of the model test.
+var modelRules = server.Rules{MaxSalesPerDay: 30, MaxSale: 2500}
 
 type model struct {
 	t        *testing.T
@@ -215,16 +229,21 @@ func (m *model) entry(reg *modelRegister) ([]byte, wire.Ack) {
 		return raw, wire.Ack{Seq: seq, Outcome: wire.Flagged, CardNo: cardNo, Day: day}
 	}
 	reg.entries[seq] = &modelEntry{sale: true, card: cardNo, amount: amount, account: c.account.id, day: day}
+	broken := c.count >= modelRules.MaxSalesPerDay || amount > modelRules.MaxSale
 	c.account.balance -= amount
 	c.account.paid += amount
 	c.count++
 	c.counted = true
 	outcome := wire.Settled
 	switch {
-	case c.status != server.CardActive:
+	case c.status != server.CardActive || broken:
 		outcome = wire.Flagged
 	case m.spendable(c) < 0:
 		outcome = wire.SettledOverdraft
+	}
+	// An active card overdrawn is frozen until a recharge covers it.
+	if c.status == server.CardActive && m.spendable(c) < 0 {
+		c.status, c.reason = server.CardFrozen, server.FrozenByOverdraft
 	}
 	return raw, m.cardAck(c, seq, outcome)
 }
@@ -413,6 +432,9 @@ func (m *model) decide(op server.CardOp) (server.CardOpResult, string) {
 			return server.CardOpResult{}, server.EINVALID
 		}
 	}
+	if op.Kind == server.OpReplace && op.NewCardNo == op.CardNo {
+		return server.CardOpResult{}, server.EINVALID
+	}
 	c := m.cards[op.CardNo]
 	if c == nil {
 		return server.CardOpResult{}, server.ENOTFOUND
@@ -451,6 +473,9 @@ func (m *model) decide(op server.CardOp) (server.CardOpResult, string) {
 		a.balance += op.Amount
 		if op.Kind == server.OpRefund {
 			a.paid -= op.Amount
+		}
+		if c.status == server.CardFrozen && c.reason == server.FrozenByOverdraft && a.balance-a.held >= 0 {
+			c.status, c.reason = server.CardActive, ""
 		}
 	case server.OpFreeze:
 		if !in(server.CardActive) {
@@ -524,9 +549,8 @@ func (m *model) decide(op server.CardOp) (server.CardOpResult, string) {
 	return res()
 }
 
-// checkAll compares every card with the model and runs Verify; at the
-// end it also sums every balance.
-func (m *model) checkAll(final bool) {
+// checkCards compares every card with the model.
+func (m *model) checkCards() {
 	m.t.Helper()
 	ctx := context.Background()
 	for _, no := range m.cardNos {
@@ -539,7 +563,12 @@ func (m *model) checkAll(final bool) {
 			m.fatalf("card %s: store %+v, model balance %d held %d %s (%s) count %d", no, got, c.account.balance, c.account.held, c.status, c.reason, c.count)
 		}
 	}
-	rep, err := m.s.Verify(ctx)
+}
+
+// checkLedger runs Verify; at the end it also counts the entries.
+func (m *model) checkLedger(final bool) {
+	m.t.Helper()
+	rep, err := m.s.Verify(context.Background())
 	if err != nil {
 		m.fatalf("verify: %v", err)
 	}

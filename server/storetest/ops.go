@@ -27,6 +27,9 @@ var opsTests = []struct {
 	{"OpsEdit", testOpsEdit},
 	{"OpsSearch", testOpsSearch},
 	{"OpsBadInput", testOpsBadInput},
+	{"Rules", testRules},
+	{"RulesPeriods", testRulesPeriods},
+	{"OverdraftFreezes", testOverdraftFreezes},
 }
 
 var opSeq int

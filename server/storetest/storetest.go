@@ -66,6 +66,11 @@ var noon = time.Date(2026, 3, 2, 12, 0, 0, 0, time.Local)
 func setup(t *testing.T, open Open) (server.Store, *servertest.Register, *servertest.Clock) {
 	clock := servertest.NewClock(noon)
 	s := open(t, clock.Now)
+	// No limits: these tests are of settlement itself; the rules have
+	// their own (testRules).
+	if _, err := s.SetRules(context.Background(), server.Rules{}, "test"); err != nil {
+		t.Fatal(err)
+	}
 	r := servertest.NewRegister(t)
 	r.Time = clock.Now
 	servertest.Enroll(t, s, r)

@@ -4,8 +4,10 @@
 //
 // Usage:
 //
-//	fanka-server serve --data DIR [--listen ADDR] [--db DSN]
+//	fanka-server serve --data DIR [--listen ADDR] [--db DSN] [--metrics-listen ADDR] [--log-format json|text]
 //	fanka-server verify --data DIR [--db DSN]
+//	fanka-server backup --data DIR [--db DSN] --out FILE
+//	fanka-server restore --data DIR [--db DSN] --in FILE
 //	fanka-server print-test --printer NAME [--canteen NAME]
 package main
 
@@ -44,10 +46,18 @@ const (
 
 const usage = `usage:
   fanka-server serve --data DIR [--listen ADDR] [--db DSN] [--printer NAME=LINK …]
-      run the server: HTTPS API and register endpoint on ADDR (default %s),
-      and the print queue for the printers named
+                     [--metrics-listen ADDR] [--log-format json|text]
+      run the server: HTTPS API, register endpoint and GET /healthz, /readyz
+      on ADDR (default %s), and the print queue for the printers named;
+      Prometheus metrics at http://ADDR/metrics of --metrics-listen
   fanka-server verify --data DIR [--db DSN]
       check every ledger invariant and every register's journal chain
+  fanka-server backup --data DIR [--db DSN] --out FILE
+      write a consistent snapshot of the whole database to FILE (a new
+      file), while the servers go on settling
+  fanka-server restore --data DIR [--db DSN] --in FILE
+      fill a new, empty database from a backup (of SQLite or MySQL), bring
+      it to this server's schema and verify it
   fanka-server print-test --printer NAME [--canteen NAME]
       print a test page in Chinese and cut; NAME is tcp://HOST[:PORT],
       file:/dev/usb/lp0 or serial:/dev/ttyUSB0?baud=19200
@@ -77,6 +87,13 @@ type Config struct {
 	// person.key in Data, created on first start. Servers sharing one
 	// database must share it.
 	PersonKey string
+	// MetricsListen is the address of the plain-HTTP listener of
+	// /metrics, /healthz and /readyz; empty: none.
+	MetricsListen string
+	// LogFormat is json or text; empty: text on a terminal, json otherwise.
+	LogFormat string
+	// Out is the file backup writes; In the file restore reads.
+	Out, In string
 }
 
 // DefaultConfig returns the configuration before flags.
@@ -100,6 +117,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		run = m.serve
 	case "verify":
 		run = m.verify
+	case "backup":
+		run = m.backup
+	case "restore":
+		run = m.restore
 	case "print-test":
 		return m.printTest(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
@@ -147,6 +168,20 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 			cfg.Printers = append(cfg.Printers, v)
 			return nil
 		})
+		fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "`address` of a plain-HTTP listener for /metrics, /healthz and /readyz (default: none)")
+		fs.Func("log-format", "log `format`: json or text (default: text on a terminal, json otherwise)", func(v string) error {
+			if v != "json" && v != "text" {
+				return fmt.Errorf("want json or text, got %q", v)
+			}
+			cfg.LogFormat = v
+			return nil
+		})
+	}
+	if cmd == "backup" {
+		fs.StringVar(&cfg.Out, "out", "", "backup `file` to write (must not exist)")
+	}
+	if cmd == "restore" {
+		fs.StringVar(&cfg.In, "in", "", "backup `file` to restore")
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -156,6 +191,12 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 	}
 	if cfg.Data == "" && (cmd == "serve" || cfg.DB == "") {
 		return cfg, errors.New("--data is required")
+	}
+	if cmd == "backup" && cfg.Out == "" {
+		return cfg, errors.New("--out is required")
+	}
+	if cmd == "restore" && cfg.In == "" {
+		return cfg, errors.New("--in is required")
 	}
 	return cfg, nil
 }

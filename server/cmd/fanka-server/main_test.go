@@ -41,9 +41,10 @@ func run(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 
 // server is `fanka-server serve` running in-process.
 type server struct {
-	url   string
-	lines []string // stdout up to the listening line
-	stop  func() int
+	url    string
+	lines  []string // stdout up to the listening line
+	stderr *syncBuffer
+	stop   func() int
 }
 
 var listening = regexp.MustCompile(`^fanka-server: listening on (https://127\.0\.0\.1:[0-9]+)$`)
@@ -54,14 +55,15 @@ func startServer(t *testing.T, dir string, env map[string]string, flags ...strin
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	m := &main.Main{Stdout: pw, Stderr: &syncBuffer{}, Getenv: func(k string) string { return env[k] }}
+	stderr := &syncBuffer{}
+	m := &main.Main{Stdout: pw, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
 	done := make(chan int, 1)
 	go func() {
 		code := m.Run(ctx, append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, flags...))
 		pw.Close()
 		done <- code
 	}()
-	s := &server{}
+	s := &server{stderr: stderr}
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		s.lines = append(s.lines, sc.Text())

@@ -14,9 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/gateway"
+	"github.com/fanka/fanka/server/metrics"
 	"github.com/fanka/fanka/server/printer"
 	"github.com/fanka/fanka/server/web"
 )
@@ -26,7 +29,7 @@ const shutdownTimeout = 10 * time.Second
 
 // serve runs the server until ctx is cancelled.
 func (m *Main) serve(ctx context.Context, cfg Config) error {
-	logger := slog.New(slog.NewJSONHandler(m.Stderr, nil))
+	logger := m.logger(cfg.LogFormat)
 	if _, _, err := cfg.storeKind(); err != nil {
 		return err
 	}
@@ -65,7 +68,9 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 		return err
 	}
 
+	met := metrics.New()
 	gw := gateway.New(store, logger)
+	gw.Observer = met
 	api := admin.New(store, gw, logger)
 	api.Fingerprint = fingerprint
 	api.Persons = persons
@@ -78,6 +83,9 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	// The print queue prints from its own goroutines: a printer that is off
 	// or out of paper never holds up settlement.
 	queue := printer.NewQueue(store, logger)
+	queue.OnAttempt = met.PrintAttempt
+	queue.OnStoreError = met.DBError
+	met.WatchPrinters(queue)
 	for _, spec := range cfg.Printers {
 		name, link, _ := strings.Cut(spec, "=")
 		p, err := printer.Parse(link)
@@ -97,9 +105,16 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	if err != nil {
 		return err
 	}
-	// One listener: the JSON API and the registers' endpoint under /api/,
-	// the office's web page everywhere else.
+	// Readiness asks the database the cheapest question the store has.
+	health := &metrics.Health{Metrics: met, Ping: func(ctx context.Context) error {
+		_, err := store.CardVersion(ctx)
+		return err
+	}}
+	// One listener: the probes at /healthz and /readyz, the JSON API and
+	// the registers' endpoint under /api/, the office's web page everywhere
+	// else.
 	root := http.NewServeMux()
+	health.Register(root)
 	root.Handle("/api/", api)
 	root.Handle("/", page)
 	srv := &http.Server{
@@ -114,6 +129,14 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.MetricsListen != "" {
+		stop, err := m.serveMetrics(cfg.MetricsListen, logger, met, health)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 	logger.Info("fanka-server: serving", "addr", ln.Addr().String(), "db", name, "tls_sha256", fingerprint)
 	fmt.Fprintf(m.Stdout, "fanka-server: listening on https://%s\n", ln.Addr())
 
@@ -125,6 +148,7 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	case <-ctx.Done():
 		logger.Info("fanka-server: shutting down")
 	}
+	health.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	gwDone := make(chan struct{})
@@ -134,6 +158,56 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	}
 	<-gwDone
 	return err
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz over plain HTTP on
+// addr, and returns a function that stops it. The metrics are on a listener
+// of their own, not behind the API's bearer tokens: Prometheus scrapes
+// with no login (tokens expire), and the address is meant to be one that
+// only the monitoring network reaches (loopback, a management VLAN).
+func (m *Main) serveMetrics(addr string, logger *slog.Logger, met *metrics.Metrics, health *metrics.Health) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", met.Handler())
+	health.Register(mux)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	logger.Info("fanka-server: metrics", "addr", ln.Addr().String())
+	fmt.Fprintf(m.Stdout, "fanka-server: metrics on http://%s/metrics\n", ln.Addr())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("fanka-server: metrics listener", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+// logger returns the server's logger, writing to Stderr in format: json,
+// text, or if empty text on a terminal and json otherwise.
+func (m *Main) logger(format string) *slog.Logger {
+	if format == "" {
+		format = "json"
+		if f, ok := m.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(m.Stderr, nil))
+	}
+	return slog.New(slog.NewJSONHandler(m.Stderr, nil))
 }
 
 // ensureAdmin creates the user admin on first start, with the password

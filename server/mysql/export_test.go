@@ -1,0 +1,25 @@
+package mysql
+
+import (
+	"context"
+	"time"
+)
+
+// SchemaVersions is the number of migrations: the newest schema version.
+var SchemaVersions = len(migrations)
+
+// MigrateTo brings the empty database dsn names to schema version, for
+// tests of the migrations.
+func MigrateTo(ctx context.Context, dsn string, version int) error {
+	db, err := openRaw(dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return migrateTo(ctx, conn, version, time.Now())
+}
