@@ -70,7 +70,7 @@ var (
 		{"/registers", "registers", all},
 		{"/sales", "sales", all},
 		{"/reports", "reports", all},
-		{"/audit", "audit", []server.Role{server.RoleAdmin, server.RoleAuditor}},
+		{"/audit", "audit", all},
 		{"/users", "users", []server.Role{server.RoleAdmin}},
 		{"/help", "help", all},
 	}
@@ -107,7 +107,6 @@ func New(api *admin.Server, logger *slog.Logger) (*Server, error) {
 	s.mux.Handle("GET /guide/img/", http.FileServerFS(files))
 	s.mux.HandleFunc("GET /charts/daily.svg", s.handleDailyChart)
 	for _, p := range pageSet {
-		p := p
 		pattern := "GET " + p.Path
 		if p.Path == "/" {
 			pattern = "GET /{$}"

@@ -326,8 +326,11 @@ function registers() {
 const seenSales = new Set();
 
 function saleRow(s) {
-  return el('tr', { 'data-id': String(s.id) }, el('td', {}, when(s.time)), el('td', {}, s.terminal_id), el('td', {}, s.seq),
-    el('td', {}, s.card_no), el('td', { class: 'num' }, yuan(s.amount)), el('td', {}, s.outcome));
+  const voided = s.kind === 'void';
+  const outcome = (t('outcome.' + s.outcome) === 'outcome.' + s.outcome ? s.outcome : t('outcome.' + s.outcome)) + (s.note ? ' — ' + s.note : '');
+  return el('tr', { 'data-id': String(s.id), class: voided ? 'void' : (s.outcome === 'settled' ? '' : 'flag') },
+    el('td', {}, when(s.time)), el('td', {}, s.terminal_id), el('td', {}, s.seq), el('td', {}, s.card_no),
+    el('td', { class: 'num' }, (voided ? '-' : '') + yuan(s.amount)), el('td', {}, (voided ? t('sales.void') + ' · ' : '') + outcome));
 }
 
 function addSale(s, top) {
@@ -368,6 +371,10 @@ async function loadReport(date) {
     const rep = await api('GET', '/reports/daily?date=' + encodeURIComponent(date));
     $('#rep-sales').textContent = rep.sales;
     $('#rep-amount').textContent = yuan(rep.amount);
+    const more = [];
+    if (rep.voids) more.push(t('rep.voids') + ' ' + rep.voids + ' / ' + yuan(rep.void_amount));
+    if (rep.refunds) more.push(t('rep.refunds') + ' ' + rep.refunds + ' / ' + yuan(rep.refund_amount));
+    show('#rep-more', more.join(' · '));
     genericTable('#rep-byreg', rep.by_register);
     genericTable('#rep-byperiod', rep.by_period);
   } catch (err) { showError('#rep-error', err); }
@@ -388,12 +395,13 @@ async function audit() {
     showError('#audit-error', null); show('#audit-result', '');
     try {
       const r = await api('POST', '/audit/verify');
-      show('#audit-result', r.ok ? t('audit.ok').replace('%d', r.checked) : t('audit.bad') + String(r.first_bad));
+      show('#audit-result', r.ok ? t('audit.ok').replace('%d', r.checked)
+        : t('audit.bad') + String(r.first_bad) + (r.problem ? ' — ' + r.problem : ''));
     } catch (err) { showError('#audit-error', err); }
   });
   try {
     const r = await api('GET', '/audit?limit=200');
-    fillRows('#audit-log', (r.entries || []).map(e => el('tr', {}, el('td', {}, e.id), el('td', {}, when(e.time)), el('td', {}, e.user),
+    fillRows('#audit-log', (r.entries || r.audit || []).map(e => el('tr', {}, el('td', {}, e.id), el('td', {}, when(e.time)), el('td', {}, e.user),
       el('td', {}, e.action), el('td', {}, typeof e.detail === 'object' ? JSON.stringify(e.detail) : e.detail),
       el('td', { class: 'hash' }, String(e.hash || '').slice(0, 16)))));
   } catch (err) { showError('#audit-error', err); }
