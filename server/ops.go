@@ -286,7 +286,7 @@ func (op CardOp) Plan(st CardState) (Plan, error) {
 		p.Result.Balance = after
 		// A card frozen by an overdraft is active again once the money
 		// covers what it owes.
-		if c.Status == CardFrozen && reason == FrozenByOverdraft && after-c.Held >= 0 {
+		if c.Status == CardFrozen && reason == FrozenByOverdraft && after+c.Subsidy-c.Held >= 0 {
 			status, reason = CardActive, ""
 		}
 		return nil
@@ -315,8 +315,8 @@ func (op CardOp) Plan(st CardState) (Plan, error) {
 		if err := refuse(CardFrozen); err != nil {
 			return Plan{}, err
 		}
-		if c.Balance-c.Held < 0 {
-			return Plan{}, Errorf(EINVALID, "card %s owes %d fen: recharge it first", c.CardNo, -(c.Balance - c.Held))
+		if c.Spendable() < 0 {
+			return Plan{}, Errorf(EINVALID, "card %s owes %d fen: recharge it first", c.CardNo, -c.Spendable())
 		}
 		status, reason = CardActive, ""
 	case OpLost:
@@ -361,6 +361,10 @@ func (op CardOp) Plan(st CardState) (Plan, error) {
 			p.Tx = TxClose
 			p.Postings = []Posting{{AccountID: c.AccountID, Amount: -c.Balance}, {AccountID: CashAccount, Amount: c.Balance}}
 			p.Result.Balance = 0
+		}
+		if c.Subsidy > 0 { // what is left of the subsidies goes back to the fund
+			p.Tx = TxClose
+			p.Postings = append(p.Postings, Posting{AccountID: c.SubsidyAccount, Amount: -c.Subsidy}, Posting{AccountID: SubsidyAccount, Amount: c.Subsidy})
 		}
 		status, reason = CardClosed, ""
 		p.CloseAccount = true

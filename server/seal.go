@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"log/slog"
+	"time"
 )
 
 // The ledger's rows are sealed into a hash chain, so that a money column
@@ -96,4 +99,32 @@ type SealReport struct {
 	Unsealed int64    // transactions above the last seal, not yet sealed
 	HeadSeq  int64    // the last seal
 	HeadHash [32]byte // and its hash
+}
+
+// SealInterval is how often a server seals the ledger.
+const SealInterval = time.Second
+
+// SealLedger seals what settled since the last seal, every SealInterval
+// (and at once again while a seal was full), until ctx ends.
+func SealLedger(ctx context.Context, store LedgerSealer, logger *slog.Logger) {
+	t := time.NewTicker(SealInterval)
+	defer t.Stop()
+	for {
+		n, err := store.Seal(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("fanka-server: seal the ledger", "err", err)
+		}
+		if n == MaxSeal {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			// What settled last is sealed before the server stops.
+			if _, err := store.Seal(context.WithoutCancel(ctx)); err != nil {
+				logger.Error("fanka-server: seal the ledger at shutdown", "err", err)
+			}
+			return
+		case <-t.C:
+		}
+	}
 }

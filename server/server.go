@@ -111,6 +111,11 @@ type Card struct {
 	// Held is the part of Balance held by the office (fund holds): it
 	// cannot be spent.
 	Held money.Fen
+	// SubsidyAccount is the account of the holder's subsidies (0: none
+	// yet) and Subsidy its balance, spent before Balance (see
+	// SubsidySchedule).
+	SubsidyAccount int64
+	Subsidy        money.Fen
 	// Reason is why a frozen card is frozen: FrozenByOffice or
 	// FrozenByOverdraft.
 	Reason string
@@ -122,8 +127,9 @@ type Card struct {
 	PersonSealed, PhoneSealed []byte
 }
 
-// Spendable is what the card may spend: its balance less what is held.
-func (c Card) Spendable() money.Fen { return c.Balance - c.Held }
+// Spendable is what the card may spend: its balance and subsidy, less
+// what is held.
+func (c Card) Spendable() money.Fen { return c.Balance + c.Subsidy - c.Held }
 
 // CountOn returns the card's sale count on day: TodayCount if it was
 // counted for that day, else 0.

@@ -21,6 +21,7 @@ type Store interface {
 	CardStore
 	OfficeStore
 	RuleStore
+	SubsidyStore
 	CardFeed
 	TerminalStore
 	AlarmStore

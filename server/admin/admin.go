@@ -30,6 +30,7 @@ import (
 type Store interface {
 	server.CardStore
 	server.OfficeStore
+	server.SubsidyStore
 	server.UserStore
 	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
 	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
@@ -43,6 +44,8 @@ type Store interface {
 type Printers interface {
 	// Printers returns the state of every printer, by name.
 	Printers(ctx context.Context) ([]printer.State, error)
+	// Enqueue queues documents to print (slips of office operations).
+	Enqueue(ctx context.Context, jobs ...server.PrintJob) ([]int64, error)
 }
 
 // Defaults for the Server's fields.
@@ -70,6 +73,8 @@ type Server struct {
 	// Printers, if not nil, is asked for GET /api/v1/printers; without it
 	// the server has no printers.
 	Printers Printers
+	// Canteen is the name printed at the top of slips.
+	Canteen string
 	// Persons seals and keys the people's personal data. New makes a
 	// random one, good for tests only: a server sets the one of its key
 	// file (server.LoadPersonCipher), or what it stored cannot be read
@@ -92,6 +97,7 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 		Now:          time.Now,
 		TokenTTL:     DefaultTokenTTL,
 		EnrolCodeTTL: DefaultEnrolCodeTTL,
+		Canteen:      "饭卡食堂",
 		store:        store,
 		mux:          http.NewServeMux(),
 	}
@@ -112,6 +118,8 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 		server.OpLost, server.OpReplace, server.OpClose, server.OpEdit} {
 		s.mux.Handle("POST /api/v1/cards/{card_no}/"+string(kind), s.auth(s.handleCardOp(kind), server.RoleAdmin, server.RoleOperator))
 	}
+	s.mux.Handle("GET /api/v1/subsidies", s.auth(s.handleSchedules, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("POST /api/v1/subsidies", s.auth(s.handleAddSchedule, server.RoleAdmin))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds", s.auth(s.handleCardOp(server.OpHold), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/release", s.auth(s.handleCardOp(server.OpRelease), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/capture", s.auth(s.handleCardOp(server.OpCapture), server.RoleAdmin, server.RoleOperator))

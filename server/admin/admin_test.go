@@ -173,7 +173,7 @@ func TestOpenCard(t *testing.T) {
 
 	status, out = e.do(t, "GET", "/api/v1/cards/04A1B2C3D4E5F6", e.token, nil)
 	wantCard := map[string]any{"card_no": "04A1B2C3D4E5F6", "account_id": want["account_id"], "name": "张三", "status": "active",
-		"balance": json.Number("10000"), "held": json.Number("0"), "spendable": json.Number("10000"), "today_count": json.Number("0"),
+		"balance": json.Number("10000"), "held": json.Number("0"), "subsidy": json.Number("0"), "spendable": json.Number("10000"), "today_count": json.Number("0"),
 		"person_id": "110101********1234"}
 	if diff := cmp.Diff(wantCard, out); status != 200 || diff != "" {
 		t.Errorf("card: %d (-want +got):\n%s", status, diff)

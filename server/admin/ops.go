@@ -1,11 +1,14 @@
 package admin
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/escpos"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 )
@@ -20,6 +23,7 @@ type CardResponse struct {
 	Reason     string            `json:"reason,omitempty"` // why a frozen card is frozen: office, overdraft
 	Balance    money.Fen         `json:"balance"`
 	Held       money.Fen         `json:"held"`
+	Subsidy    money.Fen         `json:"subsidy"`
 	Spendable  money.Fen         `json:"spendable"`
 	TodayCount int               `json:"today_count"`
 	PersonID   string            `json:"person_id"` // masked
@@ -28,13 +32,53 @@ type CardResponse struct {
 	// TxID and HoldID: an operation's ledger transaction and hold.
 	TxID   int64 `json:"tx_id,omitempty"`
 	HoldID int64 `json:"hold_id,omitempty"`
+	// PrintError says why a slip asked for was not queued.
+	PrintError string `json:"print_error,omitempty"`
+}
+
+// slipKinds are the operations that print a slip.
+var slipKinds = map[server.OpKind]escpos.SlipKind{
+	server.OpRecharge: escpos.Recharge,
+	server.OpRefund:   escpos.Refund,
+	server.OpClose:    escpos.CloseCard,
+}
+
+// checkPrint checks a slip may be printed for kind on printer name.
+func (s *Server) checkPrint(ctx context.Context, kind server.OpKind, name string) error {
+	if _, ok := slipKinds[kind]; !ok {
+		return server.Errorf(server.EINVALID, "only recharges, refunds and closes print a slip")
+	}
+	if s.Printers == nil {
+		return server.Errorf(server.EINVALID, "this server has no printers")
+	}
+	states, err := s.Printers.Printers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range states {
+		if st.Name == name {
+			return nil
+		}
+	}
+	return server.Errorf(server.EINVALID, "no printer %q", name)
+}
+
+// printSlip queues the slip of an operation.
+func (s *Server) printSlip(ctx context.Context, kind server.OpKind, printerName string, u server.User, c server.Card, amount money.Fen, res server.CardOpResult) error {
+	doc, err := escpos.RenderSlip(escpos.Slip{Kind: slipKinds[kind], Canteen: s.Canteen, Operator: u.Name, Time: s.Now(),
+		CardNo: c.CardNo, Name: c.Name, Amount: amount, Balance: c.Balance, TxID: res.TxID})
+	if err != nil {
+		return err
+	}
+	_, err = s.Printers.Enqueue(ctx, server.PrintJob{Printer: printerName, Title: fmt.Sprintf("%s slip %d", kind, res.TxID), Doc: doc})
+	return err
 }
 
 // cardResponse shows c, its personal data opened and masked.
 func (s *Server) cardResponse(c server.Card) CardResponse {
 	resp := CardResponse{
 		CardNo: c.CardNo, AccountID: c.AccountID, Name: c.Name, Status: c.Status, Reason: c.Reason,
-		Balance: c.Balance, Held: c.Held, Spendable: c.Spendable(), TodayCount: c.CountOn(server.Day(s.Now())),
+		Balance: c.Balance, Held: c.Held, Subsidy: c.Subsidy, Spendable: c.Spendable(), TodayCount: c.CountOn(server.Day(s.Now())),
 		UserClass: c.UserClass, PersonID: "********",
 	}
 	if len(c.PersonSealed) > 0 {
@@ -128,6 +172,11 @@ type CardOpRequest struct {
 	Phone         string    `json:"phone,omitempty"`
 	UserClass     string    `json:"user_class,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
+	// Print names a printer to print the slip of a recharge, refund or
+	// close on (the diner's copy; refunds and closes have a line for the
+	// diner's signature). Sent again with a replay, the slip is printed
+	// again.
+	Print string `json:"print,omitempty"`
 }
 
 // handleCardOp runs the operation kind on the path's card.
@@ -167,6 +216,18 @@ func (s *Server) handleCardOp(kind server.OpKind) func(http.ResponseWriter, *htt
 			}
 			op.HoldID = n
 		}
+		var before server.Card
+		if req.Print != "" {
+			if err := s.checkPrint(r.Context(), kind, req.Print); err != nil {
+				s.error(w, r, err)
+				return
+			}
+			var err error
+			if before, err = s.store.Card(r.Context(), cardNo); err != nil {
+				s.error(w, r, err)
+				return
+			}
+		}
 		res, err := s.store.CardOp(r.Context(), op)
 		if err != nil {
 			s.error(w, r, err)
@@ -179,6 +240,18 @@ func (s *Server) handleCardOp(kind server.OpKind) func(http.ResponseWriter, *htt
 		}
 		resp := s.cardResponse(c)
 		resp.TxID, resp.HoldID = res.TxID, res.HoldID
+		if req.Print != "" && res.TxID != 0 {
+			amount := op.Amount
+			if kind == server.OpClose {
+				amount = before.Balance
+			}
+			if err := s.printSlip(r.Context(), kind, req.Print, u, c, amount, res); err != nil {
+				// The money moved: the answer says so, and the log why
+				// the slip did not print.
+				s.Logger.Error("api: slip not queued", "card", c.CardNo, "tx", res.TxID, "err", err)
+				resp.PrintError = server.ErrorMessage(err)
+			}
+		}
 		s.json(w, http.StatusOK, resp)
 	}
 }
@@ -205,4 +278,39 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request, _ server.Us
 		holds[i].Created = holds[i].Created.In(time.Local)
 	}
 	s.json(w, http.StatusOK, HoldsResponse{Holds: holds})
+}
+
+// SchedulesResponse answers GET /api/v1/subsidies.
+type SchedulesResponse struct {
+	Schedules []server.SubsidySchedule `json:"schedules"`
+}
+
+func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request, _ server.User) {
+	scs, err := s.store.Schedules(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if scs == nil {
+		scs = []server.SubsidySchedule{}
+	}
+	s.json(w, http.StatusOK, SchedulesResponse{Schedules: scs})
+}
+
+func (s *Server) handleAddSchedule(w http.ResponseWriter, r *http.Request, u server.User) {
+	var req server.SubsidySchedule
+	if err := decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if req.ID != 0 {
+		s.error(w, r, server.Errorf(server.EINVALID, "id is given by the server"))
+		return
+	}
+	sc, err := s.store.AddSchedule(r.Context(), req, u.Name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.json(w, http.StatusCreated, sc)
 }

@@ -197,3 +197,25 @@ func TestPersonalData(t *testing.T) {
 		}
 	}
 }
+
+func TestSubsidySchedules(t *testing.T) {
+	e := newEnv(t)
+	status, out := e.do(t, "POST", "/api/v1/subsidies", e.token, map[string]any{"user_class": "staff", "amount": 5000, "day": 1, "expires": true})
+	if status != http.StatusCreated || out["id"] == nil {
+		t.Fatalf("add schedule: %d %v", status, out)
+	}
+	for _, bad := range []string{`{"user_class":"staff","amount":5000,"day":31}`, `{"user_class":"staff","amount":-1,"day":1}`,
+		`{"user_class":"staff","amount":50.5,"day":1}`, `{"id":9,"user_class":"staff","amount":1,"day":1}`} {
+		if status, out := e.do(t, "POST", "/api/v1/subsidies", e.token, bad); status != http.StatusBadRequest {
+			t.Errorf("schedule %s: %d %v, want 400", bad, status, out)
+		}
+	}
+	status, out = e.do(t, "GET", "/api/v1/subsidies", e.token, nil)
+	if scs, _ := out["schedules"].([]any); status != 200 || len(scs) != 1 {
+		t.Errorf("schedules: %d %v", status, out)
+	}
+	e.addUser(t, "op", "operator password", server.RoleOperator)
+	if status, _ := e.do(t, "POST", "/api/v1/subsidies", e.login(t, "op", "operator password"), map[string]any{"user_class": "x", "amount": 1, "day": 1}); status != http.StatusForbidden {
+		t.Errorf("operator adds a schedule: %d, want 403", status)
+	}
+}

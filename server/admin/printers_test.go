@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,67 @@ func TestPrinters(t *testing.T) {
 	}
 	if status, _ := e.do(t, "GET", "/api/v1/printers", "", nil); status != http.StatusUnauthorized {
 		t.Errorf("without a token: %d", status)
+	}
+}
+
+// TestOperationSlips: a recharge, a refund and a close print their slip on
+// the printer asked for; other operations, unknown printers and a server
+// without printers are refused before any money moves.
+func TestOperationSlips(t *testing.T) {
+	e := newEnv(t)
+	e.openCard(t, "04A1B2C3", "110101199001011234", 10000)
+	status, out := e.do(t, "POST", "/api/v1/cards/04A1B2C3/recharge", e.token, map[string]any{"request_id": "r0", "amount": 100, "print": "office"})
+	if status != http.StatusBadRequest {
+		t.Errorf("a slip on a server without printers: %d %v, want 400", status, out)
+	}
+	office := printertest.MustPrinter(t)
+	q := printer.NewQueue(e.store, nil)
+	q.MinBackoff, q.StatusInterval = 20*time.Millisecond, 20*time.Millisecond
+	if err := q.Add("office", &printer.Network{Addr: office.Addr(), TwoWay: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	e.api.Printers = q
+	for _, bad := range []map[string]any{
+		{"request_id": "b1", "amount": 100, "print": "nowhere"},
+		{"request_id": "b2", "print": "office", "reason": "x"}, // a freeze prints nothing
+	} {
+		path := "/api/v1/cards/04A1B2C3/recharge"
+		if bad["amount"] == nil {
+			path = "/api/v1/cards/04A1B2C3/freeze"
+		}
+		if status, out := e.do(t, "POST", path, e.token, bad); status != http.StatusBadRequest {
+			t.Errorf("%v: %d %v, want 400", bad, status, out)
+		}
+	}
+	for i, step := range []struct {
+		op   string
+		body map[string]any
+	}{
+		{"recharge", map[string]any{"amount": 5000}},
+		{"close", map[string]any{}},
+	} {
+		step.body["request_id"], step.body["print"] = fmt.Sprintf("s%d", i), "office"
+		if status, out := e.do(t, "POST", "/api/v1/cards/04A1B2C3/"+step.op, e.token, step.body); status != 200 || out["print_error"] != nil {
+			t.Fatalf("%s: %d %v", step.op, status, out)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(office.Transcripts()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := office.Transcripts()
+	if len(got) != 2 {
+		t.Fatalf("%d slips printed, want 2", len(got))
+	}
+	for i, want := range [][]string{{"充值凭证", "50.00", "150.00"}, {"消卡凭证", "150.00", "签字"}} {
+		for _, w := range want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("slip %d lacks %q:\n%s", i+1, w, got[i])
+			}
+		}
 	}
 }

@@ -37,6 +37,7 @@ type env struct {
 func newEnv(t *testing.T, configure ...func(*gateway.Gateway)) *env {
 	t.Helper()
 	e := &env{store: servertest.MustOpenSQLite(t, nil), logs: &syncBuffer{}}
+	servertest.NoLimits(t, e.store)
 	e.gw = gateway.New(e.store, slog.New(slog.NewTextHandler(e.logs, nil)))
 	for _, f := range configure {
 		f(e.gw)

@@ -153,6 +153,7 @@ func (s *slowStore) Settle(ctx context.Context, terminal uint32, entries [][]byt
 // and then on the register, which cannot write on.
 func TestSlowStoreBackpressure(t *testing.T) {
 	db := servertest.MustOpenSQLite(t, nil)
+	servertest.NoLimits(t, db)
 	store := &slowStore{DB: db, gate: make(chan struct{}), delay: 5 * time.Millisecond}
 	logs := &syncBuffer{}
 	gw := gateway.New(store, slog.New(slog.NewTextHandler(logs, nil)))

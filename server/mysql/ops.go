@@ -140,3 +140,54 @@ func (db *DB) SetRules(ctx context.Context, r server.Rules, operator string) (ui
 	db.rules.Forget()
 	return v, nil
 }
+
+// AddSchedule implements server.SubsidyStore.
+func (db *DB) AddSchedule(ctx context.Context, s server.SubsidySchedule, operator string) (server.SubsidySchedule, error) {
+	return sqlops.AddSchedule(ctx, db.db, s, operator, ms(db.Now()))
+}
+
+// Schedules implements server.SubsidyStore.
+func (db *DB) Schedules(ctx context.Context) ([]server.SubsidySchedule, error) {
+	return sqlops.Schedules(ctx, db.db)
+}
+
+// RunSubsidies implements server.SubsidyStore. Each batch locks the card
+// version counter first, then the accounts, then the fund, at the end: the
+// package's lock order.
+func (db *DB) RunSubsidies(ctx context.Context, now time.Time) ([]server.SubsidyJob, error) {
+	s := &sqlops.Subsidies{Read: db.db, Begin: func(ctx context.Context, fn func(*sqlops.SubsidyTx) error) error {
+		return db.inTx(ctx, func(tx *sql.Tx) error {
+			version, err := lockCardVersion(ctx, tx)
+			if err != nil {
+				return err
+			}
+			b := newBooks(tx)
+			err = fn(&sqlops.SubsidyTx{Tx: tx, Lock: ` FOR UPDATE`, Duplicate: isDuplicate,
+				NextVersions: func(ctx context.Context, n int) ([]uint64, error) {
+					out := make([]uint64, n)
+					for i := range out {
+						version++
+						out[i] = version
+					}
+					return out, setCardVersion(ctx, tx, version)
+				},
+				Post: func(ctx context.Context, kind server.TxKind, origin string, now int64, postings []server.Posting) (int64, error) {
+					id, err := insertTx(ctx, tx, txRow{kind: kind, origin: origin, created: now, operator: "scheduler"})
+					if err != nil {
+						return 0, err
+					}
+					_, err = b.post(ctx, id, postings)
+					return id, err
+				}})
+			if err != nil {
+				return err
+			}
+			return b.flush(ctx)
+		})
+	}}
+	jobs, err := s.Run(ctx, now)
+	if len(jobs) > 0 {
+		db.cards.Notify()
+	}
+	return jobs, err
+}

@@ -246,6 +246,28 @@ var migrations = [][]string{
 			operator VARCHAR(64) NOT NULL DEFAULT ''
 		) ` + tableOptions,
 	},
+	// 6: subsidies (see the SQLite store's migration 6).
+	{
+		`ALTER TABLE accounts ADD COLUMN IF NOT EXISTS subsidy_account BIGINT NULL`,
+		`ALTER TABLE accounts ADD KEY IF NOT EXISTS accounts_class (user_class)`,
+		`CREATE TABLE IF NOT EXISTS subsidy_schedules (
+			id         BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			user_class VARCHAR(32) NOT NULL,
+			amount     BIGINT NOT NULL,
+			day        INT NOT NULL,
+			expires    BOOLEAN NOT NULL,
+			created    BIGINT NOT NULL,
+			operator   VARCHAR(64) NOT NULL,
+			CONSTRAINT subsidy_amount CHECK (amount > 0),
+			CONSTRAINT subsidy_day CHECK (day BETWEEN 1 AND 28)
+		) ` + tableOptions,
+		`CREATE TABLE IF NOT EXISTS subsidy_jobs (
+			job      VARCHAR(64) NOT NULL PRIMARY KEY,
+			accounts BIGINT NOT NULL,
+			amount   BIGINT NOT NULL,
+			finished BIGINT NOT NULL
+		) ` + tableOptions,
+	},
 }
 
 // LatestSchema is the schema version this code migrates a database to.

@@ -70,7 +70,7 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 			return server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
 		}
 		s := settlement{tx: tx, books: newBooks(tx), terminal: terminal, now: db.Now(), rules: rules,
-			cards: map[string]*server.Card{}, changed: map[string]bool{}}
+			cards: map[string]*server.Card{}, changed: map[string]bool{}, presetTx: map[uint64]int64{}}
 		var cardNos []string
 		for i := range entries {
 			if entries[i].Seq > t.LastSeq {
@@ -86,6 +86,9 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 		}
 		if authErr != nil {
 			return authErr
+		}
+		if err := s.insertSaleTxs(ctx, entries, t.LastSeq); err != nil {
+			return fmt.Errorf("settle register %d: %w", terminal, err)
 		}
 		if len(cardNos) > 0 { // not only replays
 			if version, err = lockCardVersion(ctx, tx); err != nil {
@@ -175,8 +178,8 @@ func (db *DB) verifyAhead(ctx context.Context, terminal uint32, entries []journa
 
 // settlement is one batch being settled. It reads and locks the batch's
 // cards first, keeps their state as its entries change it, and writes
-// cards, balances, postings and entries once, at its end (flush): only a
-// transactions row, whose id the next rows need, is written per entry.
+// cards, balances, transactions, postings and entries once, at its end
+// (flush), a few statements for the whole batch.
 type settlement struct {
 	rules    server.Rules // the rules sales are checked against
 	tx       *sql.Tx
@@ -186,8 +189,16 @@ type settlement struct {
 	version  uint64                  // the card change counter, locked, as this batch advanced it
 	cards    map[string]*server.Card // the batch's cards that exist, locked
 	changed  map[string]bool         // cards to write
-	entries  []any                   // entries rows to insert
+	entries  []any                   // entries rows to insert, entryColumns values each
+
+	pendingTx []pendingTx      // transactions rows to insert (see flushTx)
+	flushedTx int64            // transactions rows flushTx inserted
+	presetTx  map[uint64]int64 // sales' transactions rows inserted ahead, by seq
 }
+
+// entryColumns is the number of values of an entries row in
+// settlement.entries; the fifth is the tx_id.
+const entryColumns = 12
 
 // result is how one entry settled.
 type result struct {
@@ -253,22 +264,45 @@ func (s *settlement) card(cardNo string) (*server.Card, bool) {
 		if bal, known := s.books.known[c.AccountID]; known {
 			c.Balance = bal
 		}
+		if bal, known := s.books.known[c.SubsidyAccount]; known && c.SubsidyAccount != 0 {
+			c.Subsidy = bal
+		}
 	}
 	return c, ok
+}
+
+// saleTx returns the transactions row of a sale.
+func (s *settlement) saleTx(e *journal.Entry) txRow {
+	day := server.SaleDay(e.Time, s.now)
+	return txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
+		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
+}
+
+// insertSaleTxs inserts the transactions rows of the batch's new sales,
+// which depend on nothing the card version and card locks guard, before
+// those locks are taken: every settlement waits for the card version
+// lock, so it must be held the shortest time. A sale that settles then
+// uses its row (see sale); if the batch fails, the rows go with it.
+func (s *settlement) insertSaleTxs(ctx context.Context, entries []journal.Entry, lastSeq uint64) error {
+	for i := range entries {
+		if e := &entries[i]; e.Seq > lastSeq && e.Kind == journal.KindSale {
+			s.presetTx[e.Seq] = s.newTx(s.saleTx(e))
+		}
+	}
+	return s.flushTx(ctx)
 }
 
 // sale posts a sale: the card's account (or suspense, for an unknown card)
 // to revenue.
 func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error) {
-	day := server.SaleDay(e.Time, s.now)
-	row := txRow{kind: server.TxSale, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
-		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day}
+	row := s.saleTx(e)
+	day := *row.day
+	txID, ok := s.presetTx[e.Seq]
+	if !ok {
+		txID = s.newTx(row)
+	}
 	card, found := s.card(e.CardNo)
 	if !found {
-		txID, err := insertTx(ctx, s.tx, row)
-		if err != nil {
-			return result{}, err
-		}
 		if _, err := s.books.post(ctx, txID, []server.Posting{
 			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
 			{AccountID: server.RevenueAccount, Amount: e.Amount},
@@ -281,20 +315,13 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 		}, nil
 	}
 
-	txID, err := insertTx(ctx, s.tx, row)
-	if err != nil {
-		return result{}, err
-	}
-	balances, err := s.books.post(ctx, txID, []server.Posting{
-		{AccountID: card.AccountID, Amount: -e.Amount},
-		{AccountID: server.RevenueAccount, Amount: e.Amount},
-	})
+	balances, err := s.books.post(ctx, txID, server.SalePostings(card, e.Amount))
 	if err != nil {
 		return result{}, err
 	}
 	at := server.SaleTime(e.Time, s.now)
 	note := s.rules.SaleNote(card, e, day, at)
-	card.Balance = balances[card.AccountID]
+	card.ApplyBalances(balances)
 	card.CountSale(e, day, s.rules.Period(at))
 	s.touch(card)
 	r := server.SettleSale(card, e.Seq, note)
@@ -316,7 +343,11 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	}
 
 	// The sale and its void are this register's: the register's lock
-	// keeps them as read here.
+	// keeps them as read here. The sale may be of this batch: its row is
+	// written first.
+	if err := s.flushTx(ctx); err != nil {
+		return result{}, err
+	}
 	var saleID int64
 	var kind string
 	var saleCard sql.NullString
@@ -358,11 +389,8 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	}
 
 	day := int32(saleDay.Int64)
-	txID, err := insertTx(ctx, s.tx, txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
+	txID := s.newTx(txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),
 		terminal: s.terminal, seq: e.Seq, cardNo: e.CardNo, day: &day, voidOf: saleID})
-	if err != nil {
-		return result{}, err
-	}
 	balances, err := s.books.post(ctx, txID, reverse)
 	if err != nil {
 		return result{}, err
@@ -374,8 +402,8 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	// The card's count and version change only if the sale was paid from
 	// its account (not from suspense, before the card was opened).
 	if found {
-		if bal, ok := balances[card.AccountID]; ok {
-			card.Balance = bal
+		if card.PaidFrom(balances) {
+			card.ApplyBalances(balances)
 			card.CountVoid(day, e.Amount)
 			s.touch(card)
 			r.cardChanged = true
@@ -426,7 +454,7 @@ func (s *settlement) lockCards(ctx context.Context, cardNos []string) error {
 		for i := range n {
 			args[i] = cardNos[i]
 		}
-		rows, err := s.tx.QueryContext(ctx, `SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id
+		rows, err := s.tx.QueryContext(ctx, `SELECT `+cardColumns+` FROM `+sqlops.CardFrom+`
 			WHERE c.card_no IN (`+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`) ORDER BY c.card_no FOR UPDATE`, args...)
 		if err != nil {
 			return fmt.Errorf("lock cards: %w", err)
@@ -439,6 +467,9 @@ func (s *settlement) lockCards(ctx context.Context, cardNos []string) error {
 			}
 			s.cards[c.CardNo] = &c
 			s.books.lock(c.AccountID, c.Balance)
+			if c.SubsidyAccount != 0 {
+				s.books.lock(c.SubsidyAccount, c.Subsidy)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -466,7 +497,8 @@ func (s *settlement) record(e *journal.Entry, raw []byte, h journal.Hash, r resu
 		int64(r.ack.Balance), r.ack.Version, r.ack.Day, r.ack.TodayCount, ms(s.now))
 }
 
-// flush writes the batch's cards, balances, postings and entries.
+// flush writes the batch's cards, balances, transactions, postings and
+// entries.
 func (s *settlement) flush(ctx context.Context) error {
 	var cards []any
 	for _, no := range slices.Sorted(maps.Keys(s.changed)) {
@@ -477,11 +509,17 @@ func (s *settlement) flush(ctx context.Context) error {
 		"day_amount = ", "last_sale = ", "period = ", "period_count = "}, cards); err != nil {
 		return fmt.Errorf("update cards: %w", err)
 	}
+	// The transactions before the postings and entries that refer to
+	// them; after the cards, so that their rows are locked in the order
+	// the package doc gives.
+	if err := s.flushTx(ctx); err != nil {
+		return err
+	}
 	if err := s.books.flush(ctx); err != nil {
 		return err
 	}
 	err := insertRows(ctx, s.tx, `INSERT INTO entries (terminal_id, seq, hash, raw, tx_id, outcome, note, balance, version, day, today_count, settled_at) VALUES `,
-		12, s.entries)
+		entryColumns, s.entries)
 	if err != nil {
 		return fmt.Errorf("record entries: %w", err)
 	}

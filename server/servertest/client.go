@@ -42,9 +42,10 @@ func (c *Client) Send(m wire.Message) error {
 	return c.Conn.WriteMessage(websocket.BinaryMessage, b)
 }
 
-// Recv reads one message, waiting at most 5 seconds.
+// Recv reads one message, waiting at most 30 seconds: a guard against a
+// test hanging, long enough for a machine under load.
 func (c *Client) Recv() (wire.Message, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	typ, b, err := c.Conn.ReadMessage()
 	if err != nil {
 		return nil, err

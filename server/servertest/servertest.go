@@ -183,3 +183,13 @@ func MustRawSQLite(tb testing.TB, path string) *sql.DB {
 	tb.Cleanup(func() { raw.Close() })
 	return raw
 }
+
+// NoLimits sets rules without limits on s: for tests of settlement and
+// sync, whose registers sell on one card many times a second; the rules
+// have tests of their own.
+func NoLimits(tb testing.TB, s server.RuleStore) {
+	tb.Helper()
+	if _, err := s.SetRules(context.Background(), server.Rules{}, "test"); err != nil {
+		tb.Fatalf("set rules: %v", err)
+	}
+}

@@ -15,14 +15,14 @@ import (
 
 // cardColumns are the columns scanCard reads, from cards c joined with
 // accounts a.
-const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count, a.held, c.reason, a.user_class, c.day_amount, c.last_sale, c.period, c.period_count`
+const cardColumns = `c.card_no, c.account_id, a.person_id, a.name, c.status, a.balance, c.version, c.day, c.today_count, a.held, c.reason, a.user_class, c.day_amount, c.last_sale, c.period, c.period_count, COALESCE(a.subsidy_account, 0), COALESCE(s.balance, 0)`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCard(row scanner) (server.Card, error) {
 	var c server.Card
 	var status string
-	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount, &c.Held, &c.Reason, &c.UserClass, &c.DayAmount, &c.LastSale, &c.Period, &c.PeriodCount)
+	err := row.Scan(&c.CardNo, &c.AccountID, &c.PersonID, &c.Name, &status, &c.Balance, &c.Version, &c.Day, &c.TodayCount, &c.Held, &c.Reason, &c.UserClass, &c.DayAmount, &c.LastSale, &c.Period, &c.PeriodCount, &c.SubsidyAccount, &c.Subsidy)
 	c.Status = server.CardStatus(status)
 	return c, err
 }
@@ -160,7 +160,7 @@ func (db *DB) Card(ctx context.Context, cardNo string) (server.Card, error) {
 // CardsSince implements server.CardFeed.
 func (db *DB) CardsSince(ctx context.Context, version uint64, limit int) ([]server.Card, error) {
 	rows, err := db.read.QueryContext(ctx,
-		`SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id
+		`SELECT `+cardColumns+` FROM `+sqlops.CardFrom+`
 		 WHERE c.version > ? ORDER BY c.version LIMIT ?`, version, limit)
 	if err != nil {
 		return nil, fmt.Errorf("cards since %d: %w", version, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
@@ -131,4 +132,37 @@ func (db *DB) SetRules(ctx context.Context, r server.Rules, operator string) (ui
 	}
 	db.rules.Forget()
 	return v, nil
+}
+
+// AddSchedule implements server.SubsidyStore.
+func (db *DB) AddSchedule(ctx context.Context, s server.SubsidySchedule, operator string) (server.SubsidySchedule, error) {
+	err := db.inTx(ctx, func(tx *wtx) error {
+		var err error
+		s, err = sqlops.AddSchedule(ctx, tx, s, operator, ms(db.Now()))
+		return err
+	})
+	return s, err
+}
+
+// Schedules implements server.SubsidyStore.
+func (db *DB) Schedules(ctx context.Context) ([]server.SubsidySchedule, error) {
+	return sqlops.Schedules(ctx, readTx{db})
+}
+
+// RunSubsidies implements server.SubsidyStore.
+func (db *DB) RunSubsidies(ctx context.Context, now time.Time) ([]server.SubsidyJob, error) {
+	s := &sqlops.Subsidies{Read: readTx{db}, Begin: func(ctx context.Context, fn func(*sqlops.SubsidyTx) error) error {
+		return db.inTx(ctx, func(tx *wtx) error {
+			ops := opsStore(tx)
+			return fn(&sqlops.SubsidyTx{Tx: tx, Duplicate: isConstraint, NextVersions: ops.NextVersions,
+				Post: func(ctx context.Context, kind server.TxKind, origin string, now int64, postings []server.Posting) (int64, error) {
+					return ops.Post(ctx, kind, origin, "", "scheduler", now, postings, 0, 0)
+				}})
+		})
+	}}
+	jobs, err := s.Run(ctx, now)
+	if len(jobs) > 0 {
+		db.cards.Notify()
+	}
+	return jobs, err
 }

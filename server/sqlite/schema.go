@@ -244,6 +244,29 @@ CREATE TABLE settings (
 	operator TEXT NOT NULL DEFAULT ''
 ) STRICT;
 `,
+	// 6: subsidies. A diner's subsidies are kept in an account of their
+	// own (kind subsidy, like the fund), named by the diner's account;
+	// schedules say what each user class gets a month; a job's row is
+	// written with its last batch, so each runs once.
+	`
+ALTER TABLE accounts ADD COLUMN subsidy_account INTEGER REFERENCES accounts (id);
+CREATE TABLE subsidy_schedules (
+	id         INTEGER PRIMARY KEY,
+	user_class TEXT NOT NULL,
+	amount     INTEGER NOT NULL CHECK (amount > 0),
+	day        INTEGER NOT NULL CHECK (day BETWEEN 1 AND 28),
+	expires    INTEGER NOT NULL,
+	created    INTEGER NOT NULL,
+	operator   TEXT NOT NULL
+) STRICT;
+CREATE TABLE subsidy_jobs (
+	job      TEXT PRIMARY KEY,   -- credit/<schedule>/<month>, expire/<month>
+	accounts INTEGER NOT NULL,
+	amount   INTEGER NOT NULL,
+	finished INTEGER NOT NULL
+) STRICT;
+CREATE INDEX accounts_class ON accounts (user_class) WHERE kind = 'diner';
+`,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

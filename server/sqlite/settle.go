@@ -435,16 +435,13 @@ func (g *groupSettlement) sale(ctx context.Context, terminal uint32, e *journal.
 			txID: txID, note: "unknown card: posted to suspense",
 		}, nil
 	}
-	balances, err := g.books.post(ctx, txID, []server.Posting{
-		{AccountID: card.AccountID, Amount: -e.Amount},
-		{AccountID: server.RevenueAccount, Amount: e.Amount},
-	})
+	balances, err := g.books.post(ctx, txID, server.SalePostings(card, e.Amount))
 	if err != nil {
 		return result{}, err
 	}
 	at := server.SaleTime(e.Time, g.now)
 	note := g.rules.SaleNote(card, e, day, at)
-	card.Balance = balances[card.AccountID]
+	card.ApplyBalances(balances)
 	card.CountSale(e, day, g.rules.Period(at))
 	if err := g.touch(ctx, card); err != nil {
 		return result{}, err
@@ -529,8 +526,8 @@ func (g *groupSettlement) void(ctx context.Context, terminal uint32, e *journal.
 	// its account (not from suspense, before the card was opened).
 	if card != nil {
 		r.ack = card.Ack(e.Seq, wire.Settled)
-		if bal, ok := balances[card.AccountID]; ok {
-			card.Balance = bal
+		if card.PaidFrom(balances) {
+			card.ApplyBalances(balances)
 			card.CountVoid(day, e.Amount)
 			if err := g.touch(ctx, card); err != nil {
 				return result{}, err
@@ -570,8 +567,8 @@ func (g *groupSettlement) card(ctx context.Context, cardNo string) (*server.Card
 	if c, ok := g.cards[cardNo]; ok {
 		if c != nil {
 			// Another card of the same account (a replaced card) may have
-			// changed the balance since.
-			c.Balance = g.books.know(c.AccountID, c.Balance)
+			// changed the balances since.
+			g.knowBalances(c)
 		}
 		return c, nil
 	}
@@ -580,15 +577,18 @@ func (g *groupSettlement) card(ctx context.Context, cardNo string) (*server.Card
 			g.cards[cardNo] = nil
 			return nil, nil
 		}
-		if bal, ok := g.cache.balances[c.AccountID]; ok {
+		bal, ok := g.cache.balances[c.AccountID]
+		sub, subOK := g.cache.balances[c.SubsidyAccount]
+		if ok && (subOK || c.SubsidyAccount == 0) {
 			cc := *c
-			cc.Balance = g.books.know(cc.AccountID, bal)
+			cc.Balance, cc.Subsidy = bal, sub
+			g.knowBalances(&cc)
 			g.cards[cardNo] = &cc
 			return &cc, nil
 		}
 	}
 	c, err := scanCard(g.tx.QueryRowContext(ctx,
-		`SELECT `+cardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.card_no = ?`, cardNo))
+		`SELECT `+cardColumns+` FROM `+sqlops.CardFrom+` WHERE c.card_no = ?`, cardNo))
 	if errors.Is(err, sql.ErrNoRows) {
 		g.cards[cardNo] = nil
 		return nil, nil
@@ -596,11 +596,20 @@ func (g *groupSettlement) card(ctx context.Context, cardNo string) (*server.Card
 	if err != nil {
 		return nil, fmt.Errorf("card %s: %w", cardNo, err)
 	}
-	// Another card of the same account may have changed its balance in
+	// Another card of the same account may have changed its balances in
 	// this group already.
-	c.Balance = g.books.know(c.AccountID, c.Balance)
+	g.knowBalances(&c)
 	g.cards[cardNo] = &c
 	return &c, nil
+}
+
+// knowBalances makes the card's balances those the group has posted to
+// its accounts, or records them as read.
+func (g *groupSettlement) knowBalances(c *server.Card) {
+	c.Balance = g.books.know(c.AccountID, c.Balance)
+	if c.SubsidyAccount != 0 {
+		c.Subsidy = g.books.know(c.SubsidyAccount, c.Subsidy)
+	}
 }
 
 // touch gives the card the next version; flush writes it.

@@ -16,6 +16,10 @@ import (
 	"github.com/fanka/fanka/shared/money"
 )
 
+// CardFrom is what card columns (a store's cardColumns) are read from:
+// the card c, its account a, and a's subsidy account s, if any.
+const CardFrom = `cards c JOIN accounts a ON a.id = c.account_id LEFT JOIN accounts s ON s.id = a.subsidy_account`
+
 // Tx is a store's write transaction, as the operations need it.
 type Tx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -48,7 +52,7 @@ type Store struct {
 func (s *Store) State(ctx context.Context, tx Tx, op server.CardOp) (server.CardState, error) {
 	var st server.CardState
 	c, err := s.ScanCard(tx.QueryRowContext(ctx,
-		`SELECT `+s.CardColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.card_no = ?`+s.Lock, op.CardNo))
+		`SELECT `+s.CardColumns+` FROM `+CardFrom+` WHERE c.card_no = ?`+s.Lock, op.CardNo))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, server.Errorf(server.ENOTFOUND, "no card %s", op.CardNo)
 	}
@@ -253,7 +257,7 @@ func Search(ctx context.Context, q Tx, cardColumns string, scan func(row interfa
 	if cq.Text == "" {
 		prefix = "" // matches nothing: LIKE '' only matches ''
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+cardColumns+`, `+OfficeColumns+` FROM cards c JOIN accounts a ON a.id = c.account_id
+	rows, err := q.QueryContext(ctx, `SELECT `+cardColumns+`, `+OfficeColumns+` FROM `+CardFrom+`
 		WHERE c.card_no LIKE ? ESCAPE '!' OR a.name LIKE ? ESCAPE '!' OR a.person_id = ?
 		ORDER BY c.card_no LIMIT ?`, prefix, prefix, cq.PersonID, cq.Limit)
 	if err != nil {
@@ -277,7 +281,7 @@ func Search(ctx context.Context, q Tx, cardColumns string, scan func(row interfa
 func OfficeCard(ctx context.Context, q Tx, cardColumns string, scan func(row interface{ Scan(...any) error }) (server.Card, error), cardNo string) (server.Card, error) {
 	var person, phone []byte
 	c, err := scan(scanExtra{q.QueryRowContext(ctx, `SELECT `+cardColumns+`, `+OfficeColumns+`
-		FROM cards c JOIN accounts a ON a.id = c.account_id WHERE c.card_no = ?`, cardNo), []any{&person, &phone}})
+		FROM `+CardFrom+` WHERE c.card_no = ?`, cardNo), []any{&person, &phone}})
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.Card{}, server.Errorf(server.ENOTFOUND, "no card %s", cardNo)
 	}

@@ -153,7 +153,7 @@ func (m *model) spendable(c *modelCard) money.Fen { return c.account.balance - c
 // batch settles a batch of new sales and voids from one register.
 func (m *model) batch() {
 	reg := m.regs[m.rnd.IntN(len(m.regs))]
-	n := 1 + m.rnd.IntN(40)
+	n := 1 + m.rnd.IntN(80)
 	raw := make([][]byte, n)
 	want := make([]wire.Ack, n)
 	for i := range raw {

@@ -30,6 +30,7 @@ var opsTests = []struct {
 	{"Rules", testRules},
 	{"RulesPeriods", testRulesPeriods},
 	{"OverdraftFreezes", testOverdraftFreezes},
+	{"Subsidies", testSubsidies},
 }
 
 var opSeq int

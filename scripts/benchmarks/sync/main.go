@@ -27,8 +27,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -41,6 +39,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/scripts/benchmarks/bench"
+	"github.com/fanka/fanka/scripts/benchmarks/settleload"
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/gateway"
 	"github.com/fanka/fanka/server/sqlite"
@@ -126,17 +125,7 @@ type register struct {
 
 // addRegister enrols a register and opens its journal in dir.
 func (s *system) addRegister(ctx context.Context, dir string) (*register, error) {
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	code := make([]byte, 16)
-	rand.Read(code)
-	hash := sha256.Sum256(code)
-	if _, err := s.store.CreateTerminal(ctx, "till", hash, time.Now().Add(time.Hour)); err != nil {
-		return nil, err
-	}
-	t, err := s.store.EnrollTerminal(ctx, hash, key.Public().(ed25519.PublicKey))
+	t, key, err := settleload.Enroll(ctx, s.store, "till")
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,10 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	// settlement path.
 	sealCtx, stopSealing := context.WithCancel(ctx)
 	sealed := make(chan struct{})
-	go func() { defer close(sealed); sealLedger(sealCtx, store, logger) }()
+	go func() { defer close(sealed); server.SealLedger(sealCtx, store, logger) }()
+	subsidized := make(chan struct{})
+	go func() { defer close(subsidized); server.RunSubsidies(sealCtx, store, logger) }()
+	defer func() { stopSealing(); <-subsidized }()
 	defer func() { stopSealing(); <-sealed }()
 	// The print queue prints from its own goroutines: a printer that is off
 	// or out of paper never holds up settlement.
@@ -237,32 +240,4 @@ func (m *Main) ensureAdmin(ctx context.Context, store server.UserStore) error {
 		fmt.Fprintf(m.Stdout, "fanka-server: admin password: %s\n", password)
 	}
 	return nil
-}
-
-// sealInterval is how often the server seals the ledger.
-const sealInterval = time.Second
-
-// sealLedger seals what settled since the last seal, every sealInterval
-// (and at once again while a seal was full), until ctx ends.
-func sealLedger(ctx context.Context, store server.LedgerSealer, logger *slog.Logger) {
-	t := time.NewTicker(sealInterval)
-	defer t.Stop()
-	for {
-		n, err := store.Seal(ctx)
-		if err != nil && ctx.Err() == nil {
-			logger.Error("fanka-server: seal the ledger", "err", err)
-		}
-		if n == server.MaxSeal {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			// What settled last is sealed before the server stops.
-			if _, err := store.Seal(context.WithoutCancel(ctx)); err != nil {
-				logger.Error("fanka-server: seal the ledger at shutdown", "err", err)
-			}
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -1,4 +1,21 @@
-package main
+// Package settleload is the settlement load that the settle,
+// settle-mariadb and lookup suites share: registers, each a goroutine with
+// its own Ed25519 key, created and enrolled through the store's
+// CreateTerminal and EnrollTerminal, that sign and chain their journal
+// entries (sales on random cards) before the clock starts, connect to the
+// real server/gateway behind a loopback TLS server (httptest), answer the
+// challenge and say they already hold every card change. Then all
+// registers stream at once, as terminal/uplink does: frames of at most
+// Config.Batch entries, no more than Config.Window entries sent and not yet
+// acked, while reading acks (each checked to be the next seq) and the card
+// changes the gateway pushes to every register as sales settle, which is
+// part of the server's work measured. The time is from the first frame sent
+// to the last ack received, over every register.
+//
+// Several servers (Server values) may share the load: each has its own
+// store, gateway and listener, and the registers are dealt out among them
+// in turn.
+package settleload
 
 import (
 	"context"
@@ -14,90 +31,174 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fanka/fanka/scripts/benchmarks/bench"
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/gateway"
-	"github.com/fanka/fanka/server/sqlite"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
 )
 
 const (
-	maxBatch = wire.MaxBatch
-	// deposit is each card's opening balance: enough that no sale of the
+	// Deposit is each card's opening balance: enough that no sale of the
 	// run overdraws it, so that every entry settles plainly.
-	deposit = 100_000 * money.Yuan
-	// wsPath is where fanka-server mounts the registers' endpoint.
-	wsPath = "/api/v1/terminal/ws"
+	Deposit = 100_000 * money.Yuan
+	// WSPath is where fanka-server mounts the registers' endpoint.
+	WSPath = "/api/v1/terminal/ws"
 	// stallTimeout ends a run in which no ack arrives for so long.
 	stallTimeout = time.Minute
 )
 
-// settlement is the outcome of the timed streaming.
-type settlement struct {
-	path    string        // the SQLite file
-	elapsed time.Duration // first frame sent → last ack received
+// Config is the load's settings.
+type Config struct {
+	Sales      int           // sales settled in all
+	Registers  int           // registers streaming at once
+	Cards      int           // cards opened, on which the sales fall at random
+	Batch      int           // entries per frame, at most
+	Window     int           // entries sent and not acked per register, at most
+	Timeout    time.Duration // how long the streaming may take
+	CPUProfile string        // file for a CPU profile of the streaming, or ""
 }
 
-// settle sets up a store, its gateway and the registers in dir, streams
-// every register's sales at once and times it.
-func settle(ctx context.Context, cfg config, dir string) (settlement, error) {
-	res := settlement{path: filepath.Join(dir, "fanka.db")}
-	store := sqlite.New(res.path)
-	if err := store.Open(ctx); err != nil {
-		return res, err
+// ConfigFromEnv reads the settings every settlement suite shares from the
+// environment: BENCH_SETTLE_SALES (sales, the suite's default),
+// BENCH_SETTLE_REGISTERS (50), BENCH_SETTLE_CARDS (cards, the suite's default), BENCH_SETTLE_BATCH (500),
+// BENCH_SETTLE_WINDOW (5000), BENCH_SETTLE_TIMEOUT (10m for the streaming,
+// which also fails when no ack arrives for a minute) and BENCH_CPUPROFILE (a
+// file for a CPU profile of the streaming: the server's goroutines carry the
+// label side=server and the registers' side=register, so that `go tool
+// pprof -tagfocus side=server` shows the server alone).
+func ConfigFromEnv(sales, cards int) (Config, error) {
+	var cfg Config
+	var errs []error
+	num := func(dst *int, name string, def int) {
+		var err error
+		*dst, err = bench.Int(name, def)
+		errs = append(errs, err)
 	}
-	defer store.Close()
+	num(&cfg.Sales, "BENCH_SETTLE_SALES", sales)
+	num(&cfg.Registers, "BENCH_SETTLE_REGISTERS", 50)
+	num(&cfg.Cards, "BENCH_SETTLE_CARDS", cards)
+	num(&cfg.Batch, "BENCH_SETTLE_BATCH", 500)
+	num(&cfg.Window, "BENCH_SETTLE_WINDOW", 5000)
+	var err error
+	cfg.Timeout, err = bench.Duration("BENCH_SETTLE_TIMEOUT", 10*time.Minute)
+	errs = append(errs, err)
+	cfg.CPUProfile = os.Getenv("BENCH_CPUPROFILE")
+	if err := errors.Join(errs...); err != nil {
+		return cfg, err
+	}
+	if cfg.Batch > wire.MaxBatch {
+		return cfg, fmt.Errorf("BENCH_SETTLE_BATCH=%d: at most %d", cfg.Batch, wire.MaxBatch)
+	}
+	if cfg.Window < cfg.Batch {
+		return cfg, fmt.Errorf("BENCH_SETTLE_WINDOW=%d: below the batch of %d", cfg.Window, cfg.Batch)
+	}
+	if cfg.Sales < cfg.Registers {
+		return cfg, fmt.Errorf("BENCH_SETTLE_SALES=%d: fewer than the %d registers", cfg.Sales, cfg.Registers)
+	}
+	return cfg, nil
+}
 
-	t := time.Now()
-	cards, cursor, err := openCards(ctx, store, cfg.Cards)
-	if err != nil {
-		return res, err
+// Note prints progress on standard error, after the suite's name.
+func Note(suite, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, suite+": "+format+"\n", args...)
+}
+
+// Server is one server instance of the run: its store, and how its
+// listener serves the gateway (nil: the gateway alone at WSPath).
+type Server struct {
+	Store server.Store
+	// Mount returns the handler of the listener, given the gateway's.
+	Mount func(gw http.Handler) http.Handler
+}
+
+// Load is what a run is given: its settings, the servers, the cards that
+// were opened and the card cursor after the last of them.
+type Load struct {
+	Suite   string // the suite's name, for its progress notes
+	Config  Config
+	Servers []Server
+	Cards   []string
+	Cursor  uint64
+	// During, if set, runs while the registers stream, given each server's
+	// base URL (https://host:port) and a TLS configuration that trusts
+	// them; its context ends with the streaming, and its error fails the
+	// run.
+	During func(ctx context.Context, urls []string, tlsConf *tls.Config) error
+}
+
+// Run creates and enrols the registers in the first server's store, has
+// them sign their sales, starts every server's listener and streams every
+// register's sales at once. It returns the time from the first frame sent
+// to the last ack received.
+func Run(ctx context.Context, l Load) (time.Duration, error) {
+	cfg := l.Config
+	note := func(format string, args ...any) { Note(l.Suite, format, args...) }
+	if cfg.Registers < 50 {
+		note("%d registers: the bars are measured with at least 50", cfg.Registers)
 	}
-	note("opened %d cards in %v", len(cards), time.Since(t).Round(time.Millisecond))
-	t = time.Now()
-	regs, err := enrollRegisters(ctx, store, cfg.Registers)
+	t := time.Now()
+	regs, err := enrollRegisters(ctx, l.Servers[0].Store, cfg.Registers)
 	if err != nil {
-		return res, err
+		return 0, err
 	}
 	note("enrolled %d registers in %v", len(regs), time.Since(t).Round(time.Millisecond))
 	t = time.Now()
-	if err := recordSales(regs, cards, cfg); err != nil {
-		return res, err
+	if err := recordSales(regs, l.Cards, cfg); err != nil {
+		return 0, err
 	}
 	note("signed %d sales in %v", cfg.Sales, time.Since(t).Round(time.Millisecond))
 
-	gw := gateway.New(store, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	mux := http.NewServeMux()
-	mux.Handle("GET "+wsPath, labelled("server", gw))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.StartTLS()
-	defer srv.Close()
-	defer gw.Close()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
-	url := "wss://" + srv.Listener.Addr().String() + wsPath
-
-	if err := connect(ctx, regs, url, &tls.Config{RootCAs: roots}, cursor); err != nil {
-		return res, err
+	urls := make([]string, len(l.Servers))
+	for i, s := range l.Servers {
+		gw := gateway.New(s.Store, logger)
+		var h http.Handler = gw
+		if s.Mount != nil {
+			h = s.Mount(gw)
+		} else {
+			mux := http.NewServeMux()
+			mux.Handle("GET "+WSPath, gw)
+			h = mux
+		}
+		srv := httptest.NewUnstartedServer(labelled("server", h))
+		srv.StartTLS()
+		defer srv.Close()
+		defer gw.Close()
+		roots.AddCert(srv.Certificate())
+		urls[i] = "https://" + srv.Listener.Addr().String()
+	}
+	// Each server seals the ledger every second as it settles, as
+	// fanka-server serve does: it is part of what settling costs.
+	sealCtx, stopSealing := context.WithCancel(ctx)
+	var sealers sync.WaitGroup
+	for _, s := range l.Servers {
+		sealers.Go(func() { server.SealLedger(sealCtx, s.Store, logger) })
+	}
+	defer func() { stopSealing(); sealers.Wait() }()
+	tlsConf := &tls.Config{RootCAs: roots}
+	if err := connect(ctx, regs, urls, tlsConf, l.Cursor); err != nil {
+		return 0, err
 	}
 	defer func() {
 		for _, r := range regs {
 			r.conn.Close()
 		}
 	}()
-	res.elapsed, err = stream(ctx, cfg, regs)
+	elapsed, err := stream(ctx, l, regs, urls, tlsConf)
 	if err != nil {
-		return res, err
+		return 0, err
 	}
 
 	var outcomes [wire.Flagged + 1]int
@@ -109,13 +210,13 @@ func settle(ctx context.Context, cfg config, dir string) (settlement, error) {
 		cardFrames += r.cardFrames
 		cardDeltas += r.cardDeltas
 	}
-	note("settled %d sales in %v: %d settled, %d with overdraft, %d flagged; %d card frames with %d card deltas pushed to the registers",
-		cfg.Sales, res.elapsed.Round(time.Millisecond), outcomes[wire.Settled], outcomes[wire.SettledOverdraft], outcomes[wire.Flagged],
+	note("settled %d sales in %v on %d server(s): %d settled, %d with overdraft, %d flagged; %d card frames with %d card deltas pushed to the registers",
+		cfg.Sales, elapsed.Round(time.Millisecond), len(l.Servers), outcomes[wire.Settled], outcomes[wire.SettledOverdraft], outcomes[wire.Flagged],
 		cardFrames, cardDeltas)
 	if outcomes[wire.Settled] != cfg.Sales {
 		note("not every sale settled plainly: the cards' deposits are too small for the run")
 	}
-	return res, nil
+	return elapsed, nil
 }
 
 // labelled serves h with the profiler label side on its goroutines and
@@ -128,25 +229,53 @@ func labelled(side string, h http.Handler) http.Handler {
 	})
 }
 
-// openCards opens n cards, each with the deposit, and returns their
+// OpenCards opens n cards through the store's OpenCard, each with the
+// deposit, from a few goroutines at once (a store with one writer takes
+// them in turn; one on a database server overlaps them), and returns their
 // numbers and the card cursor after the last one.
-func openCards(ctx context.Context, store *sqlite.DB, n int) ([]string, uint64, error) {
+func OpenCards(ctx context.Context, store interface {
+	server.CardStore
+	server.CardFeed
+}, n int) ([]string, uint64, error) {
 	cards := make([]string, n)
 	for i := range cards {
-		cards[i] = fmt.Sprintf("04%012X", i+1) // a UID, as uid cards read
-		_, err := store.OpenCard(ctx, server.OpenCard{
-			RequestID: fmt.Sprintf("bench-open-%d", i+1), Operator: "bench", PersonID: fmt.Sprintf("P%08d", i+1),
-			Name: "食客", Deposit: deposit, CardNo: cards[i],
-		})
-		if err != nil {
-			return nil, 0, err
-		}
+		cards[i] = CardNo(i)
 	}
-	last, err := store.Card(ctx, cards[n-1])
-	if err != nil {
+	work := make(chan int)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if errs[w] != nil {
+					continue
+				}
+				_, errs[w] = store.OpenCard(ctx, OpenCardOp(i))
+			}
+		}()
+	}
+	for i := range cards {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, 0, err
 	}
-	return cards, last.Version, nil
+	cursor, err := store.CardVersion(ctx)
+	return cards, cursor, err
+}
+
+// CardNo is the number of the i-th card of a run (from 0): a UID, as uid
+// cards read.
+func CardNo(i int) string { return fmt.Sprintf("04%012X", i+1) }
+
+// OpenCardOp is the request that opens the i-th card of a run.
+func OpenCardOp(i int) server.OpenCard {
+	return server.OpenCard{RequestID: fmt.Sprintf("bench-open-%d", i+1), Operator: "bench", PersonID: fmt.Sprintf("P%08d", i+1),
+		Name: "食客", Deposit: Deposit, CardNo: CardNo(i)}
 }
 
 // register is a simulated register: its key, its journal already signed
@@ -170,20 +299,10 @@ type register struct {
 
 // enrollRegisters creates n registers in the store and enrols a fresh key
 // for each, as an operator and fanka-terminal enroll do.
-func enrollRegisters(ctx context.Context, store *sqlite.DB, n int) ([]*register, error) {
+func enrollRegisters(ctx context.Context, store server.TerminalStore, n int) ([]*register, error) {
 	regs := make([]*register, n)
 	for i := range regs {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		code := make([]byte, 16)
-		rand.Read(code)
-		hash := sha256.Sum256(code)
-		if _, err := store.CreateTerminal(ctx, fmt.Sprintf("till %02d", i+1), hash, time.Now().Add(time.Hour)); err != nil {
-			return nil, err
-		}
-		t, err := store.EnrollTerminal(ctx, hash, key.Public().(ed25519.PublicKey))
+		t, key, err := Enroll(ctx, store, fmt.Sprintf("till %02d", i+1))
 		if err != nil {
 			return nil, err
 		}
@@ -192,9 +311,29 @@ func enrollRegisters(ctx context.Context, store *sqlite.DB, n int) ([]*register,
 	return regs, nil
 }
 
+// Enroll creates a register named name in the store and enrols a fresh
+// key for it, as an operator and fanka-terminal enroll do.
+func Enroll(ctx context.Context, store server.TerminalStore, name string) (server.Terminal, ed25519.PrivateKey, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return server.Terminal{}, nil, err
+	}
+	code := make([]byte, 16)
+	rand.Read(code)
+	hash := sha256.Sum256(code)
+	if _, err := store.CreateTerminal(ctx, name, hash, time.Now().Add(time.Hour)); err != nil {
+		return server.Terminal{}, nil, err
+	}
+	t, err := store.EnrollTerminal(ctx, hash, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return server.Terminal{}, nil, err
+	}
+	return t, key, nil
+}
+
 // recordSales shares the sales out among the registers and has each one
 // sign and chain its journal, then cuts it into frames of cfg.Batch.
-func recordSales(regs []*register, cards []string, cfg config) error {
+func recordSales(regs []*register, cards []string, cfg Config) error {
 	work := make(chan int)
 	errs := make([]error, len(regs))
 	var wg sync.WaitGroup
@@ -229,7 +368,7 @@ func (r *register) record(cards []string, batch int, rnd *mrand.Rand) error {
 		c := rnd.IntN(len(cards))
 		amount := money.Fen(100 + 50*rnd.IntN(39)) // 1.00 to 20.00
 		e := journal.Entry{Kind: journal.KindSale, Terminal: r.id, Seq: seq, Time: time.Now().UnixMilli(),
-			CardNo: cards[c], Amount: amount, Balance: deposit - spent[c], Cashier: "C01", Prev: prev}
+			CardNo: cards[c], Amount: amount, Balance: Deposit - spent[c], Cashier: "C01", Prev: prev}
 		spent[c] += amount
 		if err := e.Sign(r.key); err != nil {
 			return err
@@ -253,16 +392,17 @@ func (r *register) record(cards []string, batch int, rnd *mrand.Rand) error {
 	return nil
 }
 
-// connect opens every register's connection and runs its handshake; each
-// register says it holds every card change up to cursor.
-func connect(ctx context.Context, regs []*register, url string, tlsConf *tls.Config, cursor uint64) error {
+// connect opens every register's connection, to the servers at urls in
+// turn, and runs its handshake; each register says it holds every card
+// change up to cursor.
+func connect(ctx context.Context, regs []*register, urls []string, tlsConf *tls.Config, cursor uint64) error {
 	errs := make([]error, len(regs))
 	var wg sync.WaitGroup
 	for i, r := range regs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.connect(ctx, url, tlsConf, cursor)
+			errs[i] = r.connect(ctx, "wss"+strings.TrimPrefix(urls[i%len(urls)], "https")+WSPath, tlsConf, cursor)
 		}()
 	}
 	wg.Wait()
@@ -322,11 +462,12 @@ func (r *register) read() (wire.Message, error) {
 
 // stream has every register send its journal at once and returns the
 // time from the first frame sent to the last ack received.
-func stream(ctx context.Context, cfg config, regs []*register) (time.Duration, error) {
+func stream(ctx context.Context, l Load, regs []*register, urls []string, tlsConf *tls.Config) (time.Duration, error) {
+	cfg := l.Config
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := make(chan struct{})
-	errc := make(chan error, 2*len(regs))
+	errc := make(chan error, 2*len(regs)+1)
 	var wg sync.WaitGroup
 	for _, r := range regs {
 		r.conn.SetReadDeadline(time.Now().Add(cfg.Timeout + time.Minute))
@@ -366,6 +507,24 @@ func stream(ctx context.Context, cfg config, regs []*register) (time.Duration, e
 		defer pprof.StopCPUProfile()
 	}
 
+	if l.During != nil {
+		// Deferred after the wait above, so run before it: the streaming is
+		// over once every register has its acks, and During stops then.
+		during, stopDuring := context.WithCancel(ctx)
+		defer stopDuring()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-start:
+			case <-during.Done():
+				return
+			}
+			if err := l.During(during, urls, tlsConf); err != nil && during.Err() == nil {
+				errc <- err
+			}
+		}()
+	}
 	t0 := time.Now()
 	close(start)
 	timeout := time.NewTimer(cfg.Timeout)
@@ -388,7 +547,7 @@ func stream(ctx context.Context, cfg config, regs []*register) (time.Duration, e
 				return 0, fmt.Errorf("not every sale was acked within %v (BENCH_SETTLE_TIMEOUT): %d of %d", cfg.Timeout, n, all)
 			case <-progress.C:
 				n, all := ackedSoFar(regs)
-				note("%v: %d of %d sales acked", time.Since(t0).Round(time.Second), n, all)
+				Note(l.Suite, "%v: %d of %d sales acked", time.Since(t0).Round(time.Second), n, all)
 				if n > lastAcked {
 					lastAcked, lastProgress = n, time.Now()
 				} else if time.Since(lastProgress) >= stallTimeout {
@@ -488,14 +647,10 @@ func (r *register) readAcks() error {
 	}
 }
 
-// checkStore opens the store afresh and verifies it as fanka-server verify
-// does, and checks that it holds exactly the entries sent.
-func checkStore(ctx context.Context, cfg config, path string) error {
-	store := sqlite.New(path)
-	if err := store.Open(ctx); err != nil {
-		return err
-	}
-	defer store.Close()
+// Check verifies the store as fanka-server verify does, and checks that
+// it holds exactly the entries the load sent, on cfg.Cards cards opened
+// before.
+func Check(ctx context.Context, suite string, cfg Config, store server.Verifier) error {
 	t := time.Now()
 	rep, err := store.Verify(ctx)
 	var v *server.Violation
@@ -505,7 +660,7 @@ func checkStore(ctx context.Context, cfg config, path string) error {
 	if err != nil {
 		return err
 	}
-	note("verify: ok: %d transactions, %d entries, %d registers (in %v)", rep.Transactions, rep.Entries, rep.Registers,
+	Note(suite, "verify: ok: %d transactions, %d entries, %d registers (in %v)", rep.Transactions, rep.Entries, rep.Registers,
 		time.Since(t).Round(time.Millisecond))
 	switch {
 	case rep.Entries != int64(cfg.Sales):

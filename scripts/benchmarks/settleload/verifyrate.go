@@ -1,4 +1,4 @@
-package main
+package settleload
 
 import (
 	"context"
@@ -13,22 +13,24 @@ import (
 	"github.com/fanka/fanka/shared/journal"
 )
 
-// verifyCount is a number of signatures verified in a time.
-type verifyCount struct {
+// VerifyCount is a number of signatures verified in a time.
+type VerifyCount struct {
 	n       int64
 	elapsed time.Duration
 }
 
-func (c verifyCount) add(o verifyCount) verifyCount {
-	return verifyCount{n: c.n + o.n, elapsed: c.elapsed + o.elapsed}
+// Add returns the two counts together.
+func (c VerifyCount) Add(o VerifyCount) VerifyCount {
+	return VerifyCount{n: c.n + o.n, elapsed: c.elapsed + o.elapsed}
 }
 
-func (c verifyCount) rate() float64 { return float64(c.n) / c.elapsed.Seconds() }
+// Rate returns the verifications per second.
+func (c VerifyCount) Rate() float64 { return float64(c.n) / c.elapsed.Seconds() }
 
-// measureVerify verifies journal entries on GOMAXPROCS goroutines for d and
+// MeasureVerify verifies journal entries on GOMAXPROCS goroutines for d and
 // counts them: the machine's Ed25519 verification rate on the messages the
 // server verifies.
-func measureVerify(ctx context.Context, d time.Duration) (verifyCount, error) {
+func MeasureVerify(ctx context.Context, d time.Duration) (VerifyCount, error) {
 	type signed struct {
 		e   journal.Entry
 		pub ed25519.PublicKey
@@ -38,13 +40,13 @@ func measureVerify(ctx context.Context, d time.Duration) (verifyCount, error) {
 	for i := range entries {
 		pub, key, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
-			return verifyCount{}, err
+			return VerifyCount{}, err
 		}
 		e := journal.Entry{Kind: journal.KindSale, Terminal: uint32(i + 1), Seq: uint64(i + 2), Time: time.Now().UnixMilli(),
 			CardNo: fmt.Sprintf("04%012X", i), Amount: 1250, Balance: 100_000, Cashier: "C01"}
 		e.Prev[0] = byte(i)
 		if err := e.Sign(key); err != nil {
-			return verifyCount{}, err
+			return VerifyCount{}, err
 		}
 		entries[i] = signed{e, pub}
 	}
@@ -81,10 +83,10 @@ func measureVerify(ctx context.Context, d time.Duration) (verifyCount, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if err := ctx.Err(); err != nil {
-		return verifyCount{}, err
+		return VerifyCount{}, err
 	}
 	if bad.Load() != 0 {
-		return verifyCount{}, fmt.Errorf("ed25519: %d good signatures did not verify", bad.Load())
+		return VerifyCount{}, fmt.Errorf("ed25519: %d good signatures did not verify", bad.Load())
 	}
-	return verifyCount{n: total.Load(), elapsed: elapsed}, nil
+	return VerifyCount{n: total.Load(), elapsed: elapsed}, nil
 }
