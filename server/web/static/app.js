@@ -215,13 +215,18 @@ async function cardAction(action) {
     body.new_card_no = $('#cd-newno').value.trim();
     what += ' → ' + body.new_card_no;
   }
+  const printer = $('#cd-printer') ? $('#cd-printer').value : '';
+  if (printer && (action === 'recharge' || action === 'refund' || action === 'close')) {
+    body.print = printer;
+    what += ' · ' + t('print') + ' → ' + printer;
+  }
   if (!await confirmBox(what)) return;
   body.request_id = requestID(JSON.stringify([card.card_no, action, body]));
   try {
     const c = await api('POST', '/cards/' + encodeURIComponent(card.card_no) + '/' + action, body);
     answered(null);
     showCard(c);
-    show('#card-notice', t('done') + ': ' + t('card.' + action));
+    show('#card-notice', t('done') + ': ' + t('card.' + action) + (c.print_error ? ' · ' + t('card.printerr') + ': ' + c.print_error : ''));
     if (action === 'recharge' || action === 'refund') $('#cd-amount').value = '';
   } catch (err) { answered(err); showError('#card-error', err); }
 }
@@ -252,6 +257,12 @@ function cards() {
   }
   const pr = $('#cd-print');
   if (pr) pr.addEventListener('click', () => window.print());
+  const sel = $('#cd-printer');
+  if (sel) {
+    api('GET', '/printers').then(r => {
+      for (const p of r.printers || []) sel.append(el('option', { value: p.name }, p.name + ' (' + p.status + ')'));
+    }).catch(() => { /* no printers to offer */ });
+  }
   const form = $('#card-open');
   if (form) {
     form.addEventListener('submit', async ev => {
