@@ -29,6 +29,10 @@ type Store interface {
 	Verifier
 	LedgerSealer
 	PrintJobStore
+	SaleStore
+	TerminalLister
+	ReportStore
+	AuditStore
 	// Close releases the database. No method may be called after it.
 	Close() error
 }

@@ -1,6 +1,8 @@
 // Package admin is the office's JSON API under /api/v1: sign in, open and
-// look up cards, create and enrol registers, see the printers and the
-// alarms. The registers' WebSocket endpoint is mounted here too, at GET
+// look up cards, create, enrol, list and disable registers, see the
+// printers and the alarms, list the sales and watch them live, the daily
+// report (JSON and CSV), and the audit log of every office action with
+// its verification. The registers' WebSocket endpoint is mounted here too, at GET
 // /api/v1/terminal/ws, so that the server has one HTTPS listener.
 //
 // Amounts are integer fen. Errors are {"error":{"code","message"}} with the
@@ -37,6 +39,16 @@ type Store interface {
 	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
 	// Alarms: see server.AlarmStore.
 	Alarms(ctx context.Context, limit int) ([]server.Alarm, error)
+	// Terminal and SetTerminalDisabled: see server.TerminalStore.
+	Terminal(ctx context.Context, id uint32) (server.Terminal, error)
+	SetTerminalDisabled(ctx context.Context, id uint32, disabled bool) error
+	// SubscribeCards (see server.CardFeed) wakes the live sale feed early
+	// after a commit of this server that changed a card, as most sales do.
+	SubscribeCards() (<-chan struct{}, func())
+	server.SaleStore
+	server.TerminalLister
+	server.ReportStore
+	server.AuditStore
 }
 
 // Printers is what the API shows of the printers: the print queue's view
@@ -75,6 +87,16 @@ type Server struct {
 	Printers Printers
 	// Canteen is the name printed at the top of slips.
 	Canteen string
+	// MealPeriods, if not nil, returns the meal periods the daily report
+	// totals by (the rules'); without it, those of server.DefaultRules.
+	MealPeriods func(ctx context.Context) ([]server.MealPeriod, error)
+	// LivePoll is how often the live sale feed looks for new sales in the
+	// store (which other servers on the same database may have settled);
+	// DefaultLivePoll if zero. LiveBuffer bounds the messages waiting for
+	// one client of the feed; a client that falls further behind is
+	// dropped. DefaultLiveBuffer if zero.
+	LivePoll   time.Duration
+	LiveBuffer int
 	// Persons seals and keys the people's personal data. New makes a
 	// random one, good for tests only: a server sets the one of its key
 	// file (server.LoadPersonCipher), or what it stored cannot be read
@@ -83,6 +105,7 @@ type Server struct {
 
 	store    Store
 	mux      *http.ServeMux
+	live     *liveFeed
 	throttle throttle
 }
 
@@ -101,6 +124,7 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 		store:        store,
 		mux:          http.NewServeMux(),
 	}
+	s.live = newLiveFeed(s)
 	key := make([]byte, 64)
 	rand.Read(key)
 	s.Persons, _ = server.NewPersonCipher(key)
@@ -124,6 +148,15 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/release", s.auth(s.handleCardOp(server.OpRelease), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/cards/{card_no}/holds/{hold_id}/capture", s.auth(s.handleCardOp(server.OpCapture), server.RoleAdmin, server.RoleOperator))
 	s.mux.Handle("POST /api/v1/terminals", s.auth(s.handleCreateTerminal, server.RoleAdmin))
+	s.mux.Handle("GET /api/v1/terminals", s.auth(s.handleTerminals, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("POST /api/v1/terminals/{id}/disable", s.auth(s.handleSetDisabled(true), server.RoleAdmin))
+	s.mux.Handle("POST /api/v1/terminals/{id}/enable", s.auth(s.handleSetDisabled(false), server.RoleAdmin))
+	s.mux.Handle("GET /api/v1/sales", s.auth(s.handleSales, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/sales/live", s.auth(s.handleLive, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/daily", s.auth(s.handleDailyReport, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/daily.csv", s.auth(s.handleDailyCSV, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/audit", s.auth(s.handleAudit, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("POST /api/v1/audit/verify", s.auth(s.handleAuditVerify, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/printers", s.auth(s.handlePrinters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/alarms", s.auth(s.handleAlarms, server.RoleAdmin, server.RoleAuditor))
 	s.mux.Handle("POST /api/v1/users", s.auth(s.handleCreateUser, server.RoleAdmin))

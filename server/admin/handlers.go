@@ -119,6 +119,8 @@ func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server
 		s.error(w, r, err)
 		return
 	}
+	s.audit(r, u, AuditCardOpen, map[string]any{"request_id": req.RequestID, "card_no": opened.CardNo,
+		"account_id": opened.AccountID, "name": req.Name, "deposit": req.Deposit, "fanka_card": len(cardKey) > 0})
 	s.json(w, http.StatusCreated, opened)
 }
 
@@ -147,6 +149,7 @@ func (s *Server) handleCreateTerminal(w http.ResponseWriter, r *http.Request, u 
 		s.error(w, r, err)
 		return
 	}
+	s.audit(r, u, AuditTerminalCreate, map[string]any{"terminal_id": t.ID, "name": t.Name, "enrol_expires": expires.UTC().Truncate(time.Second)})
 	s.Logger.Info("api: register created", "terminal", t.ID, "name", t.Name, "user", u.Name)
 	s.json(w, http.StatusCreated, CreateTerminalResponse{TerminalID: t.ID, EnrolCode: code, ExpiresAt: expires.UTC().Truncate(time.Second)})
 }

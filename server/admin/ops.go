@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -240,6 +241,14 @@ func (s *Server) handleCardOp(kind server.OpKind) func(http.ResponseWriter, *htt
 		}
 		resp := s.cardResponse(c)
 		resp.TxID, resp.HoldID = res.TxID, res.HoldID
+		detail := map[string]any{"request_id": op.RequestID, "card_no": cardNo, "tx_id": res.TxID, "status": res.Status, "balance": res.Balance}
+		for k, v := range map[string]any{"amount": op.Amount, "new_card_no": op.NewCardNo, "hold_id": res.HoldID, "reason": op.Reason,
+			"name": op.Name, "user_class": op.UserClass, "phone_changed": len(op.PhoneSealed) > 0} {
+			if v != reflect.Zero(reflect.TypeOf(v)).Interface() {
+				detail[k] = v
+			}
+		}
+		s.audit(r, u, "card."+string(kind), detail)
 		if req.Print != "" && res.TxID != 0 {
 			amount := op.Amount
 			if kind == server.OpClose {
@@ -312,5 +321,6 @@ func (s *Server) handleAddSchedule(w http.ResponseWriter, r *http.Request, u ser
 		s.error(w, r, err)
 		return
 	}
+	s.audit(r, u, "subsidy.schedule", sc)
 	s.json(w, http.StatusCreated, sc)
 }

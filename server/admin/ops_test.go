@@ -80,6 +80,21 @@ func TestCardOperations(t *testing.T) {
 	if _, err := e.store.Verify(t.Context()); err != nil {
 		t.Errorf("verify: %v", err)
 	}
+	// Every operation is in the audit log, which verifies.
+	status, out = e.do(t, "GET", "/api/v1/audit?limit=100", e.token, nil)
+	actions := map[string]bool{}
+	entries, _ := out["audit"].([]any)
+	for _, a := range entries {
+		actions[a.(map[string]any)["action"].(string)] = true
+	}
+	for _, want := range []string{"card.open", "card.recharge", "card.hold", "card.freeze", "card.replace", "card.capture", "card.refund", "card.close"} {
+		if !actions[want] {
+			t.Errorf("audit log (%d) lacks %s: %v", status, want, actions)
+		}
+	}
+	if status, out := e.do(t, "POST", "/api/v1/audit/verify", e.token, map[string]any{}); status != 200 || out["ok"] != true {
+		t.Errorf("audit verify: %d %v", status, out)
+	}
 }
 
 // TestCardOperationsBadInput tries, on every operation, what an office

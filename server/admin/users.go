@@ -132,6 +132,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, u serv
 		return
 	}
 	s.Logger.Info("api: user created", "user", req.Name, "role", req.Role, "by", u.Name)
+	s.audit(r, u, "user.create", map[string]any{"name": req.Name, "role": req.Role})
 	s.json(w, http.StatusCreated, UserResponse{Name: req.Name, Role: req.Role, Created: s.Now().UTC().Truncate(time.Second)})
 }
 

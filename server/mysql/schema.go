@@ -268,6 +268,8 @@ var migrations = [][]string{
 			finished BIGINT NOT NULL
 		) ` + tableOptions,
 	},
+	// 7: the office's reads and the audit log (schema_reports.go).
+	reportsMigration,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

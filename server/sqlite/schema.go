@@ -267,6 +267,8 @@ CREATE TABLE subsidy_jobs (
 ) STRICT;
 CREATE INDEX accounts_class ON accounts (user_class) WHERE kind = 'diner';
 `,
+	// 7: the office's reads and the audit log (schema_reports.go).
+	reportsMigration,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

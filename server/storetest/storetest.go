@@ -53,6 +53,11 @@ func Run(t *testing.T, open Open) {
 		{"Alarms", testAlarms},
 		{"CardSignatures", testCardSignatures},
 		{"OpenCardPublicKey", testOpenCardPublicKey},
+		{"Sales", testSales},
+		{"TerminalList", testTerminalList},
+		{"DailyReport", testDailyReport},
+		{"DailyReportSparse", testDailyReportSparse},
+		{"Audit", testAudit},
 	}
 	tests = append(tests, opsTests...)
 	for _, tt := range tests {

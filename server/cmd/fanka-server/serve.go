@@ -74,6 +74,14 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	api := admin.New(store, gw, logger)
 	api.Fingerprint = fingerprint
 	api.Persons = persons
+	// The daily report totals by the rules' meal periods.
+	api.MealPeriods = func(ctx context.Context) ([]server.MealPeriod, error) {
+		rules, _, err := store.Rules(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return append([]server.MealPeriod{}, rules.Periods...), nil // none configured: none, not the defaults
+	}
 	// The ledger is sealed into its hash chain every second, off the
 	// settlement path.
 	sealCtx, stopSealing := context.WithCancel(ctx)
