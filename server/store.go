@@ -226,6 +226,11 @@ type UserStore interface {
 	// TokenUser returns the user a token hash belongs to, if it has not
 	// expired at now. EUNAUTHORIZED otherwise.
 	TokenUser(ctx context.Context, hash [32]byte, now time.Time) (User, error)
+	// DeleteToken removes a token (a sign-out). Removing a token that does
+	// not exist is not an error.
+	DeleteToken(ctx context.Context, hash [32]byte) error
+	// Users returns every user, by name.
+	Users(ctx context.Context) ([]User, error)
 }
 
 // Verifier checks the ledger's invariants.

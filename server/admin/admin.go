@@ -7,7 +7,8 @@
 //
 // Amounts are integer fen. Errors are {"error":{"code","message"}} with the
 // code's HTTP status (see Status). Every route but login, enrol and the
-// registers' endpoint needs "Authorization: Bearer <token>" from login.
+// registers' endpoint needs "Authorization: Bearer <token>" from login, or
+// the web page's session cookie with its CSRF token (see Authenticate).
 package admin
 
 import (
@@ -104,9 +105,10 @@ type Server struct {
 	// after a restart.
 	Persons *server.PersonCipher
 
-	store Store
-	mux   *http.ServeMux
-	live  *liveFeed
+	store    Store
+	mux      *http.ServeMux
+	live     *liveFeed
+	throttle throttle
 }
 
 // New returns the API over store, with the registers' endpoint terminal
@@ -129,6 +131,7 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	rand.Read(key)
 	s.Persons, _ = server.NewPersonCipher(key)
 	s.mux.HandleFunc("POST /api/v1/login", s.handleLogin)
+	s.mux.HandleFunc("POST /api/v1/logout", s.handleLogout)
 	s.mux.HandleFunc("POST /api/v1/enroll", s.handleEnroll)
 	if terminal != nil {
 		s.mux.Handle("GET /api/v1/terminal/ws", terminal)
@@ -160,6 +163,8 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("GET /api/v1/alarms", s.auth(s.handleAlarms, server.RoleAdmin, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/rules", s.auth(s.handleRules, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("PUT /api/v1/rules", s.auth(s.handleSetRules, server.RoleAdmin))
+	s.mux.Handle("POST /api/v1/users", s.auth(s.handleCreateUser, server.RoleAdmin))
+	s.mux.Handle("GET /api/v1/users", s.auth(s.handleUsers, server.RoleAdmin, server.RoleAuditor))
 	s.mux.Handle("/api/v1/", s.auth(func(w http.ResponseWriter, r *http.Request, _ server.User) {
 		s.error(w, r, server.Errorf(server.ENOTFOUND, "no such API: %s %s", r.Method, r.URL.Path))
 	}, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
@@ -199,8 +204,7 @@ type errorBody struct {
 // error writes err as an error response. Internal errors are logged in
 // full and shown to the client only as "internal error".
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
-	code := server.ErrorCode(err)
-	status := Status(code)
+	status, code := errorStatus(w, err)
 	if code == server.EINTERNAL {
 		s.Logger.Error("api: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
@@ -211,6 +215,10 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, server.ErrorMessage(err)
+	var th *ThrottledError
+	if errors.As(err, &th) {
+		body.Error.Message = th.Error()
+	}
 	s.json(w, status, body)
 }
 
@@ -224,6 +232,7 @@ func (s *Server) json(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
@@ -280,19 +289,16 @@ func jsonType(kind string) string {
 	return "a " + kind
 }
 
-// auth wraps h to require a valid bearer token of a user with one of roles.
+// auth wraps h to require a user with one of roles, by bearer token or
+// session cookie (see Authenticate).
 func (s *Server) auth(h func(http.ResponseWriter, *http.Request, server.User), roles ...server.Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			s.error(w, r, server.Errorf(server.EUNAUTHORIZED, "missing bearer token: POST /api/v1/login first"))
-			return
-		}
-		u, err := s.store.TokenUser(r.Context(), hashToken(token), s.Now())
+		sess, err := s.Authenticate(r)
 		if err != nil {
 			s.error(w, r, err)
 			return
 		}
+		u := sess.User
 		for _, role := range roles {
 			if u.Role == role {
 				h(w, r, u)

@@ -41,36 +41,27 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	wrong := server.Errorf(server.EUNAUTHORIZED, "wrong user name or password")
-	u, err := s.store.User(r.Context(), req.User)
-	if server.ErrorCode(err) == server.ENOTFOUND {
-		server.CheckPassword(dummyHash(), req.Password)
-		s.error(w, r, wrong)
-		return
-	}
+	token, expires, err := s.Login(r, req.User, req.Password)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	ok, err := server.CheckPassword(u.PasswordHash, req.Password)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if !ok {
-		s.error(w, r, wrong)
-		return
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	token := base64.RawURLEncoding.EncodeToString(b)
-	expires := s.Now().Add(s.TokenTTL)
-	if err := s.store.CreateToken(r.Context(), server.Token{Hash: hashToken(token), User: u.Name, Expires: expires}); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	s.Logger.Info("api: user signed in", "user", u.Name, "remote", r.RemoteAddr)
 	s.json(w, http.StatusOK, LoginResponse{Token: token, ExpiresAt: expires.UTC().Truncate(time.Second)})
+}
+
+// handleLogout ends the request's token or session. It needs no role: a
+// request without valid credentials has nothing to end.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Authenticate(r); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.Logout(r); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	http.SetCookie(w, SessionCookieFor("", time.Time{}))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // hashToken is how a bearer token is stored and looked up.

@@ -94,3 +94,36 @@ func (db *DB) TokenUser(ctx context.Context, hash [32]byte, now time.Time) (serv
 	}
 	return u, nil
 }
+
+// DeleteToken implements server.UserStore.
+func (db *DB) DeleteToken(ctx context.Context, hash [32]byte) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash[:])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
+	return nil
+}
+
+// Users implements server.UserStore.
+func (db *DB) Users(ctx context.Context) ([]server.User, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT name, password_hash, role, created FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	defer rows.Close()
+	var users []server.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	return users, nil
+}

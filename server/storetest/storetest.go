@@ -791,6 +791,23 @@ func testUsers(t *testing.T, open Open) {
 	wantCode(t, err, server.EUNAUTHORIZED)
 	_, err = s.TokenUser(ctx, tok.Hash, noon.Add(time.Hour))
 	wantCode(t, err, server.EUNAUTHORIZED) // expired
+
+	if err := s.DeleteToken(ctx, tok.Hash); err != nil {
+		t.Fatalf("delete token: %v", err)
+	}
+	_, err = s.TokenUser(ctx, tok.Hash, noon)
+	wantCode(t, err, server.EUNAUTHORIZED) // signed out
+	if err := s.DeleteToken(ctx, tok.Hash); err != nil {
+		t.Errorf("delete a deleted token: %v", err)
+	}
+
+	if err := s.CreateUser(ctx, server.User{Name: "audit", PasswordHash: "$argon2id$y", Role: server.RoleAuditor}); err != nil {
+		t.Fatal(err)
+	}
+	users, err := s.Users(ctx)
+	if err != nil || len(users) != 2 || users[0].Name != "admin" || users[1].Name != "audit" || users[1].Role != server.RoleAuditor {
+		t.Errorf("users: %+v, %v; want admin and audit, by name", users, err)
+	}
 }
 
 func testAlarms(t *testing.T, open Open) {

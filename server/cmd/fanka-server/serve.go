@@ -21,6 +21,7 @@ import (
 	"github.com/fanka/fanka/server/gateway"
 	"github.com/fanka/fanka/server/metrics"
 	printqueue "github.com/fanka/fanka/server/printer"
+	"github.com/fanka/fanka/server/web"
 	"github.com/fanka/fanka/shared/printer"
 )
 
@@ -112,16 +113,22 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	}
 	defer queue.Close()
 	api.Printers = queue
+	page, err := web.New(api, logger)
+	if err != nil {
+		return err
+	}
 	// Readiness asks the database the cheapest question the store has.
 	health := &metrics.Health{Metrics: met, Ping: func(ctx context.Context) error {
 		_, err := store.CardVersion(ctx)
 		return err
 	}}
-	// One listener: the probes at /healthz and /readyz, the API and the
-	// registers' endpoint under /api/.
+	// One listener: the probes at /healthz and /readyz, the JSON API and
+	// the registers' endpoint under /api/, the office's web page everywhere
+	// else.
 	root := http.NewServeMux()
 	health.Register(root)
-	root.Handle("/", api)
+	root.Handle("/api/", api)
+	root.Handle("/", page)
 	srv := &http.Server{
 		Handler:           root,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},

@@ -1,0 +1,449 @@
+// Fanka office page script: calls the JSON API under /api/v1 with the
+// session cookie and the CSRF token, and shows the answers. Every text from
+// the server is put on the page with textContent, never as HTML.
+'use strict';
+
+const $ = (sel, root) => (root || document).querySelector(sel);
+const MSG = JSON.parse($('#i18n').textContent);
+const CSRF = $('meta[name="csrf-token"]').content;
+
+function t(key) { return MSG[key] || key; }
+
+// api calls the JSON API; it throws an Error with .code and .status on a
+// failure, carrying the API's own message.
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: { 'Accept': 'application/json' } };
+  if (method !== 'GET') opts.headers['X-CSRF-Token'] = CSRF;
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch('/api/v1' + path, opts);
+  let data = null;
+  try { data = await resp.json(); } catch (e) { /* not JSON */ }
+  if (resp.status === 401) {
+    // The session ended (expired, or signed out elsewhere): sign in again.
+    location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+  }
+  if (!resp.ok) {
+    const e = (data && data.error) || { code: 'HTTP ' + resp.status, message: resp.statusText };
+    const err = new Error(e.message);
+    err.code = e.code; err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+// el makes an element with text children (escaped by the DOM).
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v; else if (k.startsWith('data-')) e.setAttribute(k, v); else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? '' : String(c)));
+  return e;
+}
+
+// yuan formats integer fen as yuan with two decimals, without floats.
+function yuan(fen) {
+  if (typeof fen !== 'number') return '';
+  const neg = fen < 0; const n = Math.abs(fen);
+  return (neg ? '-' : '') + Math.floor(n / 100) + '.' + String(n % 100).padStart(2, '0');
+}
+
+// parseYuan reads "12", "12.5" or "12.50" as fen, or returns null.
+function parseYuan(s) {
+  const m = /^\s*(\d{1,9})(?:\.(\d{1,2}))?\s*$/.exec(s || '');
+  if (!m) return null;
+  return parseInt(m[1], 10) * 100 + parseInt((m[2] || '').padEnd(2, '0'), 10);
+}
+
+function when(s) {
+  if (!s) return '';
+  const d = new Date(s);
+  return isNaN(d) ? String(s) : d.toLocaleString(document.documentElement.lang);
+}
+
+function show(id, text) {
+  const e = $(id); if (!e) return;
+  e.textContent = text || ''; e.hidden = !text;
+}
+
+// showError shows err: what its code means in the page's language, the
+// code, and the API's own message.
+function showError(id, err) {
+  if (!err) { show(id, ''); return; }
+  const meaning = err.code && MSG['err.' + err.code] ? MSG['err.' + err.code] + ' ' : '';
+  show(id, t('error') + ': ' + meaning + (err.code ? '(' + err.code + ') ' : '') + err.message);
+}
+
+function rid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, x => x.toString(16).padStart(2, '0')).join('');
+}
+
+// confirmBox asks the person to confirm text; resolves true or false.
+function confirmBox(text) {
+  const d = $('#confirm');
+  $('#confirm-text').textContent = text;
+  return new Promise(resolve => {
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+    d.returnValue = '';
+    d.showModal();
+  });
+}
+
+function fillRows(table, rows) {
+  const tb = $(table + ' tbody');
+  tb.replaceChildren(...rows);
+}
+
+// genericTable fills a table from objects, one column per key.
+function genericTable(table, objs) {
+  const thead = $(table + ' thead'), tbody = $(table + ' tbody');
+  objs = objs || [];
+  const keys = [];
+  for (const o of objs) for (const k of Object.keys(o)) if (!keys.includes(k)) keys.push(k);
+  thead.replaceChildren(el('tr', {}, ...keys.map(k => el('th', {}, t('col.' + k) === 'col.' + k ? k : t('col.' + k)))));
+  tbody.replaceChildren(...objs.map(o => el('tr', {}, ...keys.map(k => {
+    const v = o[k];
+    const money = /amount|balance|fen|held|deposit/.test(k) && typeof v === 'number';
+    return el('td', money ? { class: 'num' } : {}, money ? yuan(v) : (typeof v === 'object' && v !== null ? JSON.stringify(v) : v));
+  }))));
+}
+
+function statusText(s) { return t('status.' + s) === 'status.' + s ? s : t('status.' + s); }
+
+// --- dashboard -------------------------------------------------------------
+
+function today() {
+  const d = new Date();
+  return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0');
+}
+
+function registerState(r) {
+  if (r.disabled) return t('disabled');
+  if (!r.enrolled) return t('not_enrolled');
+  const seen = r.last_seen ? new Date(r.last_seen) : null;
+  return seen && Date.now() - seen.getTime() < 120000 ? t('online') : t('offline');
+}
+
+// extras shows the fields of a register beyond the known ones (backlog,
+// exposure, health…), as "key: value" pairs.
+const knownRegisterFields = ['id', 'name', 'enrolled', 'disabled', 'last_seen', 'last_seq'];
+function extras(x) {
+  return Object.entries(x).filter(([k]) => !knownRegisterFields.includes(k)).map(([k, v]) => {
+    const money = /amount|fen|exposure/.test(k) && typeof v === 'number';
+    const label = t('col.' + k) === 'col.' + k ? k : t('col.' + k);
+    return label + ': ' + (money ? yuan(v) : (typeof v === 'object' && v !== null ? JSON.stringify(v) : v));
+  }).join('; ');
+}
+
+async function dashboard() {
+  const date = today();
+  $('#dash-chart').src = '/charts/daily.svg?date=' + date;
+  api('GET', '/reports/daily?date=' + date).then(rep => {
+    $('#dash-sales').textContent = rep.sales;
+    $('#dash-amount').textContent = yuan(rep.amount);
+  }).catch(err => showError('#dash-error', err));
+  api('GET', '/terminals').then(r => {
+    fillRows('#dash-registers', (r.terminals || []).map(x => el('tr', {},
+      el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+      el('td', { class: 'extras' }, extras(x)))));
+  }).catch(err => showError('#dash-reg-error', err));
+  if ($('#dash-alarms')) {
+    api('GET', '/alarms?limit=20').then(r => {
+      fillRows('#dash-alarms', (r.alarms || []).map(a => el('tr', {},
+        el('td', {}, when(a.time)), el('td', {}, a.code), el('td', {}, a.terminal || ''), el('td', {}, a.message))));
+    }).catch(err => showError('#dash-alarm-error', err));
+  }
+}
+
+// --- cards -----------------------------------------------------------------
+
+let card = null; // the open card
+
+// pending keeps the request id of an action that got no answer (network
+// down, server error): asking again for the same thing reuses it, so the
+// server books it once. An answer from the API, good or bad, ends it.
+let pending = { key: '', id: '' };
+
+function requestID(key) {
+  if (pending.key !== key) pending = { key, id: rid() };
+  return pending.id;
+}
+
+function answered(err) {
+  if (!err || (err.status && err.status < 500)) pending = { key: '', id: '' };
+}
+
+function showCard(c) {
+  card = c;
+  $('#card-detail').hidden = false;
+  $('#cd-name').textContent = c.name;
+  $('#cd-no').textContent = c.card_no;
+  $('#cd-status').textContent = statusText(c.status) + (c.reason ? ' (' + c.reason + ')' : '');
+  $('#cd-balance').textContent = yuan(c.balance);
+  $('#cd-spendable').textContent = c.spendable == null ? '' : yuan(c.spendable);
+  $('#cd-phone').textContent = c.phone || '';
+  $('#cd-held').textContent = yuan(c.held || 0);
+  $('#cd-today').textContent = c.today_count == null ? '' : c.today_count;
+  $('#cd-person').textContent = c.person_id || '';
+  $('#cd-class').textContent = c.user_class || '';
+}
+
+async function openCard(no) {
+  showError('#card-error', null);
+  try {
+    showCard(await api('GET', '/cards/' + encodeURIComponent(no)));
+  } catch (err) { showError('#card-error', err); }
+}
+
+async function cardAction(action) {
+  if (!card) return;
+  showError('#card-error', null); show('#card-notice', '');
+  const body = {};
+  let what = t('card.' + action) + ' · ' + card.card_no + ' ' + card.name;
+  if (action === 'recharge' || action === 'refund') {
+    const fen = parseYuan($('#cd-amount').value);
+    if (fen === null || fen <= 0) { show('#card-error', t('card.badamount')); return; }
+    body.amount = fen;
+    what += ' · ' + yuan(fen) + ' ' + t('yuan');
+  }
+  if (action === 'replace') {
+    body.new_card_no = $('#cd-newno').value.trim();
+    what += ' → ' + body.new_card_no;
+  }
+  const printer = $('#cd-printer') ? $('#cd-printer').value : '';
+  if (printer && (action === 'recharge' || action === 'refund' || action === 'close')) {
+    body.print = printer;
+    what += ' · ' + t('print') + ' → ' + printer;
+  }
+  if (!await confirmBox(what)) return;
+  body.request_id = requestID(JSON.stringify([card.card_no, action, body]));
+  try {
+    const c = await api('POST', '/cards/' + encodeURIComponent(card.card_no) + '/' + action, body);
+    answered(null);
+    showCard(c);
+    show('#card-notice', t('done') + ': ' + t('card.' + action) + (c.print_error ? ' · ' + t('card.printerr') + ': ' + c.print_error : ''));
+    if (action === 'recharge' || action === 'refund') $('#cd-amount').value = '';
+  } catch (err) { answered(err); showError('#card-error', err); }
+}
+
+function cards() {
+  $('#card-search').addEventListener('submit', async ev => {
+    ev.preventDefault();
+    showError('#card-error', null); show('#card-notice', '');
+    const q = $('#card-q').value.trim();
+    try {
+      const r = await api('GET', '/cards?q=' + encodeURIComponent(q) + '&limit=50');
+      const list = r.cards || [];
+      $('#card-results').hidden = false;
+      fillRows('#card-results', list.map(c => el('tr', {},
+        el('td', {}, c.card_no), el('td', { class: 'cardname' }, c.name), el('td', {}, statusText(c.status)),
+        el('td', { class: 'num' }, yuan(c.balance)),
+        el('td', {}, el('button', { type: 'button', class: 'open', onclick: () => showCard(c) }, t('card.show'))))));
+      if (list.length === 1) showCard(list[0]);
+      if (list.length === 0) show('#card-notice', t('card.noresults'));
+    } catch (err) {
+      // Until the search is on the server, a card number still opens the card.
+      if (err.status === 404 || err.status === 405) { await openCard(q); return; }
+      showError('#card-error', err);
+    }
+  });
+  for (const b of document.querySelectorAll('#card-detail [data-action]')) {
+    b.addEventListener('click', () => cardAction(b.dataset.action));
+  }
+  const pr = $('#cd-print');
+  if (pr) pr.addEventListener('click', () => window.print());
+  const sel = $('#cd-printer');
+  if (sel) {
+    api('GET', '/printers').then(r => {
+      for (const p of r.printers || []) sel.append(el('option', { value: p.name }, p.name + ' (' + p.status + ')'));
+    }).catch(() => { /* no printers to offer */ });
+  }
+  const form = $('#card-open');
+  if (form) {
+    form.addEventListener('submit', async ev => {
+      ev.preventDefault();
+      showError('#card-error', null); show('#card-notice', '');
+      const deposit = parseYuan($('#open-deposit').value);
+      if (deposit === null || deposit <= 0) { show('#card-error', t('card.badamount')); return; }
+      const body = { person_id: $('#open-person').value.trim(), name: $('#open-name').value.trim(), deposit };
+      for (const [k, id] of [['card_no', '#open-cardno'], ['phone', '#open-phone'], ['user_class', '#open-class']]) {
+        const v = $(id).value.trim(); if (v) body[k] = v;
+      }
+      if (!await confirmBox(t('card.open') + ' · ' + body.name + ' · ' + yuan(deposit) + ' ' + t('yuan'))) return;
+      body.request_id = requestID(JSON.stringify(['open', body]));
+      try {
+        const c = await api('POST', '/cards', body);
+        answered(null);
+        form.reset();
+        show('#card-notice', t('card.opened') + ': ' + c.card_no);
+        await openCard(c.card_no);
+      } catch (err) { answered(err); showError('#card-error', err); }
+    });
+  }
+  const q = new URLSearchParams(location.search).get('card');
+  if (q) openCard(q);
+}
+
+// --- registers -------------------------------------------------------------
+
+async function loadRegisters() {
+  try {
+    const r = await api('GET', '/terminals');
+    const admin = document.body.dataset.role === 'admin';
+    fillRows('#reg-list', (r.terminals || []).map(x => el('tr', {},
+      el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+      el('td', { class: 'extras' }, extras(x)),
+      el('td', {}, admin ? el('button', { type: 'button', onclick: () => toggleRegister(x) }, x.disabled ? t('reg.enable') : t('reg.disable')) : ''))));
+  } catch (err) { showError('#reg-error', err); }
+}
+
+async function toggleRegister(x) {
+  const action = x.disabled ? 'enable' : 'disable';
+  if (!await confirmBox(t('reg.' + action) + ' · ' + x.id + ' ' + x.name)) return;
+  try {
+    await api('POST', '/terminals/' + x.id + '/' + action);
+    show('#reg-notice', t('done'));
+    await loadRegisters();
+  } catch (err) { showError('#reg-error', err); }
+}
+
+function registers() {
+  const form = $('#reg-create');
+  if (form) {
+    form.addEventListener('submit', async ev => {
+      ev.preventDefault();
+      showError('#reg-error', null);
+      const name = $('#reg-name').value.trim();
+      if (!await confirmBox(t('reg.create') + ' · ' + name)) return;
+      try {
+        const r = await api('POST', '/terminals', { name });
+        $('#reg-code').textContent = r.enrol_code;
+        $('#reg-code-box').hidden = false;
+        form.reset();
+        await loadRegisters();
+      } catch (err) { showError('#reg-error', err); }
+    });
+  }
+  loadRegisters();
+}
+
+// --- live sales ------------------------------------------------------------
+
+const seenSales = new Set();
+
+function saleRow(s) {
+  const voided = s.kind === 'void';
+  const outcome = (t('outcome.' + s.outcome) === 'outcome.' + s.outcome ? s.outcome : t('outcome.' + s.outcome)) + (s.note ? ' — ' + s.note : '');
+  return el('tr', { 'data-id': String(s.id), class: voided ? 'void' : (s.outcome === 'settled' ? '' : 'flag') },
+    el('td', {}, when(s.time)), el('td', {}, s.terminal_id), el('td', {}, s.seq), el('td', {}, s.card_no),
+    el('td', { class: 'num' }, (voided ? '-' : '') + yuan(s.amount)), el('td', {}, (voided ? t('sales.void') + ' · ' : '') + outcome));
+}
+
+function addSale(s, top) {
+  if (s.id != null && seenSales.has(s.id)) return;
+  if (s.id != null) seenSales.add(s.id);
+  const tb = $('#sales-feed tbody');
+  if (top) tb.prepend(saleRow(s)); else tb.append(saleRow(s));
+  while (tb.rows.length > 500) tb.deleteRow(tb.rows.length - 1);
+}
+
+function liveFeed(delay) {
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/sales/live');
+  ws.onopen = () => { show('#sales-status', t('sales.connected')); delay = 1000; };
+  ws.onmessage = ev => { try { addSale(JSON.parse(ev.data), true); } catch (e) { /* not a sale */ } };
+  ws.onclose = () => {
+    show('#sales-status', t('sales.lost'));
+    setTimeout(() => liveFeed(Math.min(delay * 2, 30000)), delay);
+  };
+}
+
+async function sales() {
+  try {
+    const r = await api('GET', '/sales?limit=100');
+    const list = (r.sales || []).slice().sort((a, b) => b.id - a.id);
+    for (const s of list) addSale(s, false);
+  } catch (err) { showError('#sales-error', err); }
+  liveFeed(1000);
+}
+
+// --- reports ---------------------------------------------------------------
+
+async function loadReport(date) {
+  showError('#rep-error', null);
+  $('#rep-chart').src = '/charts/daily.svg?date=' + encodeURIComponent(date);
+  $('#rep-csv').href = '/api/v1/reports/daily.csv?date=' + encodeURIComponent(date);
+  $('#rep-csv').setAttribute('download', 'fanka-' + date + '.csv');
+  try {
+    const rep = await api('GET', '/reports/daily?date=' + encodeURIComponent(date));
+    $('#rep-sales').textContent = rep.sales;
+    $('#rep-amount').textContent = yuan(rep.amount);
+    const more = [];
+    if (rep.voids) more.push(t('rep.voids') + ' ' + rep.voids + ' / ' + yuan(rep.void_amount));
+    if (rep.refunds) more.push(t('rep.refunds') + ' ' + rep.refunds + ' / ' + yuan(rep.refund_amount));
+    show('#rep-more', more.join(' · '));
+    genericTable('#rep-byreg', rep.by_register);
+    genericTable('#rep-byperiod', rep.by_period);
+  } catch (err) { showError('#rep-error', err); }
+}
+
+function reports() {
+  const d = new URLSearchParams(location.search).get('date') || today();
+  $('#rep-date').value = d;
+  $('#rep-form').addEventListener('submit', ev => { ev.preventDefault(); loadReport($('#rep-date').value); });
+  $('#rep-print').addEventListener('click', () => window.print());
+  loadReport(d);
+}
+
+// --- audit -----------------------------------------------------------------
+
+async function audit() {
+  $('#audit-verify').addEventListener('click', async () => {
+    showError('#audit-error', null); show('#audit-result', '');
+    try {
+      const r = await api('POST', '/audit/verify');
+      show('#audit-result', r.ok ? t('audit.ok').replace('%d', r.checked)
+        : t('audit.bad') + String(r.first_bad) + (r.problem ? ' — ' + r.problem : ''));
+    } catch (err) { showError('#audit-error', err); }
+  });
+  try {
+    const r = await api('GET', '/audit?limit=200');
+    fillRows('#audit-log', (r.entries || r.audit || []).map(e => el('tr', {}, el('td', {}, e.id), el('td', {}, when(e.time)), el('td', {}, e.user),
+      el('td', {}, e.action), el('td', {}, typeof e.detail === 'object' ? JSON.stringify(e.detail) : e.detail),
+      el('td', { class: 'hash' }, String(e.hash || '').slice(0, 16)))));
+  } catch (err) { showError('#audit-error', err); }
+}
+
+// --- users -----------------------------------------------------------------
+
+async function loadUsers() {
+  try {
+    const r = await api('GET', '/users');
+    fillRows('#user-list', (r.users || []).map(u => el('tr', {}, el('td', {}, u.name), el('td', {}, t('role.' + u.role)), el('td', {}, when(u.created)))));
+  } catch (err) { showError('#user-error', err); }
+}
+
+function users() {
+  const form = $('#user-create');
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    showError('#user-error', null); show('#user-notice', '');
+    const body = { name: $('#new-user').value.trim(), password: $('#new-password').value, role: $('#new-role').value };
+    if (!await confirmBox(t('user.create') + ' · ' + body.name + ' (' + t('role.' + body.role) + ')')) return;
+    try {
+      await api('POST', '/users', body);
+      form.reset();
+      show('#user-notice', t('done') + ': ' + body.name);
+      await loadUsers();
+    } catch (err) { showError('#user-error', err); }
+  });
+  loadUsers();
+}
+
+const pages = { dashboard, cards, registers, sales, reports, audit, users };
+const init = pages[document.body.dataset.page];
+if (init) init();
