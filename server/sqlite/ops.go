@@ -103,7 +103,9 @@ func (db *DB) Seal(ctx context.Context) (int, error) {
 	now := ms(db.Now())
 	return sqlops.Seal(ctx, rtx, now, now, func(args []any) (bool, error) {
 		rtx.Rollback() // the snapshot is no longer needed
-		err := db.inTx(ctx, func(tx *wtx) error {
+		// A seal writes only seals: the settler's cache of cards and
+		// balances stays valid across it.
+		err := db.writeTx(ctx, false, func(tx *wtx) error {
 			_, err := tx.ExecContext(ctx, sqlops.InsertSeal, args...)
 			return err
 		})

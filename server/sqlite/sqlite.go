@@ -218,11 +218,20 @@ func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
 
 // inTx runs fn in a write transaction and commits it if fn succeeds.
 func (db *DB) inTx(ctx context.Context, fn func(tx *wtx) error) error {
+	return db.writeTx(ctx, true, fn)
+}
+
+// writeTx is inTx; counted false is for a transaction that writes
+// nothing the settler's cache holds (cards, balances), which the cache
+// then outlives.
+func (db *DB) writeTx(ctx context.Context, counted bool, fn func(tx *wtx) error) error {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	db.writes.Add(1) // under the writer connection: write transactions are counted in order
+	if counted {
+		db.writes.Add(1) // under the writer connection: write transactions are counted in order
+	}
 	tx := &wtx{Tx: sqlTx, db: db}
 	err = fn(tx)
 	if err == nil {
