@@ -123,13 +123,24 @@ func (r Rules) Validate() error {
 	return nil
 }
 
-// clockMinutes parses "HH:MM" as minutes after midnight.
+// clockMinutes parses "HH:MM" (00:00 to 23:59) as minutes after
+// midnight. It runs for every sale settled (Rules.Period), so it parses by
+// hand rather than through time.Parse.
 func clockMinutes(s string) (int, error) {
-	t, err := time.Parse("15:04", s)
-	if err != nil || len(s) != 5 {
+	digit := func(i int) int {
+		if c := s[i]; c >= '0' && c <= '9' {
+			return int(c - '0')
+		}
+		return -100
+	}
+	if len(s) != 5 || s[2] != ':' {
 		return 0, fmt.Errorf("bad time of day %q", s)
 	}
-	return t.Hour()*60 + t.Minute(), nil
+	h, m := digit(0)*10+digit(1), digit(3)*10+digit(4)
+	if h < 0 || h > 23 || m < 0 || m > 59 {
+		return 0, fmt.Errorf("bad time of day %q", s)
+	}
+	return h*60 + m, nil
 }
 
 // Period returns the number (1, 2, …) of the meal period t falls in, in

@@ -6,95 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 )
 
-// saleColumns are what scanSale reads: a transaction and, for a sale or
-// void, its entry (NULLs in a LEFT JOIN for other kinds).
-const saleColumns = `t.id, t.kind, t.created, COALESCE(t.day, 0), e.raw, COALESCE(e.outcome, ''), COALESCE(e.note, '')`
-
-// scanSale reads a row of saleColumns: the Sale of a sale or void, or a
-// Sale with only ID and Kind for a transaction of another kind.
-func scanSale(row scanner, loc *time.Location) (server.Sale, error) {
-	var id, created int64
-	var day int32
-	var kind, outcome, note string
-	var raw []byte
-	if err := row.Scan(&id, &kind, &created, &day, &raw, &outcome, &note); err != nil {
-		return server.Sale{}, err
-	}
-	k := server.TxKind(kind)
-	if (k != server.TxSale && k != server.TxVoid) || raw == nil {
-		return server.Sale{ID: id, Kind: k}, nil
-	}
-	return server.NewSale(id, k, raw, time.UnixMilli(created), day, outcome, note, loc)
-}
-
 // Sales implements server.SaleStore.
 func (db *DB) Sales(ctx context.Context, since int64, limit int) ([]server.Sale, error) {
-	if err := server.ValidateSalesPage(since, limit); err != nil {
-		return nil, err
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+saleColumns+`
-		FROM transactions t JOIN entries e ON e.terminal_id = t.terminal_id AND e.seq = t.seq
-		WHERE t.id > ? AND t.kind IN ('sale', 'void') ORDER BY t.id LIMIT ?`, since, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sales since %d: %w", since, err)
-	}
-	return db.scanSales(rows, fmt.Sprintf("sales since %d", since))
+	return sqlops.Sales(ctx, readTx{db}, db.Now().Location(), since, limit)
 }
 
 // SalesIn implements server.SaleStore.
 func (db *DB) SalesIn(ctx context.Context, ids []int64) ([]server.Sale, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	if len(ids) > server.MaxSalesIn {
-		return nil, server.Errorf(server.EINVALID, "%d transaction ids asked about, at most %d", len(ids), server.MaxSalesIn)
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+saleColumns+`
-		FROM transactions t LEFT JOIN entries e ON e.terminal_id = t.terminal_id AND e.seq = t.seq
-		WHERE t.id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) ORDER BY t.id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sales in %d transactions: %w", len(ids), err)
-	}
-	return db.scanSales(rows, fmt.Sprintf("sales in %d transactions", len(ids)))
-}
-
-func (db *DB) scanSales(rows *sql.Rows, what string) ([]server.Sale, error) {
-	defer rows.Close()
-	loc := db.Now().Location()
-	out := []server.Sale{}
-	for rows.Next() {
-		s, err := scanSale(rows, loc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return sqlops.SalesIn(ctx, readTx{db}, db.Now().Location(), ids)
 }
 
 // LastTransactionID implements server.SaleStore.
 func (db *DB) LastTransactionID(ctx context.Context) (int64, error) {
-	var id int64
-	if err := db.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM transactions`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("last transaction id: %w", err)
-	}
-	return id, nil
+	return sqlops.LastTransactionID(ctx, readTx{db})
 }
 
 // Terminals implements server.TerminalLister.
