@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanka/fanka/server/sqlite"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/fanka/fanka/server"
@@ -279,7 +281,7 @@ func TestAuditAPI(t *testing.T) {
 	}
 
 	// Someone edits the first record in the database.
-	raw, err := sql.Open("sqlite", "file:"+e.store.Path+"?_busy_timeout=5000")
+	raw, err := sql.Open(sqlite.Driver, "file:"+e.store.Path+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func MustRawSQLite(tb testing.TB, path string) *sql.DB {
 	if _, err := os.Stat(path); err != nil {
 		tb.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
+	raw, err := sql.Open(sqlite.Driver, "file:"+path+"?_busy_timeout=5000")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func openRaw(path, params string) (*sql.DB, error) {
 		return nil, err
 	}
 	uri := (&url.URL{Scheme: "file", Path: abs}).String()
-	db, err := sql.Open("sqlite", uri+fmt.Sprintf("?_busy_timeout=%d", busyTimeout.Milliseconds())+params)
+	db, err := sql.Open(Driver, uri+fmt.Sprintf("?_busy_timeout=%d", busyTimeout.Milliseconds())+params)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +230,8 @@ func restoreInto(ctx context.Context, path string, r io.Reader) (map[string]int6
 	// Foreign keys are checked once at the end: tables come in name order.
 	// The file is new and thrown away if anything fails, so it needs no
 	// journal and no syncs until it is complete (Restore syncs it then).
-	db, err := openRaw(path, "&_pragma=foreign_keys(0)&_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)"+
-		fmt.Sprintf("&_pragma=cache_size(%d)", -writerCacheKiB))
+	db, err := openRaw(path, "&_foreign_keys=0&_journal_mode=OFF&_synchronous=OFF"+
+		fmt.Sprintf("&_cache_size=%d", -writerCacheKiB))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 // Package sqlite is the server's embedded store: the ledger, cards,
-// registers and users in one SQLite file, through the pure-Go
-// modernc.org/sqlite driver so that the server builds without cgo.
+// registers and users in one SQLite file, through SQLite itself compiled
+// from C (github.com/mattn/go-sqlite3: the register needs cgo for PC/SC
+// anyway, and the C library settles about twice as fast as a translation
+// to Go).
 //
 // The file runs in WAL mode with synchronous=FULL (WAL with NORMAL can lose
 // committed transactions on power loss), foreign keys on and a busy
@@ -23,8 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/fanka/fanka/server"
 )
@@ -87,8 +88,8 @@ func (db *DB) Open(ctx context.Context) error {
 
 	// The writer keeps a large page cache: settlement inserts into the
 	// indexes of tables far larger than SQLite's default 2 MiB cache.
-	db.write, err = sql.Open("sqlite", uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"+
-		fmt.Sprintf("&_pragma=cache_size(%d)", -writerCacheKiB))
+	db.write, err = sql.Open(Driver, uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"+
+		fmt.Sprintf("&_cache_size=%d", -writerCacheKiB))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
@@ -101,7 +102,7 @@ func (db *DB) Open(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
 
-	db.read, err = sql.Open("sqlite", uri+"?"+common+"&_synchronous=FULL&_query_only=1")
+	db.read, err = sql.Open(Driver, uri+"?"+common+"&_synchronous=FULL&_query_only=1")
 	if err != nil {
 		db.write.Close()
 		return fmt.Errorf("open %s: %w", db.Path, err)
@@ -344,6 +345,6 @@ func fromMS(v sql.NullInt64) time.Time {
 
 // isConstraint reports whether err is an SQLite constraint violation.
 func isConstraint(err error) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	var e sqlite3.Error
+	return errors.As(err, &e) && e.Code == sqlite3.ErrConstraint
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite" // the driver, for editing the file behind the store's back
-
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/servertest"
 	"github.com/fanka/fanka/server/sqlite"

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanka/fanka/server/sqlite"
+
 	"github.com/fanka/fanka/scripts/benchmarks/settleload"
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/shared/money"
@@ -32,8 +34,8 @@ func bulkOpen(ctx context.Context, path string, from, to int, now time.Time) err
 	if err != nil {
 		return err
 	}
-	uri := (&url.URL{Scheme: "file", Path: abs}).String() + "?_pragma=foreign_keys(1)&_pragma=synchronous(OFF)&_txlock=immediate"
-	db, err := sql.Open("sqlite", uri)
+	uri := (&url.URL{Scheme: "file", Path: abs}).String() + "?_foreign_keys=1&_synchronous=OFF&_txlock=immediate"
+	db, err := sql.Open(sqlite.Driver, uri)
 	if err != nil {
 		return fmt.Errorf("bulk open %s: %w", path, err)
 	}

@@ -207,7 +207,7 @@ func openCards(ctx context.Context, cfg settleload.Config, set settings, path st
 		return nil, 0, err
 	}
 	defer store.Close()
-	raw, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path}).String()+"?_pragma=query_only(1)")
+	raw, err := sql.Open(sqlite.Driver, (&url.URL{Scheme: "file", Path: path}).String()+"?_query_only=1")
 	if err != nil {
 		return nil, 0, err
 	}

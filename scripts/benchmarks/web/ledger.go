@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the driver the store uses, to write the ledger behind its back
-
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlite"
 	"github.com/fanka/fanka/shared/journal"
@@ -104,7 +102,7 @@ func writeLedger(ctx context.Context, cfg config, path string) (ledger, error) {
 	if err := st.Close(); err != nil {
 		return ledger{}, err
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-1000000)&_pragma=foreign_keys(0)")
+	db, err := sql.Open(sqlite.Driver, "file:"+path+"?_journal_mode=OFF&_synchronous=OFF&_cache_size=-1000000&_foreign_keys=0")
 	if err != nil {
 		return ledger{}, err
 	}

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/fanka/fanka/server/sqlite"
 
 	"github.com/fanka/fanka/scripts/faults"
 	sj "github.com/fanka/fanka/shared/journal"
@@ -269,7 +269,7 @@ func (r *run) chaos(ctx context.Context) (serverKills, registerKills int) {
 
 // waitDrained waits until the server has settled every journal entry.
 func (r *run) waitDrained(truth map[uint32]map[uint64]sj.Entry, timeout time.Duration) error {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(r.server.data, "fanka.db")+"?mode=ro")
+	db, err := sql.Open(sqlite.Driver, "file:"+filepath.Join(r.server.data, "fanka.db")+"?mode=ro")
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func (r *run) waitDrained(truth map[uint32]map[uint64]sj.Entry, timeout time.Dur
 
 // compare checks the server's ledger against the registers' journals.
 func compare(serverData string, truth map[uint32]map[uint64]sj.Entry, cards []string) (lost, doubled, settled int, err error) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(serverData, "fanka.db")+"?mode=ro")
+	db, err := sql.Open(sqlite.Driver, "file:"+filepath.Join(serverData, "fanka.db")+"?mode=ro")
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/fanka/fanka/server/sqlite"
 
 	main "github.com/fanka/fanka/server/cmd/fanka-server"
 	"github.com/fanka/fanka/server/servertest"
@@ -162,7 +162,7 @@ func TestBadDatabase(t *testing.T) {
 func TestServeAndVerify(t *testing.T) {
 	dir := t.TempDir()
 	serveAndVerify(t, dir, nil, func(t *testing.T) {
-		db, err := sql.Open("sqlite", filepath.Join(dir, "fanka.db"))
+		db, err := sql.Open(sqlite.Driver, filepath.Join(dir, "fanka.db"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,24 @@
+package sqlite
+
+import (
+	"database/sql"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Driver is the database/sql driver name of the SQLite the store runs on,
+// for tools and tests that open its file directly: one copy of SQLite in a
+// process, for two would release each other's POSIX locks on the file.
+// DSNs are those of github.com/mattn/go-sqlite3 ("file:/path?_busy_timeout=
+// 5000&mode=ro"; _journal_mode, _synchronous, _foreign_keys, _query_only,
+// _cache_size, _txlock).
+const Driver = "fanka-sqlite"
+
+func init() {
+	sql.Register(Driver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// Statement journals (a multi-row statement inside a transaction)
+		// and temporary indexes stay in memory, not in temporary files.
+		_, err := c.Exec(`PRAGMA temp_store = MEMORY`, nil)
+		return err
+	}})
+}
