@@ -74,6 +74,9 @@ type CardOp struct {
 	UserClass   string
 	// HoldID: release, capture.
 	HoldID int64
+	// Canteen: refund, capture: the canteen whose revenue the money comes
+	// from or goes to; 0 for FirstCanteen.
+	Canteen int64
 	// Reason: hold, freeze (optional, shown to the office).
 	Reason string
 }
@@ -89,6 +92,12 @@ func (op CardOp) Validate() error {
 	}
 	if op.Reason != "" && !validText(op.Reason, MaxReason) {
 		return Errorf(EINVALID, "reason must be at most %d bytes of printable text", MaxReason)
+	}
+	switch {
+	case op.Canteen < 0:
+		return Errorf(EINVALID, "canteen must be a canteen's id")
+	case op.Canteen != 0 && op.Kind != OpRefund && op.Kind != OpCapture:
+		return Errorf(EINVALID, "canteen is for refunds and hold captures only")
 	}
 	switch op.Kind {
 	case OpRecharge, OpRefund, OpHold:
@@ -156,6 +165,9 @@ func (op CardOp) Fingerprint() [32]byte {
 	}
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(op.Amount)))
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(op.HoldID)))
+	if op.Canteen != 0 && op.Canteen != FirstCanteen { // requests before canteens keep their fingerprint
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(op.Canteen)))
+	}
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
@@ -194,7 +206,10 @@ type CardState struct {
 	// Successor is a card of the same account that is active or frozen,
 	// other than Card: a lost card with one has been replaced.
 	Successor string
-	// Paid is what the account's cards paid the canteen, net: sales and
+	// Revenue is the revenue account of the operation's canteen (refund,
+	// capture).
+	Revenue int64
+	// Paid is what the account's cards paid that canteen, net: sales and
 	// captures less voids and refunds. Read for refunds only.
 	Paid money.Fen
 	// Hold is the hold named by a release or capture, if it is the
@@ -303,7 +318,7 @@ func (op CardOp) Plan(st CardState) (Plan, error) {
 		if op.Amount > st.Paid {
 			return Plan{}, Errorf(EINVALID, "card %s: refund of %d fen is above the %d fen paid and not yet refunded", c.CardNo, op.Amount, max(st.Paid, 0))
 		}
-		if err := moneyIn(TxRefund, RevenueAccount); err != nil {
+		if err := moneyIn(TxRefund, st.Revenue); err != nil {
 			return Plan{}, err
 		}
 	case OpFreeze:
@@ -395,7 +410,7 @@ func (op CardOp) Plan(st CardState) (Plan, error) {
 		if op.Kind == OpCapture {
 			p.EndState = HoldCaptured
 			p.Tx = TxCapture
-			p.Postings = []Posting{{AccountID: c.AccountID, Amount: -h.Amount}, {AccountID: RevenueAccount, Amount: h.Amount}}
+			p.Postings = []Posting{{AccountID: c.AccountID, Amount: -h.Amount}, {AccountID: st.Revenue, Amount: h.Amount}}
 			p.Result.Balance = c.Balance - h.Amount
 		}
 	}

@@ -43,7 +43,8 @@ const (
 )
 
 // The canteen's own accounts have fixed ids, created by the first schema
-// migration of every store.
+// migration of every store. RevenueAccount is the first canteen's revenue;
+// canteens created after it have revenue accounts of their own (Canteen).
 const (
 	RevenueAccount  int64 = 1
 	CashAccount     int64 = 2
@@ -220,6 +221,9 @@ type Terminal struct {
 	LastSeen time.Time // zero if never connected
 	Disabled bool
 	Created  time.Time
+	// Canteen is the canteen the register sells for: its sales are that
+	// canteen's revenue.
+	Canteen int64
 }
 
 // Enrolled reports whether the register has pinned its key.

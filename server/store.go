@@ -24,6 +24,7 @@ type Store interface {
 	SubsidyStore
 	CardFeed
 	TerminalStore
+	CanteenStore
 	AlarmStore
 	UserStore
 	Verifier
@@ -186,9 +187,14 @@ type CardFeed interface {
 
 // TerminalStore keeps the registers.
 type TerminalStore interface {
-	// CreateTerminal adds a register that may enrol, before expires, with
-	// the enrolment code whose SHA-256 is codeHash.
-	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (Terminal, error)
+	// CreateTerminal adds a register of canteen (0: FirstCanteen) that
+	// may enrol, before expires, with the enrolment code whose SHA-256 is
+	// codeHash. ENOTFOUND for an unknown canteen.
+	CreateTerminal(ctx context.Context, name string, canteen int64, codeHash [32]byte, expires time.Time) (Terminal, error)
+	// MoveTerminal makes a register sell for another canteen: the sales it
+	// makes from then on are that canteen's revenue (those settled before
+	// stay with the first). ENOTFOUND for an unknown register or canteen.
+	MoveTerminal(ctx context.Context, id uint32, canteen int64) error
 	// EnrollTerminal pins pub as the key of the register whose unused,
 	// unexpired code hashes to codeHash, and uses the code up.
 	// EUNAUTHORIZED if there is no such code (unknown, used or expired);

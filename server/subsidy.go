@@ -104,8 +104,9 @@ type SubsidyStore interface {
 func SubsidyOrigin(job string, account int64) string { return fmt.Sprintf("J%s/%d", job, account) }
 
 // SalePostings returns the postings of a sale of amount on card c: its
-// subsidy first, as far as it goes, then its cash, to revenue.
-func SalePostings(c *Card, amount money.Fen) []Posting {
+// subsidy first, as far as it goes, then its cash, to the revenue account
+// of the register's canteen.
+func SalePostings(c *Card, amount money.Fen, revenue int64) []Posting {
 	sub := min(max(c.Subsidy, 0), amount)
 	ps := make([]Posting, 0, 3)
 	if sub > 0 {
@@ -114,7 +115,20 @@ func SalePostings(c *Card, amount money.Fen) []Posting {
 	if amount-sub > 0 {
 		ps = append(ps, Posting{AccountID: c.AccountID, Amount: -(amount - sub)})
 	}
-	return append(ps, Posting{AccountID: RevenueAccount, Amount: amount})
+	return append(ps, Posting{AccountID: revenue, Amount: amount})
+}
+
+// SaleAmount is what a sale whose postings reversed are reverse paid its
+// canteen: the one posting to revenue, which reversed is the one taken
+// from an account.
+func SaleAmount(reverse []Posting) money.Fen {
+	var sold money.Fen
+	for _, p := range reverse {
+		if p.Amount < 0 {
+			sold -= p.Amount
+		}
+	}
+	return sold
 }
 
 // ApplyBalances sets the card's balances from those of the accounts a

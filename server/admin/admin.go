@@ -34,8 +34,9 @@ type Store interface {
 	server.OfficeStore
 	server.SubsidyStore
 	server.UserStore
-	// CreateTerminal and EnrollTerminal: see server.TerminalStore.
-	CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error)
+	// CreateTerminal, MoveTerminal and EnrollTerminal: see server.TerminalStore.
+	CreateTerminal(ctx context.Context, name string, canteen int64, codeHash [32]byte, expires time.Time) (server.Terminal, error)
+	MoveTerminal(ctx context.Context, id uint32, canteen int64) error
 	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
 	// Alarms: see server.AlarmStore.
 	Alarms(ctx context.Context, limit int) ([]server.Alarm, error)
@@ -51,6 +52,7 @@ type Store interface {
 	server.AuditStore
 	// Rules and SetRules: see server.RuleStore.
 	server.RuleStore
+	server.CanteenStore
 }
 
 // Printers is what the API shows of the printers: the print queue's view
@@ -153,6 +155,9 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("GET /api/v1/terminals", s.auth(s.handleTerminals, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("POST /api/v1/terminals/{id}/disable", s.auth(s.handleSetDisabled(true), server.RoleAdmin))
 	s.mux.Handle("POST /api/v1/terminals/{id}/enable", s.auth(s.handleSetDisabled(false), server.RoleAdmin))
+	s.mux.Handle("POST /api/v1/terminals/{id}/move", s.auth(s.handleMoveTerminal, server.RoleAdmin))
+	s.mux.Handle("GET /api/v1/canteens", s.auth(s.handleCanteens, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("POST /api/v1/canteens", s.auth(s.handleCreateCanteen, server.RoleAdmin))
 	s.mux.Handle("GET /api/v1/sales", s.auth(s.handleSales, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/sales/live", s.auth(s.handleLive, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/reports/daily", s.auth(s.handleDailyReport, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))

@@ -126,7 +126,8 @@ func (s *Server) handleOpenCard(w http.ResponseWriter, r *http.Request, u server
 
 // CreateTerminalRequest is the body of POST /api/v1/terminals.
 type CreateTerminalRequest struct {
-	Name string `json:"name"`
+	Name    string `json:"name"`
+	Canteen int64  `json:"canteen_id,omitempty"` // the canteen it sells for; 0 or absent: the first
 }
 
 // CreateTerminalResponse answers POST /api/v1/terminals.
@@ -144,12 +145,17 @@ func (s *Server) handleCreateTerminal(w http.ResponseWriter, r *http.Request, u 
 	}
 	code := newEnrolCode()
 	expires := s.Now().Add(s.EnrolCodeTTL)
-	t, err := s.store.CreateTerminal(r.Context(), req.Name, hashEnrolCode(code), expires)
+	if req.Canteen < 0 {
+		s.error(w, r, server.Errorf(server.EINVALID, "canteen_id must be a canteen's id"))
+		return
+	}
+	t, err := s.store.CreateTerminal(r.Context(), req.Name, req.Canteen, hashEnrolCode(code), expires)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	s.audit(r, u, AuditTerminalCreate, map[string]any{"terminal_id": t.ID, "name": t.Name, "enrol_expires": expires.UTC().Truncate(time.Second)})
+	s.audit(r, u, AuditTerminalCreate, map[string]any{"terminal_id": t.ID, "name": t.Name, "canteen_id": t.Canteen,
+		"enrol_expires": expires.UTC().Truncate(time.Second)})
 	s.Logger.Info("api: register created", "terminal", t.ID, "name", t.Name, "user", u.Name)
 	s.json(w, http.StatusCreated, CreateTerminalResponse{TerminalID: t.ID, EnrolCode: code, ExpiresAt: expires.UTC().Truncate(time.Second)})
 }

@@ -173,6 +173,9 @@ type CardOpRequest struct {
 	Phone         string    `json:"phone,omitempty"`
 	UserClass     string    `json:"user_class,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
+	// Canteen names the canteen a refund is taken from, or a captured
+	// hold paid to; absent: the first.
+	Canteen int64 `json:"canteen_id,omitempty"`
 	// Print names a printer to print the slip of a recharge, refund or
 	// close on (the diner's copy; refunds and closes have a line for the
 	// diner's signature). Sent again with a replay, the slip is printed
@@ -193,7 +196,7 @@ func (s *Server) handleCardOp(kind server.OpKind) func(http.ResponseWriter, *htt
 			return
 		}
 		op := server.CardOp{RequestID: req.RequestID, Operator: u.Name, Kind: kind, CardNo: cardNo, Amount: req.Amount,
-			NewCardNo: req.NewCardNo, Name: req.Name, UserClass: req.UserClass, Reason: req.Reason}
+			NewCardNo: req.NewCardNo, Name: req.Name, UserClass: req.UserClass, Reason: req.Reason, Canteen: req.Canteen}
 		if req.CardPublicKey != "" {
 			key, err := server.DecodeCardPublicKey(req.CardPublicKey)
 			if err != nil {

@@ -26,6 +26,8 @@ const (
 	AuditTerminalCreate  = "terminal.create"
 	AuditTerminalDisable = "terminal.disable"
 	AuditTerminalEnable  = "terminal.enable"
+	AuditTerminalMove    = "terminal.move"
+	AuditCanteenCreate   = "canteen.create"
 )
 
 // audit records user's action in the audit log. The action has happened
@@ -71,10 +73,12 @@ type TerminalInfo struct {
 	LastSeen *time.Time `json:"last_seen"` // null: never connected
 	LastSeq  uint64     `json:"last_seq"`  // the last entry settled
 	Created  time.Time  `json:"created"`
+	Canteen  int64      `json:"canteen_id"` // the canteen it sells for
 }
 
 func terminalInfo(t server.Terminal) TerminalInfo {
-	info := TerminalInfo{ID: t.ID, Name: t.Name, Enrolled: t.Enrolled(), Disabled: t.Disabled, LastSeq: t.LastSeq, Created: t.Created.UTC()}
+	info := TerminalInfo{ID: t.ID, Name: t.Name, Enrolled: t.Enrolled(), Disabled: t.Disabled, LastSeq: t.LastSeq, Created: t.Created.UTC(),
+		Canteen: t.Canteen}
 	if !t.LastSeen.IsZero() {
 		seen := t.LastSeen.UTC()
 		info.LastSeen = &seen
@@ -101,14 +105,23 @@ func (s *Server) handleTerminals(w http.ResponseWriter, r *http.Request, _ serve
 	s.json(w, http.StatusOK, resp)
 }
 
+// terminalID parses the path's register id.
+func terminalID(r *http.Request) (uint32, error) {
+	v := r.PathValue("id")
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || id == 0 {
+		return 0, server.Errorf(server.EINVALID, "register id %q: want an integer from 1 to %d", truncate(v, 32), uint32(1<<32-1))
+	}
+	return uint32(id), nil
+}
+
 // handleSetDisabled answers POST /api/v1/terminals/{id}/disable and
 // /enable with the register as it is now.
 func (s *Server) handleSetDisabled(disabled bool) func(http.ResponseWriter, *http.Request, server.User) {
 	return func(w http.ResponseWriter, r *http.Request, u server.User) {
-		v := r.PathValue("id")
-		id, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || id == 0 {
-			s.error(w, r, server.Errorf(server.EINVALID, "register id %q: want an integer from 1 to %d", truncate(v, 32), uint32(1<<32-1)))
+		id, err := terminalID(r)
+		if err != nil {
+			s.error(w, r, err)
 			return
 		}
 		if err := s.store.SetTerminalDisabled(r.Context(), uint32(id), disabled); err != nil {

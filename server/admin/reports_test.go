@@ -17,13 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanka/fanka/server/sqlite"
-
 	"github.com/gorilla/websocket"
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/servertest"
+	"github.com/fanka/fanka/server/sqlite"
 )
 
 // settleOn settles entries of r in the env's store.
@@ -238,7 +237,7 @@ func TestDailyCSVFormula(t *testing.T) {
 	r.Time = e.clock.Now
 	ctx := context.Background()
 	code := [32]byte{1}
-	term, err := e.store.CreateTerminal(ctx, `=HYPERLINK("http://evil","点我")`, code, e.clock.Now().Add(time.Hour))
+	term, err := e.store.CreateTerminal(ctx, `=HYPERLINK("http://evil","点我")`, 0, code, e.clock.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

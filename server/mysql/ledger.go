@@ -66,19 +66,23 @@ type books struct {
 	delta    map[int64]money.Fen        // change not yet written, by account
 	posted   map[int64][]server.Posting // postings of this transaction, by tx id
 	postings []any                      // rows not yet inserted: tx_id, account_id, amount
+	revenue  []int64                    // canteens' revenue accounts taken as own, beside the first
 }
 
-func newBooks(tx *sql.Tx) *books {
-	return &books{tx: tx, known: map[int64]money.Fen{}, delta: map[int64]money.Fen{}, posted: map[int64][]server.Posting{}}
+// newBooks returns books for tx; revenue names canteens' revenue accounts
+// to treat as the canteen's own, beside the first.
+func newBooks(tx *sql.Tx, revenue ...int64) *books {
+	return &books{tx: tx, known: map[int64]money.Fen{}, delta: map[int64]money.Fen{}, posted: map[int64][]server.Posting{},
+		revenue: revenue}
 }
 
 // lock records the balance of an account the transaction has locked.
 func (b *books) lock(account int64, balance money.Fen) { b.known[account] = balance }
 
 // own reports whether account is one of the canteen's own.
-func own(account int64) bool {
+func (b *books) own(account int64) bool {
 	return account == server.RevenueAccount || account == server.CashAccount ||
-		account == server.SubsidyAccount || account == server.SuspenseAccount
+		account == server.SubsidyAccount || account == server.SuspenseAccount || slices.Contains(b.revenue, account)
 }
 
 // post posts transaction txID and returns the new balances of the diner
@@ -100,7 +104,7 @@ func (b *books) post(ctx context.Context, txID int64, postings []server.Posting)
 	balances := make(map[int64]money.Fen, len(postings))
 	for _, p := range postings {
 		switch bal, locked := b.known[p.AccountID]; {
-		case own(p.AccountID) || locked:
+		case b.own(p.AccountID) || locked:
 			d, ok := money.Add(b.delta[p.AccountID], p.Amount)
 			if !ok {
 				return nil, fmt.Errorf("post transaction %d: account %d overflows", txID, p.AccountID)

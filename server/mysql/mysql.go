@@ -43,6 +43,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 )
 
 // Defaults for the DB's fields.
@@ -78,6 +79,7 @@ type DB struct {
 
 	cardKeyCache server.CardKeys   // cards' public keys, for the batches' card signatures
 	rules        server.RulesCache // the rules settlement checks sales against
+	revenues     sqlops.Revenues   // canteens' revenue accounts
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -270,6 +270,21 @@ var migrations = [][]string{
 	},
 	// 7: the office's reads and the audit log (schema_reports.go).
 	reportsMigration,
+	// 8: canteens (see the SQLite store's migration 8).
+	{
+		`CREATE TABLE IF NOT EXISTS canteens (
+			id              BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+			name            VARCHAR(64) NOT NULL,
+			revenue_account BIGINT NOT NULL,
+			created         BIGINT NOT NULL,
+			UNIQUE KEY canteens_name (name),
+			UNIQUE KEY canteens_revenue (revenue_account),
+			CONSTRAINT canteens_revenue FOREIGN KEY (revenue_account) REFERENCES accounts (id)
+		) ` + tableOptions,
+		`INSERT IGNORE INTO canteens (id, name, revenue_account, created) VALUES (1, '食堂', 1, 0)`,
+		`ALTER TABLE terminals ADD COLUMN IF NOT EXISTS canteen_id BIGINT NOT NULL DEFAULT 1`,
+		`ALTER TABLE terminals ADD KEY IF NOT EXISTS terminals_canteen (canteen_id)`,
+	},
 }
 
 // LatestSchema is the schema version this code migrates a database to.

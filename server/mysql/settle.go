@@ -15,7 +15,6 @@ import (
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
-	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
 )
 
@@ -69,7 +68,11 @@ func (db *DB) Settle(ctx context.Context, terminal uint32, raw [][]byte) ([]wire
 		case !t.Enrolled():
 			return server.Errorf(server.EFORBIDDEN, "register %d has not enrolled", terminal)
 		}
-		s := settlement{tx: tx, books: newBooks(tx), terminal: terminal, now: db.Now(), rules: rules,
+		revenue, err := db.revenues.Account(ctx, tx, t.Canteen)
+		if err != nil {
+			return fmt.Errorf("settle register %d: %w", terminal, err)
+		}
+		s := settlement{tx: tx, books: newBooks(tx, revenue), terminal: terminal, revenue: revenue, now: db.Now(), rules: rules,
 			cards: map[string]*server.Card{}, changed: map[string]bool{}, presetTx: map[uint64]int64{}}
 		var cardNos []string
 		for i := range entries {
@@ -185,6 +188,7 @@ type settlement struct {
 	tx       *sql.Tx
 	books    *books
 	terminal uint32
+	revenue  int64 // the revenue account of the register's canteen
 	now      time.Time
 	version  uint64                  // the card change counter, locked, as this batch advanced it
 	cards    map[string]*server.Card // the batch's cards that exist, locked
@@ -305,7 +309,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 	if !found {
 		if _, err := s.books.post(ctx, txID, []server.Posting{
 			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
-			{AccountID: server.RevenueAccount, Amount: e.Amount},
+			{AccountID: s.revenue, Amount: e.Amount},
 		}); err != nil {
 			return result{}, err
 		}
@@ -315,7 +319,7 @@ func (s *settlement) sale(ctx context.Context, e *journal.Entry) (result, error)
 		}, nil
 	}
 
-	balances, err := s.books.post(ctx, txID, server.SalePostings(card, e.Amount))
+	balances, err := s.books.post(ctx, txID, server.SalePostings(card, e.Amount, s.revenue))
 	if err != nil {
 		return result{}, err
 	}
@@ -378,14 +382,8 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	if err != nil {
 		return result{}, err
 	}
-	var revenue money.Fen
-	for _, p := range reverse {
-		if p.AccountID == server.RevenueAccount {
-			revenue -= p.Amount
-		}
-	}
-	if revenue != e.Amount {
-		return flag("the sale was of %d fen, not %d", revenue, e.Amount)
+	if sold := server.SaleAmount(reverse); sold != e.Amount {
+		return flag("the sale was of %d fen, not %d", sold, e.Amount)
 	}
 
 	day := int32(saleDay.Int64)

@@ -140,13 +140,13 @@ func verifyOrigins(ctx context.Context, tx *sql.Tx, _ *server.VerifyReport) erro
 
 // verifyChains checks every register's entries with server.ChainCheck.
 func verifyChains(ctx context.Context, tx *sql.Tx, rep *server.VerifyReport) error {
-	rows, err := tx.QueryContext(ctx, `SELECT `+terminalColumns+` FROM terminals ORDER BY id`)
+	rows, err := tx.QueryContext(ctx, `SELECT `+sqlops.TerminalColumns+` FROM terminals ORDER BY id`)
 	if err != nil {
 		return err
 	}
 	var terminals []server.Terminal
 	for rows.Next() {
-		t, err := scanTerminal(rows)
+		t, err := sqlops.ScanTerminal(rows)
 		if err != nil {
 			rows.Close()
 			return err

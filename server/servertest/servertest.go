@@ -92,7 +92,7 @@ func Enroll(tb testing.TB, s server.TerminalStore, r *Register) server.Terminal 
 	code := make([]byte, 16)
 	rand.Read(code)
 	hash := sha256.Sum256(code)
-	t, err := s.CreateTerminal(ctx, "till", hash, time.Now().Add(time.Hour))
+	t, err := s.CreateTerminal(ctx, "till", 0, hash, time.Now().Add(time.Hour))
 	if err != nil {
 		tb.Fatalf("create register: %v", err)
 	}

@@ -32,14 +32,14 @@ func (db *DB) LastTransactionID(ctx context.Context) (int64, error) {
 
 // Terminals implements server.TerminalLister.
 func (db *DB) Terminals(ctx context.Context) ([]server.Terminal, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+terminalColumns+` FROM terminals ORDER BY id`)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+sqlops.TerminalColumns+` FROM terminals ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("registers: %w", err)
 	}
 	defer rows.Close()
 	out := []server.Terminal{}
 	for rows.Next() {
-		t, err := scanTerminal(rows)
+		t, err := sqlops.ScanTerminal(rows)
 		if err != nil {
 			return nil, fmt.Errorf("registers: %w", err)
 		}

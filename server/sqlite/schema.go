@@ -269,6 +269,19 @@ CREATE INDEX accounts_class ON accounts (user_class) WHERE kind = 'diner';
 `,
 	// 7: the office's reads and the audit log (schema_reports.go).
 	reportsMigration,
+	// 8: canteens. Each has its own revenue account; each register sells
+	// for one. The first is the canteen of every register and of the
+	// revenue account there was before.
+	`
+CREATE TABLE canteens (
+	id              INTEGER PRIMARY KEY,
+	name            TEXT NOT NULL UNIQUE,
+	revenue_account INTEGER NOT NULL UNIQUE REFERENCES accounts (id),
+	created         INTEGER NOT NULL
+) STRICT;
+INSERT INTO canteens (id, name, revenue_account, created) VALUES (1, '食堂', 1, 0);
+ALTER TABLE terminals ADD COLUMN canteen_id INTEGER NOT NULL DEFAULT 1 REFERENCES canteens (id);
+`,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

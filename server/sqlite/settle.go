@@ -185,7 +185,7 @@ func (db *DB) settleGroup(ctx context.Context, group []*batch) {
 				db.cache = settleCache{cards: map[string]*server.Card{}, balances: map[int64]money.Fen{}}
 			}
 			db.cache.gen = 0
-			g = newGroupSettlement(tx, db.Now(), &db.cache)
+			g = newGroupSettlement(tx, db.Now(), &db.cache, &db.revenues)
 			g.gen, g.dataVersion = gen, dataVersion
 			rules, err := db.rules.Get(time.Now(), func() (server.Rules, uint64, error) { return sqlops.ReadRules(ctx, tx) })
 			if err != nil {
@@ -240,11 +240,13 @@ type groupSettlement struct {
 	books *groupBooks
 
 	terminals map[uint32]*server.Terminal // the group's registers, as settled so far
-	advanced  map[uint32]bool             // registers whose cursor moved
-	cards     map[string]*server.Card     // cards read; nil: no such card
-	changed   map[string]bool             // cards to write
-	version   uint64                      // the card change counter, as the group advanced it
-	versioned bool                        // version has been read
+	revenue   map[uint32]int64            // the revenue account of each register's canteen
+	revenues  *sqlops.Revenues
+	advanced  map[uint32]bool         // registers whose cursor moved
+	cards     map[string]*server.Card // cards read; nil: no such card
+	changed   map[string]bool         // cards to write
+	version   uint64                  // the card change counter, as the group advanced it
+	versioned bool                    // version has been read
 	startVer  uint64
 
 	cache       *settleCache // cards and balances before the group, if valid
@@ -288,9 +290,9 @@ func (g *groupSettlement) commitCache() {
 	g.cache.gen, g.cache.dataVersion = g.gen, g.dataVersion
 }
 
-func newGroupSettlement(tx *wtx, now time.Time, cache *settleCache) *groupSettlement {
-	return &groupSettlement{tx: tx, now: now, books: newGroupBooks(tx), cache: cache,
-		terminals: map[uint32]*server.Terminal{}, advanced: map[uint32]bool{},
+func newGroupSettlement(tx *wtx, now time.Time, cache *settleCache, revenues *sqlops.Revenues) *groupSettlement {
+	return &groupSettlement{tx: tx, now: now, books: newGroupBooks(tx), cache: cache, revenues: revenues,
+		terminals: map[uint32]*server.Terminal{}, revenue: map[uint32]int64{}, advanced: map[uint32]bool{},
 		cards: map[string]*server.Card{}, changed: map[string]bool{}}
 }
 
@@ -328,6 +330,11 @@ func (g *groupSettlement) batch(ctx context.Context, b *batch) ([]wire.Ack, erro
 		}
 		t = &tt
 		g.terminals[terminal] = t
+		revenue, err := g.revenues.Account(ctx, g.tx, t.Canteen)
+		if err != nil {
+			return nil, fmt.Errorf("settle register %d: %w", terminal, err)
+		}
+		g.revenue[terminal] = revenue
 	}
 	switch {
 	case t.Disabled:
@@ -423,10 +430,11 @@ func (g *groupSettlement) sale(ctx context.Context, terminal uint32, e *journal.
 	if err != nil {
 		return result{}, err
 	}
+	revenue := g.revenue[terminal]
 	if card == nil {
 		if _, err := g.books.post(ctx, txID, []server.Posting{
 			{AccountID: server.SuspenseAccount, Amount: -e.Amount},
-			{AccountID: server.RevenueAccount, Amount: e.Amount},
+			{AccountID: revenue, Amount: e.Amount},
 		}); err != nil {
 			return result{}, err
 		}
@@ -435,7 +443,7 @@ func (g *groupSettlement) sale(ctx context.Context, terminal uint32, e *journal.
 			txID: txID, note: "unknown card: posted to suspense",
 		}, nil
 	}
-	balances, err := g.books.post(ctx, txID, server.SalePostings(card, e.Amount))
+	balances, err := g.books.post(ctx, txID, server.SalePostings(card, e.Amount, revenue))
 	if err != nil {
 		return result{}, err
 	}
@@ -501,14 +509,8 @@ func (g *groupSettlement) void(ctx context.Context, terminal uint32, e *journal.
 	if err != nil {
 		return result{}, err
 	}
-	var revenue money.Fen
-	for _, p := range reverse {
-		if p.AccountID == server.RevenueAccount {
-			revenue -= p.Amount
-		}
-	}
-	if revenue != e.Amount {
-		return flag("the sale was of %d fen, not %d", revenue, e.Amount)
+	if sold := server.SaleAmount(reverse); sold != e.Amount {
+		return flag("the sale was of %d fen, not %d", sold, e.Amount)
 	}
 
 	day := int32(saleDay.Int64)

@@ -28,6 +28,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 )
 
 // busyTimeout is how long a connection waits for a lock held by another
@@ -60,6 +61,7 @@ type DB struct {
 	writes     atomic.Uint64      // write transactions begun: the settler's cache is of one
 	cache      settleCache        // the settler's cards and balances, as it last committed them
 	rules      server.RulesCache  // the rules settlement checks sales against
+	revenues   sqlops.Revenues    // canteens' revenue accounts
 	settleq    chan *batch        // batches for the settler, the single writer of settlements
 	stopped    chan struct{}      // closed when the settler has ended
 	stopSettle context.CancelFunc // ends the settler

@@ -10,35 +10,14 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlops"
 )
-
-const terminalColumns = `id, name, public_key, last_seq, last_hash, last_seen, disabled, created`
-
-func scanTerminal(row scanner) (server.Terminal, error) {
-	var t server.Terminal
-	var pub, hash []byte
-	var seen sql.NullInt64
-	var created int64
-	if err := row.Scan(&t.ID, &t.Name, &pub, &t.LastSeq, &hash, &seen, &t.Disabled, &created); err != nil {
-		return server.Terminal{}, err
-	}
-	if len(pub) > 0 {
-		t.PublicKey = ed25519.PublicKey(pub)
-	}
-	if len(hash) != len(t.LastHash) {
-		return server.Terminal{}, fmt.Errorf("terminal %d: last hash of %d bytes", t.ID, len(hash))
-	}
-	copy(t.LastHash[:], hash)
-	t.LastSeen = fromMS(seen)
-	t.Created = time.UnixMilli(created)
-	return t, nil
-}
 
 // terminalIn reads a register inside a transaction.
 func terminalIn(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, id uint32) (server.Terminal, error) {
-	t, err := scanTerminal(q.QueryRowContext(ctx, `SELECT `+terminalColumns+` FROM terminals WHERE id = ?`, id))
+	t, err := sqlops.ScanTerminal(q.QueryRowContext(ctx, `SELECT `+sqlops.TerminalColumns+` FROM terminals WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.Terminal{}, server.Errorf(server.ENOTFOUND, "no register %d", id)
 	}
@@ -49,15 +28,21 @@ func terminalIn(ctx context.Context, q interface {
 }
 
 // CreateTerminal implements server.TerminalStore.
-func (db *DB) CreateTerminal(ctx context.Context, name string, codeHash [32]byte, expires time.Time) (server.Terminal, error) {
+func (db *DB) CreateTerminal(ctx context.Context, name string, canteen int64, codeHash [32]byte, expires time.Time) (server.Terminal, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 64 {
 		return server.Terminal{}, server.Errorf(server.EINVALID, "a register's name must be 1 to 64 bytes")
 	}
 	var t server.Terminal
+	if canteen == 0 {
+		canteen = server.FirstCanteen
+	}
 	err := db.inTx(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO terminals (name, enrol_code_hash, enrol_expires, created) VALUES (?, ?, ?, ?)`,
-			name, codeHash[:], ms(expires), ms(db.Now()))
+		if err := sqlops.CheckCanteen(ctx, tx, canteen); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO terminals (name, enrol_code_hash, enrol_expires, created, canteen_id) VALUES (?, ?, ?, ?, ?)`,
+			name, codeHash[:], ms(expires), ms(db.Now()), canteen)
 		if err != nil {
 			return err
 		}
@@ -75,6 +60,27 @@ func (db *DB) CreateTerminal(ctx context.Context, name string, codeHash [32]byte
 		return server.Terminal{}, fmt.Errorf("create register %q: %w", name, err)
 	}
 	return t, nil
+}
+
+// MoveTerminal implements server.TerminalStore.
+func (db *DB) MoveTerminal(ctx context.Context, id uint32, canteen int64) error {
+	return db.inTx(ctx, func(tx *wtx) error { return sqlops.MoveTerminal(ctx, tx, id, canteen) })
+}
+
+// CreateCanteen implements server.CanteenStore.
+func (db *DB) CreateCanteen(ctx context.Context, name string) (server.Canteen, error) {
+	var c server.Canteen
+	err := db.inTx(ctx, func(tx *wtx) error {
+		var err error
+		c, err = sqlops.CreateCanteen(ctx, tx, name, db.Now(), isConstraint)
+		return err
+	})
+	return c, err
+}
+
+// Canteens implements server.CanteenStore.
+func (db *DB) Canteens(ctx context.Context) ([]server.Canteen, error) {
+	return sqlops.Canteens(ctx, db.read)
 }
 
 // EnrollTerminal implements server.TerminalStore.

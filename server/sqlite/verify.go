@@ -140,13 +140,13 @@ func verifyOrigins(ctx context.Context, tx *sql.Tx, _ *server.VerifyReport) erro
 // seq 1, each hash the SHA-256 of the stored bytes, each signature valid
 // under the pinned key, and the register's cursor at the last entry.
 func verifyChains(ctx context.Context, tx *sql.Tx, rep *server.VerifyReport) error {
-	rows, err := tx.QueryContext(ctx, `SELECT `+terminalColumns+` FROM terminals ORDER BY id`)
+	rows, err := tx.QueryContext(ctx, `SELECT `+sqlops.TerminalColumns+` FROM terminals ORDER BY id`)
 	if err != nil {
 		return err
 	}
 	var terminals []server.Terminal
 	for rows.Next() {
-		t, err := scanTerminal(rows)
+		t, err := sqlops.ScanTerminal(rows)
 		if err != nil {
 			rows.Close()
 			return err

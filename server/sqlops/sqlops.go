@@ -65,12 +65,27 @@ func (s *Store) State(ctx context.Context, tx Tx, op server.CardOp) (server.Card
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("card %s: successor: %w", op.CardNo, err)
 	}
+	if op.Kind == server.OpRefund || op.Kind == server.OpCapture {
+		canteen := op.Canteen
+		if canteen == 0 {
+			canteen = server.FirstCanteen
+		}
+		err := tx.QueryRowContext(ctx, `SELECT revenue_account FROM canteens WHERE id = ?`, canteen).Scan(&st.Revenue)
+		if errors.Is(err, sql.ErrNoRows) {
+			return st, server.Errorf(server.ENOTFOUND, "no canteen %d", canteen)
+		}
+		if err != nil {
+			return st, fmt.Errorf("card %s: canteen %d: %w", op.CardNo, canteen, err)
+		}
+	}
 	switch op.Kind {
 	case server.OpRefund:
 		// What the account paid the canteen, net: its own postings in
-		// the transactions that move money between it and revenue.
+		// the transactions that move money between it and the canteen's
+		// revenue.
 		err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(p.amount), 0) FROM postings p JOIN transactions t ON t.id = p.tx_id
-			WHERE p.account_id = ? AND t.kind IN ('sale', 'void', 'refund', 'capture')`, c.AccountID).Scan(&st.Paid)
+			WHERE p.account_id = ? AND t.kind IN ('sale', 'void', 'refund', 'capture')
+			AND EXISTS (SELECT 1 FROM postings r WHERE r.tx_id = t.id AND r.account_id = ?)`, c.AccountID, st.Revenue).Scan(&st.Paid)
 		if err != nil {
 			return st, fmt.Errorf("card %s: paid: %w", op.CardNo, err)
 		}

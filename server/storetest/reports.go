@@ -27,7 +27,7 @@ func enrollNamed(t *testing.T, s server.Store, r *servertest.Register, name stri
 	code := make([]byte, 16)
 	rand.Read(code)
 	hash := sha256.Sum256(code)
-	term, err := s.CreateTerminal(ctx, name, hash, noon.Add(time.Hour))
+	term, err := s.CreateTerminal(ctx, name, 0, hash, noon.Add(time.Hour))
 	if err != nil {
 		t.Fatalf("create register %q: %v", name, err)
 	}
@@ -153,7 +153,7 @@ func testTerminalList(t *testing.T, open Open) {
 	r := servertest.NewRegister(t)
 	r.Time = clock.Now
 	enrollNamed(t, s, r, "一号窗口")
-	if _, err := s.CreateTerminal(ctx, "二号窗口", sha256.Sum256([]byte("two")), noon.Add(time.Hour)); err != nil {
+	if _, err := s.CreateTerminal(ctx, "二号窗口", 0, sha256.Sum256([]byte("two")), noon.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	servertest.OpenCard(t, s, "C1", 100*money.Yuan)

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Open) {
 		{"DailyReport", testDailyReport},
 		{"DailyReportSparse", testDailyReportSparse},
 		{"Audit", testAudit},
+		{"Canteens", testCanteens},
 	}
 	tests = append(tests, opsTests...)
 	for _, tt := range tests {
@@ -465,7 +466,7 @@ func testSettleRegisterState(t *testing.T, open Open) {
 	s := open(t, clock.Now)
 	r := servertest.NewRegister(t)
 	hash := sha256.Sum256([]byte("code"))
-	term, err := s.CreateTerminal(ctx, "till 1", hash, noon.Add(time.Hour))
+	term, err := s.CreateTerminal(ctx, "till 1", 0, hash, noon.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +719,7 @@ func testTerminals(t *testing.T, open Open) {
 	clock := servertest.NewClock(noon)
 	s := open(t, clock.Now)
 	code := sha256.Sum256([]byte("one"))
-	term, err := s.CreateTerminal(ctx, "一号窗口", code, noon.Add(24*time.Hour))
+	term, err := s.CreateTerminal(ctx, "一号窗口", 0, code, noon.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -742,7 +743,7 @@ func testTerminals(t *testing.T, open Open) {
 	}
 
 	late := sha256.Sum256([]byte("late"))
-	if _, err := s.CreateTerminal(ctx, "二号窗口", late, noon.Add(time.Hour)); err != nil {
+	if _, err := s.CreateTerminal(ctx, "二号窗口", 0, late, noon.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	clock.Add(2 * time.Hour)
@@ -751,7 +752,7 @@ func testTerminals(t *testing.T, open Open) {
 
 	_, err = s.Terminal(ctx, 999)
 	wantCode(t, err, server.ENOTFOUND)
-	_, err = s.CreateTerminal(ctx, " ", sha256.Sum256([]byte("x")), noon)
+	_, err = s.CreateTerminal(ctx, " ", 0, sha256.Sum256([]byte("x")), noon)
 	wantCode(t, err, server.EINVALID)
 	if err := s.TouchTerminal(ctx, term.ID, clock.Now()); err != nil {
 		t.Fatal(err)

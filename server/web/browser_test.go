@@ -359,15 +359,30 @@ func TestBrowserRegisters(t *testing.T) {
 	s := startSite(t)
 	ctx := tab(t)
 	signInBrowser(t, ctx, s, "admin", adminPassword)
-	do(t, ctx, "create a register",
+	do(t, ctx, "create a canteen",
 		chromedp.Navigate(s.URL+"/registers"),
-		chromedp.WaitVisible(chromedp.CSS("#reg-name")),
+		chromedp.WaitVisible(chromedp.CSS("#canteen-name")),
+		chromedp.SetValue(chromedp.CSS("#canteen-name"), "<b>东区</b>"),
+		chromedp.Click(chromedp.CSS("#canteen-create button")),
+	)
+	confirm(t, ctx)
+	waitFor(t, ctx, "the canteen listed and offered", `[...document.querySelectorAll('#reg-canteen option')].some(o => o.textContent === '<b>东区</b>')`)
+	if eval[bool](t, ctx, `document.querySelector('#canteen-list b') !== null`) {
+		t.Fatalf("the canteen's name became HTML")
+	}
+	do(t, ctx, "create a register in it",
 		chromedp.SetValue(chromedp.CSS("#reg-name"), "<i>一号窗口</i>"),
+		chromedp.SetValue(chromedp.CSS("#reg-canteen"), "2"),
 		chromedp.Click(chromedp.CSS("#reg-create button")),
 	)
 	confirm(t, ctx)
 	waitFor(t, ctx, "the enrolment code", `document.querySelector('#reg-code').textContent.length === 16`)
+	waitFor(t, ctx, "the register listed in the canteen", `[...document.querySelectorAll('#reg-list select')].some(s => s.value === '2')`)
 	screenshot(t, ctx, "registers")
+	ts, err := s.Store.Terminals(context.Background())
+	if err != nil || len(ts) != 1 || ts[0].Canteen != 2 {
+		t.Fatalf("registers in the store: %+v (%v), want one, of canteen 2", ts, err)
+	}
 
 	t.Run("list and disable", func(t *testing.T) {
 		c, csrf := s.signIn(t, "admin", adminPassword)

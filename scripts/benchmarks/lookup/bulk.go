@@ -11,10 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fanka/fanka/server/sqlite"
-
 	"github.com/fanka/fanka/scripts/benchmarks/settleload"
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/sqlite"
 	"github.com/fanka/fanka/shared/money"
 )
 

@@ -335,7 +335,7 @@ func Enroll(ctx context.Context, store server.TerminalStore, name string) (serve
 	code := make([]byte, 16)
 	rand.Read(code)
 	hash := sha256.Sum256(code)
-	if _, err := store.CreateTerminal(ctx, name, hash, time.Now().Add(time.Hour)); err != nil {
+	if _, err := store.CreateTerminal(ctx, name, 0, hash, time.Now().Add(time.Hour)); err != nil {
 		return server.Terminal{}, nil, err
 	}
 	t, err := store.EnrollTerminal(ctx, hash, key.Public().(ed25519.PublicKey))

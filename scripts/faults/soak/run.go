@@ -22,9 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fanka/fanka/server/sqlite"
-
 	"github.com/fanka/fanka/scripts/faults"
+	"github.com/fanka/fanka/server/sqlite"
 	sj "github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/terminal/journal"
 )

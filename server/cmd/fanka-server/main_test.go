@@ -23,10 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fanka/fanka/server/sqlite"
-
 	main "github.com/fanka/fanka/server/cmd/fanka-server"
 	"github.com/fanka/fanka/server/servertest"
+	"github.com/fanka/fanka/server/sqlite"
 	"github.com/fanka/fanka/shared/wire"
 )
 

@@ -291,15 +291,42 @@ function cards() {
 
 // --- registers -------------------------------------------------------------
 
+// canteenSelect is a select of the canteens, with id selected.
+function canteenSelect(canteens, id, attrs) {
+  const s = el('select', attrs || {});
+  for (const c of canteens) s.append(el('option', { value: String(c.id), selected: c.id === id }, c.name));
+  return s;
+}
+
 async function loadRegisters() {
   try {
-    const r = await api('GET', '/terminals');
+    const [r, c] = await Promise.all([api('GET', '/terminals'), api('GET', '/canteens')]);
+    const canteens = c.canteens || [];
     const admin = document.body.dataset.role === 'admin';
+    fillRows('#canteen-list', canteens.map(x => el('tr', {}, el('td', {}, x.id), el('td', {}, x.name), el('td', { class: 'num' }, yuan(x.revenue)))));
+    const create = $('#reg-canteen');
+    if (create) create.replaceChildren(...canteenSelect(canteens, canteens.length ? canteens[0].id : 0).children);
+    const name = id => (canteens.find(x => x.id === id) || { name: String(id) }).name;
     fillRows('#reg-list', (r.terminals || []).map(x => el('tr', {},
-      el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+      el('td', {}, x.id), el('td', {}, x.name),
+      el('td', {}, admin ? canteenSelect(canteens, x.canteen_id, { ariaLabel: t('reg.move'), onchange: ev => moveRegister(x, ev.target) }) : name(x.canteen_id)),
+      el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
       el('td', { class: 'extras' }, extras(x)),
       el('td', {}, admin ? el('button', { type: 'button', onclick: () => toggleRegister(x) }, x.disabled ? t('reg.enable') : t('reg.disable')) : ''))));
   } catch (err) { showError('#reg-error', err); }
+}
+
+async function moveRegister(x, select) {
+  const to = parseInt(select.value, 10);
+  if (!await confirmBox(t('reg.move') + ' · ' + x.id + ' ' + x.name + ' → ' + select.selectedOptions[0].textContent)) {
+    select.value = String(x.canteen_id);
+    return;
+  }
+  try {
+    await api('POST', '/terminals/' + x.id + '/move', { canteen_id: to });
+    show('#reg-notice', t('done'));
+  } catch (err) { showError('#reg-error', err); }
+  await loadRegisters();
 }
 
 async function toggleRegister(x) {
@@ -321,10 +348,25 @@ function registers() {
       const name = $('#reg-name').value.trim();
       if (!await confirmBox(t('reg.create') + ' · ' + name)) return;
       try {
-        const r = await api('POST', '/terminals', { name });
+        const r = await api('POST', '/terminals', { name, canteen_id: parseInt($('#reg-canteen').value, 10) || 0 });
         $('#reg-code').textContent = r.enrol_code;
         $('#reg-code-box').hidden = false;
         form.reset();
+        await loadRegisters();
+      } catch (err) { showError('#reg-error', err); }
+    });
+  }
+  const cform = $('#canteen-create');
+  if (cform) {
+    cform.addEventListener('submit', async ev => {
+      ev.preventDefault();
+      showError('#reg-error', null);
+      const name = $('#canteen-name').value.trim();
+      if (!await confirmBox(t('canteen.create') + ' · ' + name)) return;
+      try {
+        await api('POST', '/canteens', { name });
+        show('#reg-notice', t('done'));
+        cform.reset();
         await loadRegisters();
       } catch (err) { showError('#reg-error', err); }
     });
