@@ -13,23 +13,29 @@ import (
 	"github.com/fanka/fanka/shared/printer"
 )
 
-// QueuedReceipt is a sale whose receipt waits to be printed.
+// QueuedReceipt is a sale whose receipt, or a void whose void slip, waits
+// to be printed.
 type QueuedReceipt struct {
 	Entry journal.Entry
 	// Hash is the SHA-256 of the entry as recorded; its first bytes are
 	// the receipt's verification code.
 	Hash journal.Hash
+	// Voided and VoidedHash are, for a void, the sale it voids and its
+	// hash (the voided receipt's verification code); zero if the sale
+	// cannot be read.
+	Voided     journal.Entry
+	VoidedHash journal.Hash
 }
 
-// ReceiptQueue is the register's durable queue of receipts: the journal
-// queues each sale as it records it (terminal/journal, QueueReceipts), so
-// that a receipt survives a restart and is never lost between the sale
-// and its printing.
+// ReceiptQueue is the register's durable queue of receipts and void
+// slips: the journal queues each sale and void as it records it
+// (terminal/journal, QueueReceipts), so that a receipt survives a restart
+// and is never lost between the sale and its printing.
 type ReceiptQueue interface {
-	// NextReceipt returns the queued receipt of the lowest seq, and false
-	// when none waits.
+	// NextReceipt returns the queued receipt or void slip of the lowest
+	// seq, and false when none waits.
 	NextReceipt() (QueuedReceipt, bool, error)
-	// ReceiptDone takes the receipt of sale seq off the queue.
+	// ReceiptDone takes the receipt or slip of entry seq off the queue.
 	ReceiptDone(seq uint64) error
 }
 
@@ -63,8 +69,8 @@ type ReceiptConfig struct {
 	Logger *slog.Logger
 }
 
-// ReceiptPrinter prints the receipts of the register's sales, in seq
-// order, from the journal's queue, on a goroutine of its own (Run): a sale
+// ReceiptPrinter prints the receipts of the register's sales and the void
+// slips of its voids, in seq order, from the journal's queue, on a goroutine of its own (Run): a sale
 // never waits for the printer. A receipt that fails (printer off, out of
 // paper, cover open) is tried again with backoff until it prints; it is
 // taken off the queue only once the printer has all of it (on a two-way
@@ -104,7 +110,7 @@ func NewReceiptPrinter(cfg ReceiptConfig, q ReceiptQueue) *ReceiptPrinter {
 	return &ReceiptPrinter{cfg: cfg, queue: q, log: cfg.Logger, wake: make(chan struct{}, 1), tries: map[uint64]int{}}
 }
 
-// Wake says a sale was recorded, so its receipt waits. It never blocks.
+// Wake says a sale or a void was recorded, so its receipt or slip waits. It never blocks.
 func (p *ReceiptPrinter) Wake() {
 	select {
 	case p.wake <- struct{}{}:
@@ -170,27 +176,16 @@ func (p *ReceiptPrinter) printNext(ctx context.Context) (idle, ok bool) {
 	return false, true
 }
 
-// print prints the receipt of r and reports whether the printer has all
-// of it. A receipt that cannot be rendered (an entry that is not a sale,
-// or lacks what a receipt needs) is logged and counts as printed: it
-// would never print, and must not hold up the ones after it.
+// print prints the receipt or void slip of r and reports whether the
+// printer has all of it. A document that cannot be rendered (an entry
+// that is neither a sale nor a void, or lacks what its document needs) is
+// logged and counts as printed: it would never print, and must not hold
+// up the ones after it.
 func (p *ReceiptPrinter) print(ctx context.Context, r QueuedReceipt) bool {
 	e := r.Entry
-	name := p.cfg.Register
-	if name == "" {
-		name = strconv.FormatUint(uint64(e.Terminal), 10)
-	}
-	doc, err := escpos.RenderReceipt(escpos.Receipt{
-		Canteen: p.cfg.Canteen, Register: name, Cashier: e.Cashier,
-		Time: time.UnixMilli(e.Time), CardNo: e.CardNo,
-		Amount: e.Amount, Balance: e.Balance - e.Amount,
-		Seq: e.Seq, RegisterID: e.Terminal, EntryHash: r.Hash,
-	})
-	if err == nil && e.Kind != journal.KindSale {
-		err = fmt.Errorf("entry %d is a %s, not a sale", e.Seq, e.Kind)
-	}
+	doc, err := p.render(r)
 	if err != nil {
-		p.log.Error("receipts: cannot render the receipt; skipped", "seq", e.Seq, "err", err)
+		p.log.Error("receipts: cannot render the document; skipped", "seq", e.Seq, "kind", e.Kind.String(), "err", err)
 		return true
 	}
 	tries := p.tries[e.Seq]
@@ -218,8 +213,41 @@ func (p *ReceiptPrinter) print(ctx context.Context, r QueuedReceipt) bool {
 		return false
 	}
 	p.printed = e.Seq
-	p.log.Info("receipts: printed", "seq", e.Seq, "amount", e.Amount.String(), "reprint", tries > 0)
+	p.log.Info("receipts: printed", "seq", e.Seq, "kind", e.Kind.String(), "amount", e.Amount.String(), "reprint", tries > 0)
 	return true
+}
+
+// render renders the receipt of a sale or the void slip of a void.
+func (p *ReceiptPrinter) render(r QueuedReceipt) ([]byte, error) {
+	e := r.Entry
+	name := p.cfg.Register
+	if name == "" {
+		name = strconv.FormatUint(uint64(e.Terminal), 10)
+	}
+	switch e.Kind {
+	case journal.KindSale:
+		return escpos.RenderReceipt(escpos.Receipt{
+			Canteen: p.cfg.Canteen, Register: name, Cashier: e.Cashier,
+			Time: time.UnixMilli(e.Time), CardNo: e.CardNo,
+			Amount: e.Amount, Balance: e.Balance - e.Amount,
+			Seq: e.Seq, RegisterID: e.Terminal, EntryHash: r.Hash,
+		})
+	case journal.KindVoid:
+		if r.Voided.Seq != e.VoidSeq {
+			return nil, fmt.Errorf("void %d: the sale %d it voids cannot be read", e.Seq, e.VoidSeq)
+		}
+		// A void's entry holds the supervisor as its cashier, and the
+		// card's balance before the money went back.
+		return escpos.RenderVoidSlip(escpos.VoidSlip{
+			Canteen: p.cfg.Canteen, Register: name,
+			Cashier: r.Voided.Cashier, Supervisor: e.Cashier,
+			Time: time.UnixMilli(e.Time), CardNo: e.CardNo,
+			Amount: e.Amount, Balance: e.Balance + e.Amount,
+			RegisterID: e.Terminal, Seq: e.Seq, EntryHash: r.Hash,
+			SaleSeq: r.Voided.Seq, SaleHash: r.VoidedHash,
+		})
+	}
+	return nil, fmt.Errorf("entry %d is a %s, neither a sale nor a void", e.Seq, e.Kind)
 }
 
 // backoff returns the wait after the n-th consecutive failure, from 1.

@@ -70,8 +70,9 @@ type Config struct {
 	// the register's goroutine and must be quick.
 	Shown func(s Screen, cause time.Time)
 	// Receipts, if set, is woken once each sale is shown as 成功, to print
-	// its receipt; the journal queued the receipt with the sale
-	// (ReceiptQueue). Nil: the register has no receipt printer.
+	// its receipt, and once each void is shown, to print its void slip;
+	// the journal queued them with the entry (ReceiptQueue). Nil: the
+	// register has no receipt printer.
 	Receipts *ReceiptPrinter
 }
 
@@ -777,6 +778,9 @@ func (r *Register) recordVoid() {
 	r.log.Info("void", "seq", e.Seq, "sale_seq", sale.Seq, "card", sale.CardNo, "amount", sale.Amount.String(),
 		"balance", after.String(), "supervisor", r.voidBy, "offline", !online)
 	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: true})
+	if r.cfg.Receipts != nil {
+		r.cfg.Receipts.Wake() // the void slip
+	}
 	switch {
 	case r.present && r.event.CardNo == sale.CardNo:
 		r.checkCard(r.event) // the diner may buy again at once

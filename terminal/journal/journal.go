@@ -37,8 +37,9 @@ var (
 	bucketEntries = []byte("entries") // seq (u64 BE) → canonical entry
 	bucketMeta    = []byte("meta")    // see meta keys
 	bucketCards   = []byte("cards")   // card no → a card record (cards.go)
-	// bucketReceipts holds the sales whose receipt is not yet printed:
-	// seq (u64 BE) → nothing. See QueueReceipts.
+	// bucketReceipts holds the entries whose receipt (a sale's) or void
+	// slip (a void's) is not yet printed: seq (u64 BE) → nothing. See
+	// QueueReceipts.
 	bucketReceipts = []byte("receipts")
 
 	keyTerminal   = []byte("terminal")    // u32: the register id the journal belongs to
@@ -75,7 +76,7 @@ type Journal struct {
 	entries   map[uint64]pendingEntry // seq → an entry not yet settled
 	backlog   terminal.Backlog        // all of them
 
-	receipts bool // QueueReceipts was called: sales are queued for their receipt
+	receipts bool // QueueReceipts was called: sales and voids are queued for their receipt or slip
 
 	touched atomic.Int64 // cards read or written since the file's pages were last released
 }
@@ -165,9 +166,9 @@ func (j *Journal) Terminal() uint32 { return j.terminal }
 // disk is full the error wraps terminal.ErrJournalFull.
 //
 // Once QueueReceipts was called, a sale is queued for its receipt in the
-// same transaction, and a void takes its sale's receipt off the queue if
-// it was not printed yet: a receipt is never lost, and a voided sale's is
-// not printed late.
+// same transaction, and a void for its void slip, taking its sale's
+// receipt off the queue if it was not printed yet: a receipt or slip is
+// never lost, and a voided sale's receipt is not printed late.
 func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -198,7 +199,11 @@ func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 		case journal.KindSale:
 			return tx.Bucket(bucketReceipts).Put(seqKey(e.Seq), nil)
 		case journal.KindVoid:
-			return tx.Bucket(bucketReceipts).Delete(seqKey(e.VoidSeq))
+			q := tx.Bucket(bucketReceipts)
+			if err := q.Delete(seqKey(e.VoidSeq)); err != nil {
+				return err
+			}
+			return q.Put(seqKey(e.Seq), nil)
 		}
 		return nil
 	})
@@ -566,8 +571,8 @@ func (j *Journal) Verify(pub ed25519.PublicKey) (uint64, error) {
 	return n, err
 }
 
-// QueueReceipts makes Record queue each sale for its receipt from now on:
-// the register has a receipt printer. Receipts queued before are kept
+// QueueReceipts makes Record queue each sale for its receipt, and each
+// void for its void slip, from now on: the register has a receipt printer. Receipts queued before are kept
 // either way, so that a register restarted without its printer prints
 // them once it has one again.
 func (j *Journal) QueueReceipts() {
@@ -576,8 +581,9 @@ func (j *Journal) QueueReceipts() {
 	j.receipts = true
 }
 
-// NextReceipt returns the first sale, in seq order, whose receipt is
-// queued and not yet printed, and false when there is none.
+// NextReceipt returns the first entry, in seq order, whose receipt or void
+// slip is queued and not yet printed, and false when there is none. For a
+// void it also returns the sale it voids.
 func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 	var r terminal.QueuedReceipt
 	var found bool
@@ -595,13 +601,23 @@ func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 		if err != nil {
 			return fmt.Errorf("journal: receipt of seq %d: %w", seq, err)
 		}
-		r, found = terminal.QueuedReceipt{Entry: e, Hash: journal.HashBytes(v)}, true
+		r = terminal.QueuedReceipt{Entry: e, Hash: journal.HashBytes(v)}
+		if e.Kind == journal.KindVoid {
+			// A voided sale that cannot be read leaves Voided zero: the
+			// slip cannot be rendered, and is skipped, not retried forever.
+			if sv := tx.Bucket(bucketEntries).Get(seqKey(e.VoidSeq)); sv != nil {
+				if sale, err := journal.Unmarshal(sv); err == nil {
+					r.Voided, r.VoidedHash = sale, journal.HashBytes(sv)
+				}
+			}
+		}
+		found = true
 		return nil
 	})
 	return r, found, err
 }
 
-// ReceiptDone takes the receipt of sale seq off the queue: it was printed,
+// ReceiptDone takes the receipt or slip of entry seq off the queue: it was printed,
 // or given up on. A seq not queued is no error.
 func (j *Journal) ReceiptDone(seq uint64) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {

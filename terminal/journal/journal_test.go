@@ -296,8 +296,9 @@ func TestVerify(t *testing.T) {
 
 // TestReceiptQueue checks the queue of receipts kept with the entries: a
 // sale is queued only once QueueReceipts was called, receipts come out in
-// seq order with the entry's hash, a void takes its sale's receipt off,
-// and the queue survives reopening the file.
+// seq order with the entry's hash, a void takes its sale's receipt off
+// and queues its void slip with the sale it voids, and the queue survives
+// reopening the file.
 func TestReceiptQueue(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "journal.db")
 	j := mustOpen(t, path)
@@ -328,8 +329,8 @@ func TestReceiptQueue(t *testing.T) {
 	if _, err := j.Record(void); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := j.QueuedReceipts(); err != nil || n != 2 {
-		t.Fatalf("queued %d (%v), want 2: sales 2 and 4, sale 3 voided", n, err)
+	if n, err := j.QueuedReceipts(); err != nil || n != 3 {
+		t.Fatalf("queued %d (%v), want 3: sales 2 and 4, void 5's slip; sale 3 voided", n, err)
 	}
 	seq, h := next(j)
 	es, err := j.Entries(1, 1)
@@ -350,10 +351,22 @@ func TestReceiptQueue(t *testing.T) {
 	if seq, _ := next(j); seq != 4 {
 		t.Fatalf("after reopening: next receipt seq %d, want 4", seq)
 	}
+	if err := j.ReceiptDone(4); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := j.NextReceipt()
+	es, eerr := j.Entries(2, 1)
+	if err != nil || !ok || eerr != nil || len(es) != 1 {
+		t.Fatalf("the void slip: %v %v %v", ok, err, eerr)
+	}
+	if r.Entry.Seq != 5 || r.Entry.Kind != sj.KindVoid || r.Voided.Seq != 3 || r.VoidedHash != sj.HashBytes(es[0]) {
+		t.Fatalf("the void slip: entry %d (%s) voiding %d with hash %v; want 5, a void of 3 with hash %v",
+			r.Entry.Seq, r.Entry.Kind, r.Voided.Seq, r.VoidedHash, sj.HashBytes(es[0]))
+	}
 	if _, err := j.Record(sale(100)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := j.QueuedReceipts(); err != nil || n != 1 {
-		t.Fatalf("reopened without QueueReceipts: %d queued (%v), want 1", n, err)
+		t.Fatalf("reopened without QueueReceipts: %d queued (%v), want 1 (the void slip)", n, err)
 	}
 }
