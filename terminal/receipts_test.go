@@ -16,17 +16,16 @@ import (
 	tj "github.com/fanka/fanka/terminal/journal"
 )
 
-// printingRig is a rig whose register has the virtual printer v as its
-// receipt printer, with its own journal at path; change, if any, changes
-// the receipts' config. stop stops its ReceiptPrinter (also done when the
-// test ends).
-func printingRig(t *testing.T, path string, v *printertest.Printer, timeouts printer.Timeouts, change ...func(*terminal.ReceiptConfig)) (r *rig, stop func()) {
+// printingRig is a rig whose register has prn as its receipt printer,
+// with its own journal at path; change, if any, changes the receipts'
+// config. stop stops its ReceiptPrinter (also done when the test ends).
+func printingRig(t *testing.T, path string, prn printer.Printer, change ...func(*terminal.ReceiptConfig)) (r *rig, stop func()) {
 	t.Helper()
 	var rp *terminal.ReceiptPrinter
 	r = newRigAt(t, path, nil, func(cfg *terminal.Config, j *tj.Journal) {
 		j.QueueReceipts()
 		rc := terminal.ReceiptConfig{
-			Printer:    &printer.Network{Addr: v.Addr(), TwoWay: true, Timeouts: timeouts},
+			Printer:    prn,
 			Canteen:    "第一食堂",
 			Register:   "二号窗口",
 			MinBackoff: 10 * time.Millisecond,
@@ -55,6 +54,11 @@ func printingRig(t *testing.T, path string, v *printertest.Printer, timeouts pri
 
 // quickPrint are link timeouts for a printer that answers.
 var quickPrint = printer.Timeouts{Dial: time.Second, Write: time.Second, Reply: time.Second}
+
+// netPrinter is the link to the virtual network printer v.
+func netPrinter(v *printertest.Printer, timeouts printer.Timeouts) printer.Printer {
+	return &printer.Network{Addr: v.Addr(), TwoWay: true, Timeouts: timeouts}
+}
 
 // waitFor polls cond until it holds, failing the test after 10 s with
 // what.
@@ -139,7 +143,7 @@ func (r *rig) wantVoidSlip(seq uint64, cashier, supervisor, amount, balance stri
 // sale's number and verification code, its cashier and the supervisor.
 func TestReceipt(t *testing.T) {
 	v := printertest.MustPrinter(t)
-	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), v, quickPrint)
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint))
 	r.do("k 1111\r", "in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50")
 	waitFor(t, "the receipt to print and leave the queue", func() bool { return len(v.Jobs()) == 1 && r.queued() == 0 })
 	if got, want := v.Transcripts()[0], r.wantReceipt(1, "C01", "12.50", "87.50"); got != want {
@@ -167,7 +171,7 @@ func TestReceipt(t *testing.T) {
 func TestReceiptsPrinterOff(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	v.Off()
-	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), v, quickPrint)
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint))
 	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out",
 		"in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out",
 		"in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 79.50", "out",
@@ -212,7 +216,7 @@ func TestReceiptAfterRestart(t *testing.T) {
 			v := printertest.MustPrinter(t)
 			v.Off()
 			path := filepath.Join(t.TempDir(), "journal.db")
-			r, stop := printingRig(t, path, v, quickPrint)
+			r, stop := printingRig(t, path, netPrinter(v, quickPrint))
 			r.do(tc.steps...)
 			waitFor(t, "a failed attempt", func() bool { return strings.Contains(r.log.String(), "receipts: not printed") })
 			stop()
@@ -222,7 +226,7 @@ func TestReceiptAfterRestart(t *testing.T) {
 			if err := v.On(); err != nil {
 				t.Fatal(err)
 			}
-			again, _ := printingRig(t, path, v, quickPrint)
+			again, _ := printingRig(t, path, netPrinter(v, quickPrint))
 			waitFor(t, "the document after the restart", func() bool { return again.queued() == 0 })
 			time.Sleep(50 * time.Millisecond) // a document printed twice would show now
 			if got, want := v.Transcripts(), []string{tc.want(again)}; !slices.Equal(got, want) {
@@ -240,7 +244,7 @@ func TestSaleWhilePrinterStalls(t *testing.T) {
 	v.StallAfter(20)
 	// Timeouts far longer than the test: only the printer reading again
 	// ends the stalled attempt.
-	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), v, printer.Timeouts{Dial: time.Minute, Write: time.Minute, Reply: time.Minute})
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, printer.Timeouts{Dial: time.Minute, Write: time.Minute, Reply: time.Minute}))
 	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out")
 	waitFor(t, "the printer to stall in the first receipt", func() bool { return len(v.Jobs()) == 1 })
 	r.do("in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out",
@@ -269,7 +273,7 @@ func TestReceiptTooOld(t *testing.T) {
 	v.Off()
 	later := noon
 	var mu sync.Mutex
-	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), v, quickPrint, func(rc *terminal.ReceiptConfig) {
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint), func(rc *terminal.ReceiptConfig) {
 		rc.MaxAge = 15 * time.Minute
 		rc.Now = func() time.Time {
 			mu.Lock()
