@@ -142,6 +142,10 @@ type Register struct {
 	keyed     []byte    // the amount (modeAmount) or a staff code (idle, done)
 	rest      Screen    // what to show again when a code entry is cancelled
 	cashier   string    // the signed-in cashier's id, or ""
+	shift     struct {  // the signed-in cashier's shift
+		start time.Time // the sign-in
+		after uint64    // the journal's last seq at sign-in
+	}
 
 	voidSale journal.Entry // modeVoid: the sale to void
 	voidBy   string        // modeVoid: the supervisor's id
@@ -661,18 +665,20 @@ func findStaff(list []Staff, code string) (Staff, bool) {
 	return found, ok
 }
 
-// signIn signs cashier s in, or out if s is signed in already.
+// signIn signs cashier s in, or out if s is signed in already. A cashier
+// signed out, by their own code or by another cashier's signing in, gets
+// the report of their shift printed.
 func (r *Register) signIn(s Staff) {
 	var msg string
 	if r.cashier == s.ID {
-		r.cashier = ""
+		r.signOut()
 		msg = "已签退 " + s.ID
-		r.log.Info("cashier signed out", "cashier", s.ID)
 	} else {
 		if r.cashier != "" {
-			r.log.Info("cashier signed out", "cashier", r.cashier)
+			r.signOut()
 		}
 		r.cashier = s.ID
+		r.shift.start, r.shift.after = r.now(), r.lastSeq()
 		msg = s.ID + " 已签到"
 		r.log.Info("cashier signed in", "cashier", s.ID)
 	}
@@ -686,6 +692,35 @@ func (r *Register) signIn(s Staff) {
 		return
 	}
 	r.show(Screen{Lines: []string{msg, ""}})
+}
+
+// signOut signs the cashier out and, if the register has a printer,
+// queues the report of their shift: the journal's entries since the
+// sign-in.
+func (r *Register) signOut() {
+	r.log.Info("cashier signed out", "cashier", r.cashier)
+	cashier := r.cashier
+	r.cashier = ""
+	if r.cfg.Receipts == nil {
+		return
+	}
+	job := ShiftJob{Register: r.cfg.Terminal, Cashier: cashier, Start: r.shift.start, End: r.now(),
+		Meals: r.rules.Load().Meals}
+	if last := r.lastSeq(); last > r.shift.after {
+		job.FirstSeq, job.LastSeq = r.shift.after+1, last
+	}
+	if err := r.cfg.Receipts.QueueShift(job); err != nil {
+		r.log.Error("shift report not queued", "cashier", cashier, "err", err)
+	}
+}
+
+// lastSeq returns the journal's last seq, 0 if it cannot be read.
+func (r *Register) lastSeq() uint64 {
+	e, _, err := r.journal.LastEntry()
+	if err != nil {
+		r.log.Error("journal: last entry", "err", err)
+	}
+	return e.Seq
 }
 
 // startVoid shows the register's last sale for supervisor s to void.

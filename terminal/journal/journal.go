@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -37,9 +38,11 @@ var (
 	bucketEntries = []byte("entries") // seq (u64 BE) → canonical entry
 	bucketMeta    = []byte("meta")    // see meta keys
 	bucketCards   = []byte("cards")   // card no → a card record (cards.go)
-	// bucketReceipts holds the entries whose receipt (a sale's) or void
-	// slip (a void's) is not yet printed: seq (u64 BE) → nothing. See
-	// QueueReceipts.
+	// bucketReceipts holds the documents not yet printed: the receipt of
+	// a sale or the slip of a void, seq (u64 BE) → nothing; and shift
+	// reports, the last seq at sign-out (u64 BE) and the bucket's next
+	// sequence (u64 BE) → the terminal.ShiftJob in JSON, which sorts
+	// after the document of that seq. See QueueReceipts and QueueShift.
 	bucketReceipts = []byte("receipts")
 
 	keyTerminal   = []byte("terminal")    // u32: the register id the journal belongs to
@@ -581,15 +584,21 @@ func (j *Journal) QueueReceipts() {
 	j.receipts = true
 }
 
-// NextReceipt returns the first entry, in seq order, whose receipt or void
-// slip is queued and not yet printed, and false when there is none. For a
-// void it also returns the sale it voids.
+// NextReceipt returns the first document queued and not yet printed, in
+// the order of the queue's keys (an entry's receipt or void slip, then the
+// shift reports queued after it), and false when there is none. For a
+// void it also returns the sale it voids, for a shift report the entries
+// of the shift.
 func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 	var r terminal.QueuedReceipt
 	var found bool
 	err := j.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketReceipts).Cursor().First()
-		if k == nil {
+		k, job := tx.Bucket(bucketReceipts).Cursor().First()
+		switch len(k) {
+		case 0:
+			return nil
+		case 16:
+			r, found = j.queuedShift(tx, k, job), true
 			return nil
 		}
 		seq := u64(k)
@@ -601,7 +610,7 @@ func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 		if err != nil {
 			return fmt.Errorf("journal: receipt of seq %d: %w", seq, err)
 		}
-		r = terminal.QueuedReceipt{Entry: e, Hash: journal.HashBytes(v)}
+		r = terminal.QueuedReceipt{ID: terminal.ReceiptID{Seq: seq}, Entry: e, Hash: journal.HashBytes(v)}
 		if e.Kind == journal.KindVoid {
 			// A voided sale that cannot be read leaves Voided zero: the
 			// slip cannot be rendered, and is skipped, not retried forever.
@@ -617,14 +626,70 @@ func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 	return r, found, err
 }
 
-// ReceiptDone takes the receipt or slip of entry seq off the queue: it was printed,
-// or given up on. A seq not queued is no error.
-func (j *Journal) ReceiptDone(seq uint64) error {
+// queuedShift returns the shift report queued at key k with job, and the
+// entries of its shift. A job that cannot be read leaves Shift nil: the
+// report cannot be rendered, and is skipped, not retried forever.
+func (j *Journal) queuedShift(tx *bolt.Tx, k, job []byte) terminal.QueuedReceipt {
+	r := terminal.QueuedReceipt{ID: terminal.ReceiptID{Seq: u64(k[:8]), Shift: u64(k[8:])}}
+	var s terminal.ShiftJob
+	if err := json.Unmarshal(job, &s); err != nil {
+		return r
+	}
+	if s.FirstSeq > 0 {
+		c := tx.Bucket(bucketEntries).Cursor()
+		for k, v := c.Seek(seqKey(s.FirstSeq)); k != nil && u64(k) <= s.LastSeq; k, v = c.Next() {
+			e, err := journal.Unmarshal(v)
+			if err != nil {
+				return r
+			}
+			r.ShiftEntries = append(r.ShiftEntries, e)
+		}
+	}
+	r.Shift = &s
+	return r
+}
+
+// receiptKey is the queue's key of document id.
+func receiptKey(id terminal.ReceiptID) []byte {
+	k := seqKey(id.Seq)
+	if id.Shift != 0 {
+		k = binary.BigEndian.AppendUint64(k, id.Shift)
+	}
+	return k
+}
+
+// ReceiptDone takes document id off the queue: it was printed, or given up
+// on. An id not queued is no error.
+func (j *Journal) ReceiptDone(id terminal.ReceiptID) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketReceipts).Delete(seqKey(seq))
+		return tx.Bucket(bucketReceipts).Delete(receiptKey(id))
 	})
 	if err != nil {
-		return fmt.Errorf("journal: take the receipt of seq %d off the queue: %w", seq, err)
+		return fmt.Errorf("journal: take the document %s off the queue: %w", id, err)
+	}
+	return nil
+}
+
+// QueueShift queues the report of shift s, to print after the documents
+// of the entries recorded so far. It queues it even without
+// QueueReceipts: a register only asks once it has a printer.
+func (j *Journal) QueueShift(s terminal.ShiftJob) error {
+	v, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("journal: queue the shift report of %s: %w", s.Cashier, err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketReceipts)
+		n, err := q.NextSequence()
+		if err != nil {
+			return err
+		}
+		return q.Put(receiptKey(terminal.ReceiptID{Seq: j.lastSeq, Shift: n}), v)
+	})
+	if err != nil {
+		return fmt.Errorf("journal: queue the shift report of %s: %w", s.Cashier, err)
 	}
 	return nil
 }

@@ -340,10 +340,10 @@ func TestReceiptQueue(t *testing.T) {
 	if seq != 2 || h != sj.HashBytes(es[0]) {
 		t.Fatalf("first receipt: seq %d hash %v, want seq 2 hash %v", seq, h, sj.HashBytes(es[0]))
 	}
-	if err := j.ReceiptDone(2); err != nil {
+	if err := j.ReceiptDone(terminal.ReceiptID{Seq: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.ReceiptDone(2); err != nil {
+	if err := j.ReceiptDone(terminal.ReceiptID{Seq: 2}); err != nil {
 		t.Fatalf("a receipt done twice: %v", err)
 	}
 	j.Close()
@@ -351,7 +351,7 @@ func TestReceiptQueue(t *testing.T) {
 	if seq, _ := next(j); seq != 4 {
 		t.Fatalf("after reopening: next receipt seq %d, want 4", seq)
 	}
-	if err := j.ReceiptDone(4); err != nil {
+	if err := j.ReceiptDone(terminal.ReceiptID{Seq: 4}); err != nil {
 		t.Fatal(err)
 	}
 	r, ok, err := j.NextReceipt()
@@ -368,5 +368,43 @@ func TestReceiptQueue(t *testing.T) {
 	}
 	if n, err := j.QueuedReceipts(); err != nil || n != 1 {
 		t.Fatalf("reopened without QueueReceipts: %d queued (%v), want 1 (the void slip)", n, err)
+	}
+}
+
+// TestShiftQueue checks that a shift report is queued after the documents
+// of the entries recorded before it and before those after, comes back
+// with the shift's entries, and is taken off by its id.
+func TestShiftQueue(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	j.QueueReceipts()
+	for range 2 {
+		if _, err := j.Record(sale(100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.QueueShift(terminal.ShiftJob{Register: 1, Cashier: "C01", Start: now, End: now, FirstSeq: 2, LastSeq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Record(sale(100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.QueueShift(terminal.ShiftJob{Register: 1, Cashier: "C02", Start: now, End: now}); err != nil {
+		t.Fatal(err)
+	}
+	want := []terminal.ReceiptID{{Seq: 1}, {Seq: 2}, {Seq: 2, Shift: 1}, {Seq: 3}, {Seq: 3, Shift: 2}}
+	for _, id := range want {
+		r, ok, err := j.NextReceipt()
+		if err != nil || !ok || r.ID != id {
+			t.Fatalf("next document: %v %v %v, want %v", r.ID, ok, err, id)
+		}
+		if id.Shift == 1 && (r.Shift == nil || r.Shift.Cashier != "C01" || len(r.ShiftEntries) != 1 || r.ShiftEntries[0].Seq != 2) {
+			t.Fatalf("shift report 1: %+v with %d entries", r.Shift, len(r.ShiftEntries))
+		}
+		if err := j.ReceiptDone(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := j.NextReceipt(); ok || err != nil {
+		t.Fatalf("after all: a document left (%v)", err)
 	}
 }
