@@ -34,7 +34,7 @@ func TestReceiptsSerialPrinter(t *testing.T) {
 	v := printertest.MustSerialPrinter(t)
 	v.SetStatus(printer.Status{PaperOut: true})
 	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), serialPrinter(t, v, 300*time.Millisecond))
-	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out")
+	r.do("in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out")
 	waitFor(t, "the printer to say it is out of paper", func() bool { return strings.Contains(r.log.String(), "status=paper_out") })
 	if data := v.Data(); len(data) != 0 || r.queued() != 1 {
 		t.Fatalf("out of paper: the printer got %d bytes, %d queued; want 0 and 1", len(data), r.queued())
@@ -42,9 +42,9 @@ func TestReceiptsSerialPrinter(t *testing.T) {
 
 	v.Off()
 	v.SetStatus(printer.Status{Online: true})
-	r.do("in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out",
-		"in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 79.50", "out",
-		"k 9999\r", "k \r", "=! 已撤销 1.00 | 余额 80.50", "entries 4")
+	r.do("in A1", "k 7\r", "=+ 成功 消费 7.00 | 余额 80.50", "out",
+		"in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 79.50", "out",
+		"k 9999\r", "k \r", "=+ 已撤销 1.00 | 余额 80.50", "entries 4")
 	waitFor(t, "an attempt on the printer that is off", func() bool { return strings.Contains(r.log.String(), "status=not_responding") })
 	if data := v.Data(); len(data) != 0 || r.queued() != 3 {
 		t.Fatalf("printer off: it got %d bytes, %d queued; want 0 and 3 (sales 1, 2 and void 4's slip)", len(data), r.queued())
@@ -69,11 +69,11 @@ func TestSerialPrinterStalls(t *testing.T) {
 	// A reply timeout far longer than the test: only the printer reading
 	// again ends the stalled job.
 	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), serialPrinter(t, v, time.Minute))
-	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out")
+	r.do("in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out")
 	waitFor(t, "the printer to stall in the first receipt", func() bool { return len(v.Data()) == 20 })
 	// The sales are made, and 成功 shown, while the printer is stuck.
-	r.do("in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out",
-		"in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 79.50", "out", "entries 3")
+	r.do("in A1", "k 7\r", "=+ 成功 消费 7.00 | 余额 80.50", "out",
+		"in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 79.50", "out", "entries 3")
 	if data := v.Data(); len(data) != 20 || r.queued() != 3 {
 		t.Fatalf("stalled: the printer took %d bytes, %d queued; want 20 and 3", len(data), r.queued())
 	}

@@ -144,18 +144,18 @@ func (r *rig) wantVoidSlip(seq uint64, cashier, supervisor, amount, balance stri
 func TestReceipt(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint))
-	r.do("k 1111\r", "in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50")
+	r.do("k 1111\r", "in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50")
 	waitFor(t, "the receipt to print and leave the queue", func() bool { return len(v.Jobs()) == 1 && r.queued() == 0 })
 	if got, want := v.Transcripts()[0], r.wantReceipt(1, "C01", "12.50", "87.50"); got != want {
 		t.Errorf("receipt of sale 1:\n%s\nwant:\n%s", got, want)
 	}
-	r.do("out", "k 9999\r", "k \r", "=! 已撤销 12.50 | 余额 100.00", "entries 2")
+	r.do("out", "k 9999\r", "k \r", "=+ 已撤销 12.50 | 余额 100.00", "entries 2")
 	waitFor(t, "the void slip to print and leave the queue", func() bool { return len(v.Jobs()) == 2 && r.queued() == 0 })
 	if got, want := v.Transcripts()[1], r.wantVoidSlip(2, "C01", "S01", "12.50", "100.00"); got != want {
 		t.Errorf("void slip of entry 2:\n%s\nwant:\n%s", got, want)
 	}
 	// A sale and the sale after it: each prints once.
-	r.do("in A1", "k 3\r", "=! 成功 消费 3.00 | 余额 97.00")
+	r.do("in A1", "k 3\r", "=+ 成功 消费 3.00 | 余额 97.00")
 	waitFor(t, "the second receipt", func() bool { return len(v.Jobs()) == 3 && r.queued() == 0 })
 	time.Sleep(50 * time.Millisecond) // a receipt printed twice would show now
 	ts := v.Transcripts()
@@ -172,10 +172,10 @@ func TestReceiptsPrinterOff(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	v.Off()
 	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint))
-	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out",
-		"in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out",
-		"in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 79.50", "out",
-		"k 9999\r", "k \r", "=! 已撤销 1.00 | 余额 80.50")
+	r.do("in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out",
+		"in A1", "k 7\r", "=+ 成功 消费 7.00 | 余额 80.50", "out",
+		"in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 79.50", "out",
+		"k 9999\r", "k \r", "=+ 已撤销 1.00 | 余额 80.50")
 	waitFor(t, "a failed attempt", func() bool { return strings.Contains(r.log.String(), "status=unreachable") })
 	if n := r.queued(); n != 3 {
 		t.Fatalf("printer off: %d documents queued, want 3 (sales 1 and 2, the slip of void 4; sale 3 was voided)", n)
@@ -206,10 +206,10 @@ func TestReceiptAfterRestart(t *testing.T) {
 		steps []string
 		want  func(again *rig) string
 	}{
-		{"receipt", []string{"in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50"},
+		{"receipt", []string{"in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50"},
 			func(again *rig) string { return again.wantReceipt(1, "", "12.50", "87.50") }},
-		{"void slip", []string{"k 1111\r", "in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out",
-			"k 9999\r", "k \r", "=! 已撤销 12.50 | 余额 100.00", "entries 2"},
+		{"void slip", []string{"k 1111\r", "in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out",
+			"k 9999\r", "k \r", "=+ 已撤销 12.50 | 余额 100.00", "entries 2"},
 			func(again *rig) string { return again.wantVoidSlip(2, "C01", "S01", "12.50", "100.00") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,10 +245,10 @@ func TestSaleWhilePrinterStalls(t *testing.T) {
 	// Timeouts far longer than the test: only the printer reading again
 	// ends the stalled attempt.
 	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, printer.Timeouts{Dial: time.Minute, Write: time.Minute, Reply: time.Minute}))
-	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out")
+	r.do("in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out")
 	waitFor(t, "the printer to stall in the first receipt", func() bool { return len(v.Jobs()) == 1 })
-	r.do("in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out",
-		"in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 79.50", "out", "entries 3")
+	r.do("in A1", "k 7\r", "=+ 成功 消费 7.00 | 余额 80.50", "out",
+		"in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 79.50", "out", "entries 3")
 	if jobs := v.Jobs(); len(jobs) != 1 || len(jobs[0]) != 20 || r.queued() != 3 {
 		t.Fatalf("stalled: %d jobs (the first of %d bytes), %d queued; want 1 of 20 bytes, 3 queued", len(jobs), len(jobs[0]), r.queued())
 	}
@@ -281,8 +281,8 @@ func TestReceiptTooOld(t *testing.T) {
 			return later
 		}
 	})
-	r.do("in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out", "+20m",
-		"in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 80.50", "out")
+	r.do("in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out", "+20m",
+		"in A1", "k 7\r", "=+ 成功 消费 7.00 | 余额 80.50", "out")
 	mu.Lock()
 	later = r.now // sale 1 is 20 minutes old, sale 2 new
 	mu.Unlock()

@@ -69,6 +69,9 @@ type Config struct {
 	// card-to-display and confirm-to-成功 latencies are measured. It runs on
 	// the register's goroutine and must be quick.
 	Shown func(s Screen, cause time.Time)
+	// Beeper, if set, sounds each screen's beep besides the display: a
+	// keypad with a buzzer (the display sounds its own, if it has one).
+	Beeper Beeper
 	// Receipts, if set, is woken once each sale is shown as 成功, to print
 	// its receipt, and once each void is shown, to print its void slip;
 	// the journal queued them with the entry (ReceiptQueue). Nil: the
@@ -415,7 +418,7 @@ func (r *Register) amountKey(k Key) {
 		price, ok := rules.Preset(r.now(), k.Preset)
 		if !ok {
 			r.log.Info("preset key without a meal now", "preset", k.Preset)
-			r.show(Screen{Lines: []string{msgNoPreset, msgKeyAmount}, Beep: true})
+			r.show(Screen{Lines: []string{msgNoPreset, msgKeyAmount}, Beep: BeepRefusal})
 			return
 		}
 		r.keyed = append(r.keyed[:0], price.String()...)
@@ -534,7 +537,7 @@ func (r *Register) confirm() {
 	r.card.Balance = after
 	r.mode = modeDone
 	r.rest = Screen{Lines: []string{msgSuccess + " 消费 " + amount.String(), "余额 " + after.String()}}
-	r.show(Screen{Lines: r.rest.Lines, Beep: true})
+	r.show(Screen{Lines: r.rest.Lines, Beep: BeepSuccess})
 	if r.cfg.Receipts != nil {
 		r.cfg.Receipts.Wake()
 	}
@@ -616,7 +619,7 @@ func (r *Register) codeKey(k Key) {
 	default: // '.', presets: an amount keyed before the card
 		if r.mode == modeIdle {
 			r.keyed = r.keyed[:0]
-			r.show(Screen{Lines: []string{msgInsertFirst, ""}, Beep: true})
+			r.show(Screen{Lines: []string{msgInsertFirst, ""}, Beep: BeepRefusal})
 		}
 	}
 }
@@ -627,7 +630,7 @@ func (r *Register) staffCode(code string) {
 	now := r.now()
 	if now.Before(r.lockedUntil) {
 		r.log.Warn("staff code while locked out")
-		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: true})
+		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: BeepRefusal})
 		return
 	}
 	rules := r.rules.Load()
@@ -646,10 +649,10 @@ func (r *Register) staffCode(code string) {
 	if r.wrongCodes >= maxWrongCodes {
 		r.wrongCodes = 0
 		r.lockedUntil = now.Add(codeLockout)
-		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: true})
+		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: BeepRefusal})
 		return
 	}
-	r.show(Screen{Lines: []string{msgWrongCode, "请重新输入"}, Beep: true})
+	r.show(Screen{Lines: []string{msgWrongCode, "请重新输入"}, Beep: BeepRefusal})
 }
 
 // findStaff returns the staff member whose code is code, comparing every
@@ -739,18 +742,18 @@ func (r *Register) startVoid(rules *Rules, s Staff) {
 func (r *Register) voidable(rules *Rules, supervisor string) (journal.Entry, bool) {
 	if rules.VoidWindow <= 0 {
 		r.log.Info("void refused: voids are off", "supervisor", supervisor)
-		r.show(Screen{Lines: []string{msgNoVoids, ""}, Beep: true})
+		r.show(Screen{Lines: []string{msgNoVoids, ""}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	}
 	e, ok, err := r.journal.LastEntry()
 	switch {
 	case err != nil:
 		r.log.Error("void: last entry", "err", err)
-		r.show(Screen{Lines: []string{msgJournalError, msgCallAdmin}, Beep: true})
+		r.show(Screen{Lines: []string{msgJournalError, msgCallAdmin}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	case !ok || e.Kind != journal.KindSale:
 		r.log.Info("void refused: the last entry is not a sale", "supervisor", supervisor)
-		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: true})
+		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	}
 	var age time.Duration
@@ -761,7 +764,7 @@ func (r *Register) voidable(rules *Rules, supervisor string) (journal.Entry, boo
 	}
 	if age < 0 || age > rules.VoidWindow {
 		r.log.Info("void refused: too late", "supervisor", supervisor, "seq", e.Seq, "age", age.String())
-		r.show(Screen{Lines: []string{msgVoidTooLate, "时限 " + shortDuration(rules.VoidWindow)}, Beep: true})
+		r.show(Screen{Lines: []string{msgVoidTooLate, "时限 " + shortDuration(rules.VoidWindow)}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	}
 	return e, true
@@ -787,7 +790,7 @@ func (r *Register) recordVoid() {
 		return
 	}
 	if sale.Seq != r.voidSale.Seq {
-		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: true})
+		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: BeepRefusal})
 		return
 	}
 	now := r.now()
@@ -812,7 +815,7 @@ func (r *Register) recordVoid() {
 	after := before + sale.Amount
 	r.log.Info("void", "seq", e.Seq, "sale_seq", sale.Seq, "card", sale.CardNo, "amount", sale.Amount.String(),
 		"balance", after.String(), "supervisor", r.voidBy, "offline", !online)
-	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: true})
+	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: BeepSuccess})
 	if r.cfg.Receipts != nil {
 		r.cfg.Receipts.Wake() // the void slip
 	}
@@ -850,14 +853,14 @@ func (r *Register) recordFailed(err error) {
 
 func (r *Register) refuseAmount(keyed string, err error, line1, line2 string) {
 	r.log.Info("amount refused", "keyed", keyed, "reason", line1+" "+line2, "err", err)
-	r.show(Screen{Lines: []string{line1, line2}, Beep: true})
+	r.show(Screen{Lines: []string{line1, line2}, Beep: BeepRefusal})
 }
 
 // refuse shows why the card in cannot buy and waits for it to leave.
 func (r *Register) refuse(line1, line2 string) {
 	r.mode = modeDone
 	r.rest = Screen{Lines: []string{line1, line2}}
-	r.show(Screen{Lines: r.rest.Lines, Beep: true})
+	r.show(Screen{Lines: r.rest.Lines, Beep: BeepRefusal})
 }
 
 func (r *Register) idleScreen() Screen {
@@ -886,12 +889,16 @@ func (r *Register) cashierID() string {
 func (r *Register) now() time.Time { return r.cfg.Now() }
 
 func (r *Register) show(s Screen) {
-	if err := r.display.Show(s); err != nil {
+	err := r.display.Show(s)
+	if err != nil {
 		r.log.Error("display", "err", err)
-		return
-	}
-	if r.cfg.Shown != nil {
+	} else if r.cfg.Shown != nil {
 		r.cfg.Shown(s, r.cause)
+	}
+	if r.cfg.Beeper != nil && s.Beep != BeepNone {
+		if err := r.cfg.Beeper.Beep(s.Beep); err != nil {
+			r.log.Warn("beep", "beep", s.Beep.String(), "err", err)
+		}
 	}
 }
 

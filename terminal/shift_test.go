@@ -44,15 +44,15 @@ func golden(t *testing.T, name, got string) {
 func TestShiftReport(t *testing.T) {
 	v := printertest.MustPrinter(t)
 	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint))
-	r.do("in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 99.00", "out", // before any sign-in: in no shift
+	r.do("in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 99.00", "out", // before any sign-in: in no shift
 		"+1m", "k 1111\r", "= 请刷卡 | C01 已签到",
-		"in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 86.50", "out",
-		"in A1", "k 7\r", "=! 成功 消费 7.00 | 余额 79.50", "out")
+		"in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 86.50", "out",
+		"in A1", "k 7\r", "=+ 成功 消费 7.00 | 余额 79.50", "out")
 	// The receipt prints before the void (else the void would drop it).
 	waitFor(t, "three receipts", func() bool { return len(v.Jobs()) == 3 })
-	r.do("k 9999\r", "k \r", "=! 已撤销 7.00 | 余额 86.50",
-		"+2h", "in A1", "k 3\r", "=! 成功 消费 3.00 | 余额 83.50", "out", // 14:01, between meals
-		"+3h", "in FK0001", "k 10\r", "=! 成功 消费 10.00 | 余额 90.00", "out", // 17:01, dinner
+	r.do("k 9999\r", "k \r", "=+ 已撤销 7.00 | 余额 86.50",
+		"+2h", "in A1", "k 3\r", "=+ 成功 消费 3.00 | 余额 83.50", "out", // 14:01, between meals
+		"+3h", "in FK0001", "k 10\r", "=+ 成功 消费 10.00 | 余额 90.00", "out", // 17:01, dinner
 		"+1h", "k 1111\r", "= 请刷卡 | 已签退 C01", "entries 6")
 	waitFor(t, "five receipts, a void slip and the shift report", func() bool { return len(v.Jobs()) == 7 && r.queued() == 0 })
 	ts := v.Transcripts()
