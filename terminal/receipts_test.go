@@ -297,3 +297,46 @@ func TestReceiptTooOld(t *testing.T) {
 		t.Errorf("no log line for sale 1's receipt given up:\n%s", r.log)
 	}
 }
+
+// TestReceiptsOddNames checks what a register's config may hold as names
+// (canteen, register) that the printer cannot print as they are: too long
+// for the paper, characters GBK lacks, control bytes. The receipt, the
+// void slip and the shift report all print, with those characters
+// replaced by '?' and the names cut with '…'; nothing crashes or is lost.
+func TestReceiptsOddNames(t *testing.T) {
+	v := printertest.MustPrinter(t)
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), netPrinter(v, quickPrint), func(rc *terminal.ReceiptConfig) {
+		rc.Canteen = "食堂😀\x1b@\x00" + strings.Repeat("很长的名字", 100)
+		rc.Register = "窗口€\u202e\x1dV" + strings.Repeat("Window", 100)
+	})
+	r.do("k 1111\r", "in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out")
+	waitFor(t, "the receipt", func() bool { return len(v.Jobs()) == 1 })
+	r.do("k 9999\r", "k \r", "=+ 已撤销 12.50 | 余额 100.00", "k 1111\r")
+	waitFor(t, "the receipt, the void slip and the shift report", func() bool { return len(v.Jobs()) == 3 && r.queued() == 0 })
+	for i, ts := range v.Transcripts() {
+		for _, want := range []string{"[SIZE 2x2]食堂??@?很长的…\n", "窗口 窗口???VWindowWindowWindo…\n"} {
+			if !strings.Contains(ts, want) {
+				t.Errorf("document %d lacks %q:\n%s", i+1, want, ts)
+			}
+		}
+		if strings.Contains(ts, "[ERROR") {
+			t.Errorf("document %d does not decode:\n%s", i+1, ts)
+		}
+	}
+}
+
+// TestReceiptsUnopenablePrinter checks a printer link the register cannot
+// open (a device path far too long): the sale is made, the receipt waits
+// in the queue, and the failure is logged as unreachable, every time.
+func TestReceiptsUnopenablePrinter(t *testing.T) {
+	p, err := printer.Parse("serial:/dev/" + strings.Repeat("x", 5000) + "?baud=9600")
+	if err != nil {
+		t.Fatalf("Parse of a long path: %v", err)
+	}
+	r, _ := printingRig(t, filepath.Join(t.TempDir(), "journal.db"), p)
+	r.do("in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out", "entries 1")
+	waitFor(t, "two failed attempts", func() bool { return strings.Count(r.log.String(), "status=unreachable") >= 2 })
+	if n := r.queued(); n != 1 {
+		t.Errorf("%d receipts queued, want 1", n)
+	}
+}
