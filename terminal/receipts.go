@@ -44,7 +44,8 @@ type ReceiptQueue interface {
 	// ReceiptDone takes the document id off the queue.
 	ReceiptDone(id ReceiptID) error
 	// QueueShift queues the report of shift s, after the documents of the
-	// entries recorded so far.
+	// entries recorded so far, and ends the open shift (ShiftJournal), in
+	// one transaction.
 	QueueShift(s ShiftJob) error
 }
 

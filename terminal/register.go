@@ -145,10 +145,7 @@ type Register struct {
 	keyed     []byte    // the amount (modeAmount) or a staff code (idle, done)
 	rest      Screen    // what to show again when a code entry is cancelled
 	cashier   string    // the signed-in cashier's id, or ""
-	shift     struct {  // the signed-in cashier's shift
-		start time.Time // the sign-in
-		after uint64    // the journal's last seq at sign-in
-	}
+	shift     ShiftJob  // the signed-in cashier's shift: Start and FirstSeq set
 
 	voidSale journal.Entry // modeVoid: the sale to void
 	voidBy   string        // modeVoid: the supervisor's id
@@ -194,6 +191,17 @@ func NewRegister(cfg Config, j Journal, d Display, u Uplink) (*Register, error) 
 			r.log.Error("the server's last rules cannot be read: applying the register's own", "err", err)
 		case ok:
 			r.SetServerRules(m)
+		}
+	}
+	if sj, ok := j.(ShiftJournal); ok && cfg.Receipts != nil {
+		switch s, ok, err := sj.OpenShift(); {
+		case err != nil:
+			r.log.Error("the open shift cannot be read: its report will not print", "err", err)
+		case ok:
+			// The register stopped with a cashier signed in: the shift
+			// ends now, and the cashier signs in again.
+			r.log.Warn("shift ended by a restart: its report prints", "cashier", s.Cashier, "start", s.Start)
+			r.endShift(s, r.now())
 		}
 	}
 	r.rest = r.idleScreen()
@@ -681,7 +689,7 @@ func (r *Register) signIn(s Staff) {
 			r.signOut()
 		}
 		r.cashier = s.ID
-		r.shift.start, r.shift.after = r.now(), r.lastSeq()
+		r.beginShift()
 		msg = s.ID + " 已签到"
 		r.log.Info("cashier signed in", "cashier", s.ID)
 	}
@@ -702,18 +710,36 @@ func (r *Register) signIn(s Staff) {
 // sign-in.
 func (r *Register) signOut() {
 	r.log.Info("cashier signed out", "cashier", r.cashier)
-	cashier := r.cashier
 	r.cashier = ""
 	if r.cfg.Receipts == nil {
 		return
 	}
-	job := ShiftJob{Register: r.cfg.Terminal, Cashier: cashier, Start: r.shift.start, End: r.now(),
-		Meals: r.rules.Load().Meals}
-	if last := r.lastSeq(); last > r.shift.after {
-		job.FirstSeq, job.LastSeq = r.shift.after+1, last
+	r.endShift(r.shift, r.now())
+}
+
+// beginShift starts the shift of the cashier just signed in and, with a
+// printer and a journal that keeps it, records it, so that a register
+// stopped before the sign-out still prints its report when it starts.
+func (r *Register) beginShift() {
+	r.shift = ShiftJob{Register: r.cfg.Terminal, Cashier: r.cashier, Start: r.now(), FirstSeq: r.lastSeq() + 1}
+	if sj, ok := r.journal.(ShiftJournal); ok && r.cfg.Receipts != nil {
+		if err := sj.BeginShift(r.shift); err != nil {
+			r.log.Error("shift not recorded: its report will not print if the register stops first", "cashier", r.cashier, "err", err)
+		}
 	}
-	if err := r.cfg.Receipts.QueueShift(job); err != nil {
-		r.log.Error("shift report not queued", "cashier", cashier, "err", err)
+}
+
+// endShift queues the report of shift s, begun with FirstSeq the next
+// entry, ending at end with the journal's last entry.
+func (r *Register) endShift(s ShiftJob, end time.Time) {
+	s.End, s.Meals = end, r.rules.Load().Meals
+	if last := r.lastSeq(); last >= s.FirstSeq {
+		s.LastSeq = last
+	} else {
+		s.FirstSeq = 0
+	}
+	if err := r.cfg.Receipts.QueueShift(s); err != nil {
+		r.log.Error("shift report not queued", "cashier", s.Cashier, "err", err)
 	}
 }
 

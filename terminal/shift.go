@@ -29,6 +29,18 @@ type ShiftJob struct {
 	Meals []MealPeriod `json:"meals"`
 }
 
+// ShiftJournal is a Journal that also keeps the signed-in cashier's shift
+// (terminal/journal does), so that a shift the register did not see end,
+// because it stopped, still gets its report: NewRegister queues it.
+type ShiftJournal interface {
+	// BeginShift records s, a shift just begun (End zero, LastSeq zero),
+	// as the open shift, replacing any.
+	BeginShift(s ShiftJob) error
+	// OpenShift returns the open shift, and false when there is none.
+	// ReceiptQueue.QueueShift ends it.
+	OpenShift() (ShiftJob, bool, error)
+}
+
 // ReceiptID names a document in the register's print queue: the receipt
 // or void slip of entry Seq (Shift 0), or the Shift-th shift report, which
 // ended after entry Seq and prints after that entry's document.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -80,5 +81,44 @@ func TestShiftReport(t *testing.T) {
 		if !strings.Contains(empty, want) {
 			t.Errorf("the empty shift's report lacks %q:\n%s", want, empty)
 		}
+	}
+}
+
+// TestShiftAfterRestart checks that a register stopped with a cashier
+// signed in prints that shift's report when it starts again, ending then,
+// with the shift's sales; that the cashier must sign in again; and that
+// the report prints once, not again at the next start.
+func TestShiftAfterRestart(t *testing.T) {
+	v := printertest.MustPrinter(t)
+	path := filepath.Join(t.TempDir(), "journal.db")
+	r, stop := printingRig(t, path, netPrinter(v, quickPrint))
+	r.do("k 1111\r", "= 请刷卡 | C01 已签到", "in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out")
+	waitFor(t, "the receipt", func() bool { return len(v.Jobs()) == 1 && r.queued() == 0 })
+	stop()
+	if err := r.journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, stop := printingRig(t, path, netPrinter(v, quickPrint))
+	waitFor(t, "the shift report after the restart", func() bool { return len(v.Jobs()) == 2 && again.queued() == 0 })
+	report := v.Transcripts()[1]
+	for _, want := range []string{"[BOLD 1]交班报表\n", "收银 C01\n", "开始 2026-11-25 12:00:00\n", "结束 2026-11-25 12:00:00\n",
+		"流水 1-1 至 1-1\n", "午餐              1      ￥12.50\n"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the shift report lacks %q:\n%s", want, report)
+		}
+	}
+	if !strings.Contains(again.log.String(), "shift ended by a restart") {
+		t.Errorf("no warning of the shift ended by the restart:\n%s", again.log)
+	}
+	again.do("k 1111\r", "= 请刷卡 | C01 已签到") // signed out by the restart: this signs in
+	stop()
+	if err := again.journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := printingRig(t, path, netPrinter(v, quickPrint))
+	waitFor(t, "the second shift's report", func() bool { return len(v.Jobs()) == 3 && third.queued() == 0 })
+	time.Sleep(50 * time.Millisecond) // a report printed twice would show now
+	if n := len(v.Jobs()); n != 3 || !strings.Contains(v.Transcripts()[2], "流水 无\n") {
+		t.Errorf("%d documents; the last:\n%s", n, v.Transcripts()[n-1])
 	}
 }

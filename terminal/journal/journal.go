@@ -49,6 +49,7 @@ var (
 	keyAcked      = []byte("acked")       // u64: the server's last settled seq
 	keyCardCursor = []byte("card_cursor") // u64: highest card version held
 	keyContact    = []byte("contact")     // i64: Unix ms when the register last heard from the server
+	keyShift      = []byte("shift")       // the open shift, a terminal.ShiftJob in JSON (BeginShift)
 )
 
 // Errors returned by the journal.
@@ -671,8 +672,9 @@ func (j *Journal) ReceiptDone(id terminal.ReceiptID) error {
 }
 
 // QueueShift queues the report of shift s, to print after the documents
-// of the entries recorded so far. It queues it even without
-// QueueReceipts: a register only asks once it has a printer.
+// of the entries recorded so far, and ends the open shift (BeginShift) in
+// the same transaction. It queues it even without QueueReceipts: a
+// register only asks once it has a printer.
 func (j *Journal) QueueShift(s terminal.ShiftJob) error {
 	v, err := json.Marshal(s)
 	if err != nil {
@@ -686,7 +688,10 @@ func (j *Journal) QueueShift(s terminal.ShiftJob) error {
 		if err != nil {
 			return err
 		}
-		return q.Put(receiptKey(terminal.ReceiptID{Seq: j.lastSeq, Shift: n}), v)
+		if err := q.Put(receiptKey(terminal.ReceiptID{Seq: j.lastSeq, Shift: n}), v); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(keyShift)
 	})
 	if err != nil {
 		return fmt.Errorf("journal: queue the shift report of %s: %w", s.Cashier, err)
@@ -702,6 +707,38 @@ func (j *Journal) QueuedReceipts() (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// BeginShift records s as the open shift, replacing any: the shift of the
+// cashier who just signed in, reported by QueueShift when it ends.
+func (j *Journal) BeginShift(s terminal.ShiftJob) error {
+	v, err := json.Marshal(s)
+	if err == nil {
+		err = j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyShift, v) })
+	}
+	if err != nil {
+		return fmt.Errorf("journal: record the shift of %s: %w", s.Cashier, err)
+	}
+	return nil
+}
+
+// OpenShift returns the open shift (BeginShift), and false when there is
+// none.
+func (j *Journal) OpenShift() (terminal.ShiftJob, bool, error) {
+	var s terminal.ShiftJob
+	var found bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyShift)
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &s)
+	})
+	if err != nil {
+		return terminal.ShiftJob{}, false, fmt.Errorf("journal: the open shift: %w", err)
+	}
+	return s, found, nil
 }
 
 // CardCursor returns the highest card version held.

@@ -373,7 +373,8 @@ func TestReceiptQueue(t *testing.T) {
 
 // TestShiftQueue checks that a shift report is queued after the documents
 // of the entries recorded before it and before those after, comes back
-// with the shift's entries, and is taken off by its id.
+// with the shift's entries, and is taken off by its id; and that queueing
+// it ends the open shift.
 func TestShiftQueue(t *testing.T) {
 	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
 	j.QueueReceipts()
@@ -382,8 +383,20 @@ func TestShiftQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, ok, err := j.OpenShift(); ok || err != nil {
+		t.Fatalf("an open shift before any began (%v)", err)
+	}
+	if err := j.BeginShift(terminal.ShiftJob{Register: 1, Cashier: "C01", Start: now, FirstSeq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok, err := j.OpenShift(); !ok || err != nil || s.Cashier != "C01" || s.FirstSeq != 2 || !s.Start.Equal(now) {
+		t.Fatalf("the open shift: %+v %v %v", s, ok, err)
+	}
 	if err := j.QueueShift(terminal.ShiftJob{Register: 1, Cashier: "C01", Start: now, End: now, FirstSeq: 2, LastSeq: 2}); err != nil {
 		t.Fatal(err)
+	}
+	if s, ok, err := j.OpenShift(); ok || err != nil {
+		t.Fatalf("the shift reported is still open: %+v (%v)", s, err)
 	}
 	if _, err := j.Record(sale(100)); err != nil {
 		t.Fatal(err)
