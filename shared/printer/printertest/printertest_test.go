@@ -51,7 +51,8 @@ func FuzzTranscript(f *testing.F) {
 
 // TestSerialPrinterOff: a serial printer switched off takes nothing and
 // answers no status request, so a job is not sent; switched on, it prints
-// the next job, and Transcripts splits documents at their cuts.
+// the next job, and Transcripts splits documents at their cuts; bytes the
+// printer sent between jobs are not read as the next job's status.
 func TestSerialPrinterOff(t *testing.T) {
 	v := printertest.MustSerialPrinter(t)
 	p := &printer.Serial{Path: v.Path, TwoWay: true, Timeouts: printer.Timeouts{Write: time.Second, Reply: 200 * time.Millisecond}}
@@ -69,7 +70,16 @@ func TestSerialPrinterOff(t *testing.T) {
 			t.Fatalf("Print once on: %v", err)
 		}
 	}
-	want := []string{"[INIT][CHINESE]A\n[CUT feed 48]", "[INIT][CHINESE]A\n[CUT feed 48]"}
+	// A late reply and noise left on the line are not taken for the next
+	// job's status.
+	if err := v.Send([]byte{0x12, 0xFF}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // on the line before the port is opened
+	if err := p.Print(context.Background(), doc); err != nil {
+		t.Fatalf("Print after noise on the line: %v", err)
+	}
+	want := []string{"[INIT][CHINESE]A\n[CUT feed 48]", "[INIT][CHINESE]A\n[CUT feed 48]", "[INIT][CHINESE]A\n[CUT feed 48]"}
 	if got := v.Transcripts(); !slices.Equal(got, want) {
 		t.Errorf("Transcripts = %q, want %q", got, want)
 	}

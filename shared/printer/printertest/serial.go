@@ -124,6 +124,13 @@ func (p *SerialPrinter) Resume() {
 	p.resume = make(chan struct{})
 }
 
+// Send writes b on the line as the printer, unasked: noise, or a late
+// answer to a request the other side gave up on.
+func (p *SerialPrinter) Send(b []byte) error {
+	_, err := p.master.Write(b)
+	return err
+}
+
 // Data returns the print data received so far, status requests left out.
 func (p *SerialPrinter) Data() []byte {
 	p.mu.Lock()
