@@ -1,6 +1,7 @@
 package firmwareconfig_test
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"slices"
@@ -59,6 +60,7 @@ func TestProfiles(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkKeypad(t, p)
+				checkBeeps(t, e.Name(), p.Beep, p.BeepRefusal)
 			case strings.HasPrefix(name, "display-"):
 				displays++
 				p, err := serial.LoadDisplayProfile(firmwareconfig.Devices, name)
@@ -66,6 +68,7 @@ func TestProfiles(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkDisplay(t, p)
+				checkBeeps(t, e.Name(), p.Beep, p.BeepRefusal)
 			default:
 				t.Fatalf("%s is neither keypad-* nor display-*", e.Name())
 			}
@@ -113,6 +116,29 @@ func checkKeypad(t *testing.T, p serial.KeypadProfile) {
 	}
 }
 
+// checkBeeps checks a profile's beeps: a device with a buzzer has a
+// success beep, and a refusal beep that sounds different (or none: the
+// success beep is used), neither the start of the other, so that the
+// cashier and a test peer tell them apart; a device without one says so
+// in its file ("no buzzer"), and has no refusal beep either.
+func checkBeeps(t *testing.T, file string, success, refusal []byte) {
+	t.Helper()
+	switch {
+	case len(success) == 0 && len(refusal) > 0:
+		t.Errorf("beep_refusal % X without a beep", refusal)
+	case len(success) == 0:
+		text, err := fs.ReadFile(firmwareconfig.Devices, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(text), "no buzzer") {
+			t.Errorf("no beep, and the file does not say the device has no buzzer")
+		}
+	case len(refusal) > 0 && (bytes.HasPrefix(success, refusal) || bytes.HasPrefix(refusal, success)):
+		t.Errorf("beep % X and beep_refusal % X: one starts the other", success, refusal)
+	}
+}
+
 // checkDisplay checks the display's size and that a frame is what its
 // lines promise.
 func checkDisplay(t *testing.T, p serial.DisplayProfile) {
@@ -126,7 +152,7 @@ func checkDisplay(t *testing.T, p serial.DisplayProfile) {
 	if len(p.Init) == 0 {
 		t.Error("no init: the display would keep whatever it showed before")
 	}
-	s := terminal.Screen{Lines: []string{"消费 12.50", "余额 87.50"}, Beep: true}
+	s := terminal.Screen{Lines: []string{"消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess}
 	n := len(p.FrameStart) + len(p.FrameEnd) + len(p.Beep)
 	for _, l := range p.Lines {
 		n += len(l.Start) + p.Columns + len(l.End)

@@ -3,6 +3,7 @@ package terminal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/fanka/fanka/shared/card"
@@ -75,13 +76,47 @@ type Keypad interface {
 	NextKey(ctx context.Context) (Key, error)
 }
 
+// Beep is the sound that goes with a screen, where the display or the
+// keypad has a buzzer: the cashier hears a sale go through, or be refused,
+// without looking.
+type Beep uint8
+
+// Beeps. Each device profile says which bytes sound each (firmware-config/devices).
+const (
+	BeepNone    Beep = iota
+	BeepSuccess      // a sale or a void recorded: 成功, 已撤销
+	BeepRefusal      // a card, an amount or a code refused; a device error
+)
+
+// String names the beep for logs: none, success, refusal.
+func (b Beep) String() string {
+	switch b {
+	case BeepNone:
+		return "none"
+	case BeepSuccess:
+		return "success"
+	case BeepRefusal:
+		return "refusal"
+	}
+	return fmt.Sprintf("beep(%d)", uint8(b))
+}
+
 // Screen is what the customer display should show.
 type Screen struct {
 	// Lines of text, top first; the display pads or cuts each to its width
 	// (a Chinese character takes two columns).
 	Lines []string
-	// Beep sounds the buzzer once (success or refusal), where the device has one.
-	Beep bool
+	// Beep is the sound that goes with it, if any.
+	Beep Beep
+}
+
+// Beeper is a device other than the display that sounds the register's
+// beeps: a keypad with a buzzer.
+type Beeper interface {
+	// Beep sounds b once; BeepNone sounds nothing. A device without a
+	// buzzer returns nil. It returns an error wrapping ErrDeviceGone
+	// while the device is gone.
+	Beep(b Beep) error
 }
 
 // Display is the customer-facing display.

@@ -69,9 +69,13 @@ type Config struct {
 	// card-to-display and confirm-to-成功 latencies are measured. It runs on
 	// the register's goroutine and must be quick.
 	Shown func(s Screen, cause time.Time)
+	// Beeper, if set, sounds each screen's beep besides the display: a
+	// keypad with a buzzer (the display sounds its own, if it has one).
+	Beeper Beeper
 	// Receipts, if set, is woken once each sale is shown as 成功, to print
-	// its receipt; the journal queued the receipt with the sale
-	// (ReceiptQueue). Nil: the register has no receipt printer.
+	// its receipt, and once each void is shown, to print its void slip;
+	// the journal queued them with the entry (ReceiptQueue). Nil: the
+	// register has no receipt printer.
 	Receipts *ReceiptPrinter
 }
 
@@ -141,6 +145,7 @@ type Register struct {
 	keyed     []byte    // the amount (modeAmount) or a staff code (idle, done)
 	rest      Screen    // what to show again when a code entry is cancelled
 	cashier   string    // the signed-in cashier's id, or ""
+	shift     ShiftJob  // the signed-in cashier's shift: Start and FirstSeq set
 
 	voidSale journal.Entry // modeVoid: the sale to void
 	voidBy   string        // modeVoid: the supervisor's id
@@ -186,6 +191,17 @@ func NewRegister(cfg Config, j Journal, d Display, u Uplink) (*Register, error) 
 			r.log.Error("the server's last rules cannot be read: applying the register's own", "err", err)
 		case ok:
 			r.SetServerRules(m)
+		}
+	}
+	if sj, ok := j.(ShiftJournal); ok && cfg.Receipts != nil {
+		switch s, ok, err := sj.OpenShift(); {
+		case err != nil:
+			r.log.Error("the open shift cannot be read: its report will not print", "err", err)
+		case ok:
+			// The register stopped with a cashier signed in: the shift
+			// ends now, and the cashier signs in again.
+			r.log.Warn("shift ended by a restart: its report prints", "cashier", s.Cashier, "start", s.Start)
+			r.endShift(s, r.now())
 		}
 	}
 	r.rest = r.idleScreen()
@@ -410,7 +426,7 @@ func (r *Register) amountKey(k Key) {
 		price, ok := rules.Preset(r.now(), k.Preset)
 		if !ok {
 			r.log.Info("preset key without a meal now", "preset", k.Preset)
-			r.show(Screen{Lines: []string{msgNoPreset, msgKeyAmount}, Beep: true})
+			r.show(Screen{Lines: []string{msgNoPreset, msgKeyAmount}, Beep: BeepRefusal})
 			return
 		}
 		r.keyed = append(r.keyed[:0], price.String()...)
@@ -529,7 +545,7 @@ func (r *Register) confirm() {
 	r.card.Balance = after
 	r.mode = modeDone
 	r.rest = Screen{Lines: []string{msgSuccess + " 消费 " + amount.String(), "余额 " + after.String()}}
-	r.show(Screen{Lines: r.rest.Lines, Beep: true})
+	r.show(Screen{Lines: r.rest.Lines, Beep: BeepSuccess})
 	if r.cfg.Receipts != nil {
 		r.cfg.Receipts.Wake()
 	}
@@ -611,7 +627,7 @@ func (r *Register) codeKey(k Key) {
 	default: // '.', presets: an amount keyed before the card
 		if r.mode == modeIdle {
 			r.keyed = r.keyed[:0]
-			r.show(Screen{Lines: []string{msgInsertFirst, ""}, Beep: true})
+			r.show(Screen{Lines: []string{msgInsertFirst, ""}, Beep: BeepRefusal})
 		}
 	}
 }
@@ -622,7 +638,7 @@ func (r *Register) staffCode(code string) {
 	now := r.now()
 	if now.Before(r.lockedUntil) {
 		r.log.Warn("staff code while locked out")
-		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: true})
+		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: BeepRefusal})
 		return
 	}
 	rules := r.rules.Load()
@@ -641,10 +657,10 @@ func (r *Register) staffCode(code string) {
 	if r.wrongCodes >= maxWrongCodes {
 		r.wrongCodes = 0
 		r.lockedUntil = now.Add(codeLockout)
-		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: true})
+		r.show(Screen{Lines: []string{msgTooManyCodes, msgTryLater}, Beep: BeepRefusal})
 		return
 	}
-	r.show(Screen{Lines: []string{msgWrongCode, "请重新输入"}, Beep: true})
+	r.show(Screen{Lines: []string{msgWrongCode, "请重新输入"}, Beep: BeepRefusal})
 }
 
 // findStaff returns the staff member whose code is code, comparing every
@@ -660,18 +676,20 @@ func findStaff(list []Staff, code string) (Staff, bool) {
 	return found, ok
 }
 
-// signIn signs cashier s in, or out if s is signed in already.
+// signIn signs cashier s in, or out if s is signed in already. A cashier
+// signed out, by their own code or by another cashier's signing in, gets
+// the report of their shift printed.
 func (r *Register) signIn(s Staff) {
 	var msg string
 	if r.cashier == s.ID {
-		r.cashier = ""
+		r.signOut()
 		msg = "已签退 " + s.ID
-		r.log.Info("cashier signed out", "cashier", s.ID)
 	} else {
 		if r.cashier != "" {
-			r.log.Info("cashier signed out", "cashier", r.cashier)
+			r.signOut()
 		}
 		r.cashier = s.ID
+		r.beginShift()
 		msg = s.ID + " 已签到"
 		r.log.Info("cashier signed in", "cashier", s.ID)
 	}
@@ -685,6 +703,53 @@ func (r *Register) signIn(s Staff) {
 		return
 	}
 	r.show(Screen{Lines: []string{msg, ""}})
+}
+
+// signOut signs the cashier out and, if the register has a printer,
+// queues the report of their shift: the journal's entries since the
+// sign-in.
+func (r *Register) signOut() {
+	r.log.Info("cashier signed out", "cashier", r.cashier)
+	r.cashier = ""
+	if r.cfg.Receipts == nil {
+		return
+	}
+	r.endShift(r.shift, r.now())
+}
+
+// beginShift starts the shift of the cashier just signed in and, with a
+// printer and a journal that keeps it, records it, so that a register
+// stopped before the sign-out still prints its report when it starts.
+func (r *Register) beginShift() {
+	r.shift = ShiftJob{Register: r.cfg.Terminal, Cashier: r.cashier, Start: r.now(), FirstSeq: r.lastSeq() + 1}
+	if sj, ok := r.journal.(ShiftJournal); ok && r.cfg.Receipts != nil {
+		if err := sj.BeginShift(r.shift); err != nil {
+			r.log.Error("shift not recorded: its report will not print if the register stops first", "cashier", r.cashier, "err", err)
+		}
+	}
+}
+
+// endShift queues the report of shift s, begun with FirstSeq the next
+// entry, ending at end with the journal's last entry.
+func (r *Register) endShift(s ShiftJob, end time.Time) {
+	s.End, s.Meals = end, r.rules.Load().Meals
+	if last := r.lastSeq(); last >= s.FirstSeq {
+		s.LastSeq = last
+	} else {
+		s.FirstSeq = 0
+	}
+	if err := r.cfg.Receipts.QueueShift(s); err != nil {
+		r.log.Error("shift report not queued", "cashier", s.Cashier, "err", err)
+	}
+}
+
+// lastSeq returns the journal's last seq, 0 if it cannot be read.
+func (r *Register) lastSeq() uint64 {
+	e, _, err := r.journal.LastEntry()
+	if err != nil {
+		r.log.Error("journal: last entry", "err", err)
+	}
+	return e.Seq
 }
 
 // startVoid shows the register's last sale for supervisor s to void.
@@ -703,18 +768,18 @@ func (r *Register) startVoid(rules *Rules, s Staff) {
 func (r *Register) voidable(rules *Rules, supervisor string) (journal.Entry, bool) {
 	if rules.VoidWindow <= 0 {
 		r.log.Info("void refused: voids are off", "supervisor", supervisor)
-		r.show(Screen{Lines: []string{msgNoVoids, ""}, Beep: true})
+		r.show(Screen{Lines: []string{msgNoVoids, ""}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	}
 	e, ok, err := r.journal.LastEntry()
 	switch {
 	case err != nil:
 		r.log.Error("void: last entry", "err", err)
-		r.show(Screen{Lines: []string{msgJournalError, msgCallAdmin}, Beep: true})
+		r.show(Screen{Lines: []string{msgJournalError, msgCallAdmin}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	case !ok || e.Kind != journal.KindSale:
 		r.log.Info("void refused: the last entry is not a sale", "supervisor", supervisor)
-		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: true})
+		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	}
 	var age time.Duration
@@ -725,7 +790,7 @@ func (r *Register) voidable(rules *Rules, supervisor string) (journal.Entry, boo
 	}
 	if age < 0 || age > rules.VoidWindow {
 		r.log.Info("void refused: too late", "supervisor", supervisor, "seq", e.Seq, "age", age.String())
-		r.show(Screen{Lines: []string{msgVoidTooLate, "时限 " + shortDuration(rules.VoidWindow)}, Beep: true})
+		r.show(Screen{Lines: []string{msgVoidTooLate, "时限 " + shortDuration(rules.VoidWindow)}, Beep: BeepRefusal})
 		return journal.Entry{}, false
 	}
 	return e, true
@@ -751,7 +816,7 @@ func (r *Register) recordVoid() {
 		return
 	}
 	if sale.Seq != r.voidSale.Seq {
-		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: true})
+		r.show(Screen{Lines: []string{msgNothingToVoid, ""}, Beep: BeepRefusal})
 		return
 	}
 	now := r.now()
@@ -776,7 +841,10 @@ func (r *Register) recordVoid() {
 	after := before + sale.Amount
 	r.log.Info("void", "seq", e.Seq, "sale_seq", sale.Seq, "card", sale.CardNo, "amount", sale.Amount.String(),
 		"balance", after.String(), "supervisor", r.voidBy, "offline", !online)
-	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: true})
+	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: BeepSuccess})
+	if r.cfg.Receipts != nil {
+		r.cfg.Receipts.Wake() // the void slip
+	}
 	switch {
 	case r.present && r.event.CardNo == sale.CardNo:
 		r.checkCard(r.event) // the diner may buy again at once
@@ -811,14 +879,14 @@ func (r *Register) recordFailed(err error) {
 
 func (r *Register) refuseAmount(keyed string, err error, line1, line2 string) {
 	r.log.Info("amount refused", "keyed", keyed, "reason", line1+" "+line2, "err", err)
-	r.show(Screen{Lines: []string{line1, line2}, Beep: true})
+	r.show(Screen{Lines: []string{line1, line2}, Beep: BeepRefusal})
 }
 
 // refuse shows why the card in cannot buy and waits for it to leave.
 func (r *Register) refuse(line1, line2 string) {
 	r.mode = modeDone
 	r.rest = Screen{Lines: []string{line1, line2}}
-	r.show(Screen{Lines: r.rest.Lines, Beep: true})
+	r.show(Screen{Lines: r.rest.Lines, Beep: BeepRefusal})
 }
 
 func (r *Register) idleScreen() Screen {
@@ -847,12 +915,16 @@ func (r *Register) cashierID() string {
 func (r *Register) now() time.Time { return r.cfg.Now() }
 
 func (r *Register) show(s Screen) {
-	if err := r.display.Show(s); err != nil {
+	err := r.display.Show(s)
+	if err != nil {
 		r.log.Error("display", "err", err)
-		return
-	}
-	if r.cfg.Shown != nil {
+	} else if r.cfg.Shown != nil {
 		r.cfg.Shown(s, r.cause)
+	}
+	if r.cfg.Beeper != nil && s.Beep != BeepNone {
+		if err := r.cfg.Beeper.Beep(s.Beep); err != nil {
+			r.log.Warn("beep", "beep", s.Beep.String(), "err", err)
+		}
 	}
 }
 

@@ -184,7 +184,8 @@ func newRigAt(t *testing.T, path string, change func(*terminal.Rules), setup fun
 //	online        the link is up          offline  the link is down
 //	+DURATION     the clock moves on      -DURATION the clock goes back
 //	link          the link changed (HandleLinkChange)
-//	= SCREEN      the display shows "line 1 | line 2"; "=!" also wants a beep
+//	= SCREEN      the display shows "line 1 | line 2", without a beep;
+//	              "=+" wants the success beep with it, "=!" the refusal beep
 //	entries N     the journal holds N entries
 func (r *rig) do(steps ...string) {
 	r.t.Helper()
@@ -215,13 +216,14 @@ func (r *rig) do(steps ...string) {
 				r.t.Fatalf("step %q: %v", s, err)
 			}
 			r.now = r.now.Add(d)
-		case verb == "=" || verb == "=!":
+		case verb == "=" || verb == "=+" || verb == "=!":
 			got := r.display.last()
 			if text := strings.Join(got.Lines, " | "); text != arg {
 				r.t.Fatalf("step %q: display %q", s, text)
 			}
-			if got.Beep != (verb == "=!") {
-				r.t.Fatalf("step %q: beep %v", s, got.Beep)
+			want := map[string]terminal.Beep{"=": terminal.BeepNone, "=+": terminal.BeepSuccess, "=!": terminal.BeepRefusal}[verb]
+			if got.Beep != want {
+				r.t.Fatalf("step %q: beep %v, want %v", s, got.Beep, want)
 			}
 		case verb == "entries":
 			n, _ := strconv.Atoi(arg)
@@ -276,7 +278,7 @@ func TestTransitions(t *testing.T) {
 		{"daily count reached", nil, []string{"in D3", "=! 超出今日次数 | 今日已消费 3 次"}},
 		{"daily count off", func(r *terminal.Rules) { r.DailyCount = 0 }, []string{"in D3", "= 余额 100.00 | 钱* 请输入金额"}},
 		{"the third sale of the day, then no fourth", nil, []string{
-			"in B2", "k 1\r", "=! 成功 消费 1.00 | 余额 99.00", "out",
+			"in B2", "k 1\r", "=+ 成功 消费 1.00 | 余额 99.00", "out",
 			"in B2", "=! 超出今日次数 | 今日已消费 3 次"}},
 		{"tomorrow the count starts again", nil, []string{"+24h", "in D3", "= 余额 100.00 | 钱* 请输入金额"}},
 		{"a card replaces a card", nil, []string{"in F1", "in A1", "= 余额 100.00 | 张* 请输入金额"}},
@@ -292,42 +294,42 @@ func TestTransitions(t *testing.T) {
 		{"card out mid-entry: nothing recorded", nil, []string{"in A1", "k 12", "out", "= 请刷卡 | ", "k .50\r", "entries 0", "k \x1b", "= 请刷卡 | "}},
 
 		// Preset meal keys.
-		{"preset A at lunch", nil, []string{"in A1", "k A", "= 消费 12.00 | 余额 88.00", "k \r", "=! 成功 消费 12.00 | 余额 88.00"}},
+		{"preset A at lunch", nil, []string{"in A1", "k A", "= 消费 12.00 | 余额 88.00", "k \r", "=+ 成功 消费 12.00 | 余额 88.00"}},
 		{"a preset replaces what was keyed", nil, []string{"in A1", "k 3.5B", "= 消费 8.50 | 余额 91.50"}},
 		{"a preset can be corrected", nil, []string{"in A1", "k B\b\b", "= 消费 8. | 余额 92.00"}},
-		{"preset without a meal", nil, []string{"in A1", "k 5C", "=! 无此套餐 | 请输入金额", "k \r", "=! 成功 消费 5.00 | 余额 95.00"}},
+		{"preset without a meal", nil, []string{"in A1", "k 5C", "=! 无此套餐 | 请输入金额", "k \r", "=+ 成功 消费 5.00 | 余额 95.00"}},
 		{"preset beyond the priced keys", nil, []string{"in A1", "k H", "=! 无此套餐 | 请输入金额"}},
 		{"preset at dinner", nil, []string{"+6h", "in A1", "k A", "= 消费 10.00 | 余额 90.00"}},
 		{"preset outside meals", nil, []string{"+3h", "in A1", "k A", "=! 无此套餐 | 请输入金额"}},
 
 		// Confirm.
-		{"sale", nil, []string{"in A1", "k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "entries 1", "out", "= 请刷卡 | 待传 1", "in A1", "= 余额 87.50 | 张* 请输入金额"}},
+		{"sale", nil, []string{"in A1", "k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "entries 1", "out", "= 请刷卡 | 待传 1", "in A1", "= 余额 87.50 | 张* 请输入金额"}},
 		{"amount 0", nil, []string{"in A1", "k 0\r", "=! 金额无效 | 须大于0", "k 0.00\r", "=! 金额无效 | 须大于0", "entries 0"}},
 		{"three decimals", nil, []string{"in A1", "k 1.234\r", "=! 金额无效 | 最多两位小数"}},
 		{"a lone dot", nil, []string{"in A1", "k .\r", "=! 金额无效 | 请重新输入"}},
 		{"above the per-sale maximum", nil, []string{"in A1", "k 200.01\r", "=! 超出单笔限额 | 限额 200.00"}},
-		{"above the balance", nil, []string{"in A1", "k 100.01\r", "=! 余额不足 | 余额 100.00", "entries 0", "k 100\r", "=! 成功 消费 100.00 | 余额 0.00"}},
-		{"after a refusal the cashier keys again", nil, []string{"in A1", "k 0\r1\r", "=! 成功 消费 1.00 | 余额 99.00"}},
+		{"above the balance", nil, []string{"in A1", "k 100.01\r", "=! 余额不足 | 余额 100.00", "entries 0", "k 100\r", "=+ 成功 消费 100.00 | 余额 0.00"}},
+		{"after a refusal the cashier keys again", nil, []string{"in A1", "k 0\r1\r", "=+ 成功 消费 1.00 | 余额 99.00"}},
 		{"keys after the sale make no sale", nil, []string{"in A1", "k 5\r", "k 5\r", "entries 1", "k .A", "entries 1"}},
 		{"confirm, then the card leaves: recorded once", nil, []string{"in A1", "k 5\r", "out", "entries 1", "= 请刷卡 | 待传 1"}},
 
 		// Offline.
-		{"offline sale", nil, []string{"offline", "in A1", "k 60\r", "=! 成功 消费 60.00 | 余额 40.00", "out", "= 请刷卡 | 离线 待传 1",
+		{"offline sale", nil, []string{"offline", "in A1", "k 60\r", "=+ 成功 消费 60.00 | 余额 40.00", "out", "= 请刷卡 | 离线 待传 1",
 			"in A1", "= 余额 40.00 | 张* 请输入金额", "k 50\r", "=! 余额不足 | 余额 40.00"}},
 		{"offline per-sale limit", offlineLimits(terminal.OfflineLimits{MaxSale: 2000}), []string{
-			"offline", "in A1", "k 20.01\r", "=! 超出离线限额 | 单笔 20.00", "k 20\r", "=! 成功 消费 20.00 | 余额 80.00"}},
+			"offline", "in A1", "k 20.01\r", "=! 超出离线限额 | 单笔 20.00", "k 20\r", "=+ 成功 消费 20.00 | 余额 80.00"}},
 		{"online, the offline per-sale limit does not apply", offlineLimits(terminal.OfflineLimits{MaxSale: 2000}), []string{
-			"in A1", "k 50\r", "=! 成功 消费 50.00 | 余额 50.00"}},
+			"in A1", "k 50\r", "=+ 成功 消费 50.00 | 余额 50.00"}},
 		{"offline per card per day", offlineLimits(terminal.OfflineLimits{MaxCardDay: 3000}), []string{
-			"offline", "in A1", "k 20\r", "out", "in A1", "k 10.01\r", "=! 超出离线限额 | 离线可用 10.00", "k 10\r", "=! 成功 消费 10.00 | 余额 70.00"}},
+			"offline", "in A1", "k 20\r", "out", "in A1", "k 10.01\r", "=! 超出离线限额 | 离线可用 10.00", "k 10\r", "=+ 成功 消费 10.00 | 余额 70.00"}},
 		{"offline per card per day: another card is not held back", offlineLimits(terminal.OfflineLimits{MaxCardDay: 3000}), []string{
-			"offline", "in A1", "k 30\r", "out", "in B2", "k 30\r", "=! 成功 消费 30.00 | 余额 70.00"}},
+			"offline", "in A1", "k 30\r", "out", "in B2", "k 30\r", "=+ 成功 消费 30.00 | 余额 70.00"}},
 		{"offline unsynced total", offlineLimits(terminal.OfflineLimits{MaxUnsynced: 5000}), []string{
 			"offline", "in A1", "k 40\r", "out", "in B2", "k 10.01\r", "=! 超出离线限额 | 离线可用 10.00", "k 10\r", "entries 2"}},
 		{"offline too long", offlineLimits(terminal.OfflineLimits{MaxAge: time.Hour}), []string{
 			"offline", "+59m", "in A1", "= 余额 100.00 | 张* 请输入金额", "out", "+2m", "in A1", "=! 离线时间过长 | 请联网后消费", "k 1\r", "entries 0"}},
 		{"offline too long: online again sells", offlineLimits(terminal.OfflineLimits{MaxAge: time.Hour}), []string{
-			"offline", "+2h", "online", "in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 99.00"}},
+			"offline", "+2h", "online", "in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 99.00"}},
 		{"offline hard count", offlineLimits(terminal.OfflineLimits{HardCount: 2}), []string{
 			"offline", "in A1", "k 1\r", "out", "in A1", "k 1\r", "out", "in A1", "=! 离线笔数已满 | 请联网后消费", "entries 2"}},
 
@@ -345,17 +347,17 @@ func TestTransitions(t *testing.T) {
 		{"sign-in required: no sale without a cashier", func(r *terminal.Rules) { r.RequireCashier = true }, []string{
 			"in A1", "=! 收银员未签到 | 请先签到", "k 5\r", "entries 0"}},
 		{"sign-in required: signing in with the card in lets it buy", func(r *terminal.Rules) { r.RequireCashier = true }, []string{
-			"in A1", "k 1111\r", "= 余额 100.00 | 张* 请输入金额", "k 5\r", "=! 成功 消费 5.00 | 余额 95.00"}},
+			"in A1", "k 1111\r", "= 余额 100.00 | 张* 请输入金额", "k 5\r", "=+ 成功 消费 5.00 | 余额 95.00"}},
 		{"sign-in required: signing out stops sales", func(r *terminal.Rules) { r.RequireCashier = true }, []string{
 			"k 1111\r", "k 1111\r", "= 请签到 | 已签退 C01", "in A1", "=! 收银员未签到 | 请先签到"}},
-		{"a card ends a code entry", nil, []string{"k 11", "in A1", "= 余额 100.00 | 张* 请输入金额", "k 11\r", "=! 成功 消费 11.00 | 余额 89.00"}},
+		{"a card ends a code entry", nil, []string{"k 11", "in A1", "= 余额 100.00 | 张* 请输入金额", "k 11\r", "=+ 成功 消费 11.00 | 余额 89.00"}},
 
 		// Void.
 		{"void the last sale, card still in", nil, []string{
 			"in A1", "k 15\r", "k 9999\r", "= 撤销 消费 15.00 | 确认撤销 取消返回", "k \r", "entries 2", "= 余额 100.00 | 张* 请输入金额",
-			"k 1.50\r", "=! 成功 消费 1.50 | 余额 98.50", "entries 3"}},
+			"k 1.50\r", "=+ 成功 消费 1.50 | 余额 98.50", "entries 3"}},
 		{"void the last sale after the card left", nil, []string{
-			"in A1", "k 15\r", "out", "+4m", "k 9999\r", "= 撤销 消费 15.00 | 确认撤销 取消返回", "k \r", "=! 已撤销 15.00 | 余额 100.00",
+			"in A1", "k 15\r", "out", "+4m", "k 9999\r", "= 撤销 消费 15.00 | 确认撤销 取消返回", "k \r", "=+ 已撤销 15.00 | 余额 100.00",
 			"entries 2", "k \x1b", "= 请刷卡 | 待传 2"}},
 		{"void cancelled", nil, []string{"in A1", "k 15\r", "k 9999\r\x1b", "= 成功 消费 15.00 | 余额 85.00", "entries 1"}},
 		{"void: keys other than confirm and cancel do nothing", nil, []string{"in A1", "k 15\r", "k 9999\r", "k 12.A\b", "= 撤销 消费 15.00 | 确认撤销 取消返回"}},
@@ -437,7 +439,7 @@ func TestSoftCount(t *testing.T) {
 		t.Fatalf("reached for the server %d times below the soft count", r.link.reaches)
 	}
 	// The server stays away: the register tried, and sells offline.
-	r.do("in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 97.00", "out")
+	r.do("in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 97.00", "out")
 	if r.link.reaches != 1 {
 		t.Fatalf("reached %d times", r.link.reaches)
 	}
@@ -449,7 +451,7 @@ func TestSoftCount(t *testing.T) {
 	}
 	// The server answers: the sale is made online.
 	r.link.reach = true
-	r.do("in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 96.00")
+	r.do("in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 96.00")
 	if e := r.entry(4); e.Flags != 0 || r.link.reaches != 2 {
 		t.Fatalf("sale 4 flags %v after %d reaches", e.Flags, r.link.reaches)
 	}
@@ -476,7 +478,7 @@ func TestOfflineNeverContacted(t *testing.T) {
 // keeps their order, and the register says so in its log.
 func TestClockGoesBack(t *testing.T) {
 	r := newRig(t, func(rl *terminal.Rules) { rl.Offline.MaxAge = time.Hour })
-	r.do("in A1", "k 1\r", "out", "-2h", "offline", "in A1", "k 2\r", "=! 成功 消费 2.00 | 余额 97.00", "out")
+	r.do("in A1", "k 1\r", "out", "-2h", "offline", "in A1", "k 2\r", "=+ 成功 消费 2.00 | 余额 97.00", "out")
 	first, second := r.entry(1), r.entry(2)
 	if first.Time != noon.UnixMilli() || second.Time != noon.Add(-2*time.Hour).UnixMilli() || second.Seq != 2 {
 		t.Fatalf("entries at %d and %d, seq %d", first.Time, second.Time, second.Seq)
@@ -664,9 +666,9 @@ func TestCardSignsSale(t *testing.T) {
 	s := newAppSigner(t, "FK0001")
 	insert := func() { r.reg.HandleCard(terminal.CardEvent{Present: true, CardNo: "FK0001", Signer: s, At: r.now}) }
 	insert()
-	r.do("k 12.50\r", "=! 成功 消费 12.50 | 余额 87.50", "out")
+	r.do("k 12.50\r", "=+ 成功 消费 12.50 | 余额 87.50", "out")
 	insert()
-	r.do("+1m", "k 2\r", "=! 成功 消费 2.00 | 余额 85.50", "out")
+	r.do("+1m", "k 2\r", "=+ 成功 消费 2.00 | 余额 85.50", "out")
 	for i, want := range []card.Challenge{
 		{Terminal: 1, Seq: 1, Amount: 1250, Time: noon.UnixMilli()},
 		{Terminal: 1, Seq: 2, Amount: 200, Time: noon.Add(time.Minute).UnixMilli()},
@@ -690,7 +692,7 @@ func TestCardSignsSale(t *testing.T) {
 	r.do("k 5\r", "=! 读卡失败 | 请重新刷卡", "entries 2")
 	// It is back: the cashier confirms again.
 	s.gone = false
-	r.do("k 5\r", "=! 成功 消费 5.00 | 余额 80.50", "entries 3", "out")
+	r.do("k 5\r", "=+ 成功 消费 5.00 | 余额 80.50", "entries 3", "out")
 
 	// Another card now in the reader signs, but not as the card read.
 	insert()

@@ -32,14 +32,14 @@ func TestServerRules(t *testing.T) {
 		{"the server's daily count, lower than the register's", nil,
 			[]string{"in B2", "=! 超出今日次数 | 今日已消费 2 次", "k 5\r", "entries 0"}},
 		{"the server's per-sale maximum", nil,
-			[]string{"in A1", "k 25\r", "=! 超出单笔限额 | 限额 20.00", "entries 0", "k 20\r", "=! 成功 消费 20.00 | 余额 80.00", "entries 1"}},
+			[]string{"in A1", "k 25\r", "=! 超出单笔限额 | 限额 20.00", "entries 0", "k 20\r", "=+ 成功 消费 20.00 | 余额 80.00", "entries 1"}},
 		{"the register's per-sale maximum where it is lower", func(m *wire.Rules) { m.MaxSale = 0 },
 			[]string{"in A1", "k 250\r", "=! 超出单笔限额 | 限额 200.00", "entries 0"}},
 		{"the per-day maximum, over this register's sales of the day", nil,
 			[]string{"in A1", "k 18\r", "out", "+11s", "in A1", "k 15\r", "=! 超出每日限额 | 今日可用 12.00", "entries 1",
-				"k 12\r", "=! 成功 消费 12.00 | 余额 70.00", "entries 2"}},
+				"k 12\r", "=+ 成功 消费 12.00 | 余额 70.00", "entries 2"}},
 		{"a void gives the day's amount back", nil,
-			[]string{"in A1", "k 18\r", "k 9999\r", "k \r", "entries 2", "out", "+11s", "in A1", "k 20\r", "=! 成功 消费 20.00 | 余额 80.00", "entries 3"}},
+			[]string{"in A1", "k 18\r", "k 9999\r", "k \r", "entries 2", "out", "+11s", "in A1", "k 20\r", "=+ 成功 消费 20.00 | 余额 80.00", "entries 3"}},
 		{"a double tap", nil,
 			[]string{"in A1", "k 5\r", "out", "+3s", "in A1", "=! 重复刷卡 | 7 秒后再试", "entries 1", "out",
 				"+7s", "in A1", "= 余额 95.00 | 张* 请输入金额"}},
@@ -85,7 +85,7 @@ func TestServerRulesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.reg.SetServerRules(m)
-	r.do("in A1", "k 18\r", "=! 成功 消费 18.00 | 余额 82.00", "out")
+	r.do("in A1", "k 18\r", "=+ 成功 消费 18.00 | 余额 82.00", "out")
 
 	r.link.online = false
 	rules := testRules()

@@ -96,15 +96,19 @@ func shift() escpos.ShiftReport {
 // far more than a line holds.
 var hostile = "A\x1bd\x09\x1dVA0\x00\nB\x7f\u0085\u202e\u200dC\xff\xfeD😀¥€\ue000" + strings.Repeat("第一食堂Window", 40)
 
-// documents are the golden cases of every document but the sale receipt:
-// testdata/<name>.golden holds the transcript, testdata/<name>.hex.golden
-// a hex dump of the bytes.
-var documents = []struct {
+// docCase is a golden case of a document: testdata/<name>.golden holds
+// the transcript, testdata/<name>.hex.golden a hex dump of the bytes.
+type docCase struct {
 	name   string
 	render func() ([]byte, error)
 	// want are pieces the transcript must hold, beyond matching the golden file.
 	want []string
-}{
+}
+
+// documents are the golden cases of every document but the sale receipt:
+// testdata/<name>.golden holds the transcript, testdata/<name>.hex.golden
+// a hex dump of the bytes.
+var documents = []docCase{
 	{"slip_recharge", func() ([]byte, error) { return escpos.RenderSlip(recharge()) }, []string{
 		"[SIZE 1x1][BOLD 1]充值凭证\n[BOLD 0][ALIGN l]", "地点 管理中心\n", "经办 李明\n",
 		"卡号 04A1******E5F6\n", "姓名 张**\n", "充值 ￥100.00\n", "余额 ￥187.50\n", "单号 5012\n",
@@ -279,6 +283,10 @@ func FuzzRenderDocuments(f *testing.F) {
 			"shift": func() ([]byte, error) {
 				return escpos.RenderShiftReport(escpos.ShiftReport{Canteen: name, Register: period, RegisterID: register, Cashier: person,
 					Start: start, End: end, FirstSeq: first, LastSeq: last, Printed: end, MealPeriods: lines, Sales: tally, Voids: tally, Flagged: tally})
+			},
+			"void": func() ([]byte, error) {
+				return escpos.RenderVoidSlip(escpos.VoidSlip{Canteen: name, Register: period, Cashier: person, Supervisor: person,
+					Time: start, CardNo: cardNo, Amount: money.Fen(amount), Balance: money.Fen(count), RegisterID: register, Seq: last, SaleSeq: first})
 			},
 			"test page": func() ([]byte, error) {
 				return escpos.RenderTestPage(escpos.TestPage{Canteen: name, Printer: period, Time: start})

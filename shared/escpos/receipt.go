@@ -77,13 +77,7 @@ func RenderReceipt(r Receipt) ([]byte, error) {
 	p.line(labelAmount + yuan(r.Amount))
 	p.line(labelBalance + yuan(r.Balance))
 	p.rule()
-	// A receipt number is never cut: one too wide goes on a line of its own.
-	if no := fmt.Sprintf("%d-%d", r.RegisterID, r.Seq); labelColumns+len(no) <= Columns {
-		p.line(labelNumber + no)
-	} else {
-		p.line(strings.TrimSpace(labelNumber))
-		p.line(no)
-	}
+	p.number(labelNumber, r.RegisterID, r.Seq)
 	p.line(fmt.Sprintf("%s%X", labelCode, r.EntryHash[:4]))
 	p.feed(2)
 	p.cut()

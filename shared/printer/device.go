@@ -145,6 +145,14 @@ func (p *Serial) open(ctx context.Context) (conn, error) {
 		p.busy.leave()
 		return nil, err
 	}
+	// What the printer sent since the last job (a late reply to a status
+	// request given up on, noise at power-on) would be read as the answer
+	// to this job's first request: drop it.
+	if err := port.ResetInputBuffer(); err != nil {
+		port.Close()
+		p.busy.leave()
+		return nil, err
+	}
 	return &fileConn{rw: port, close: port.Close, timedRead: port.SetReadTimeout, busy: &p.busy}, nil
 }
 

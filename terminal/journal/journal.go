@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -37,14 +38,18 @@ var (
 	bucketEntries = []byte("entries") // seq (u64 BE) → canonical entry
 	bucketMeta    = []byte("meta")    // see meta keys
 	bucketCards   = []byte("cards")   // card no → a card record (cards.go)
-	// bucketReceipts holds the sales whose receipt is not yet printed:
-	// seq (u64 BE) → nothing. See QueueReceipts.
+	// bucketReceipts holds the documents not yet printed: the receipt of
+	// a sale or the slip of a void, seq (u64 BE) → nothing; and shift
+	// reports, the last seq at sign-out (u64 BE) and the bucket's next
+	// sequence (u64 BE) → the terminal.ShiftJob in JSON, which sorts
+	// after the document of that seq. See QueueReceipts and QueueShift.
 	bucketReceipts = []byte("receipts")
 
 	keyTerminal   = []byte("terminal")    // u32: the register id the journal belongs to
 	keyAcked      = []byte("acked")       // u64: the server's last settled seq
 	keyCardCursor = []byte("card_cursor") // u64: highest card version held
 	keyContact    = []byte("contact")     // i64: Unix ms when the register last heard from the server
+	keyShift      = []byte("shift")       // the open shift, a terminal.ShiftJob in JSON (BeginShift)
 )
 
 // Errors returned by the journal.
@@ -75,7 +80,7 @@ type Journal struct {
 	entries   map[uint64]pendingEntry // seq → an entry not yet settled
 	backlog   terminal.Backlog        // all of them
 
-	receipts bool // QueueReceipts was called: sales are queued for their receipt
+	receipts bool // QueueReceipts was called: sales and voids are queued for their receipt or slip
 
 	touched atomic.Int64 // cards read or written since the file's pages were last released
 }
@@ -165,9 +170,9 @@ func (j *Journal) Terminal() uint32 { return j.terminal }
 // disk is full the error wraps terminal.ErrJournalFull.
 //
 // Once QueueReceipts was called, a sale is queued for its receipt in the
-// same transaction, and a void takes its sale's receipt off the queue if
-// it was not printed yet: a receipt is never lost, and a voided sale's is
-// not printed late.
+// same transaction, and a void for its void slip, taking its sale's
+// receipt off the queue if it was not printed yet: a receipt or slip is
+// never lost, and a voided sale's receipt is not printed late.
 func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -198,7 +203,11 @@ func (j *Journal) Record(e journal.Entry) (journal.Entry, error) {
 		case journal.KindSale:
 			return tx.Bucket(bucketReceipts).Put(seqKey(e.Seq), nil)
 		case journal.KindVoid:
-			return tx.Bucket(bucketReceipts).Delete(seqKey(e.VoidSeq))
+			q := tx.Bucket(bucketReceipts)
+			if err := q.Delete(seqKey(e.VoidSeq)); err != nil {
+				return err
+			}
+			return q.Put(seqKey(e.Seq), nil)
 		}
 		return nil
 	})
@@ -566,8 +575,8 @@ func (j *Journal) Verify(pub ed25519.PublicKey) (uint64, error) {
 	return n, err
 }
 
-// QueueReceipts makes Record queue each sale for its receipt from now on:
-// the register has a receipt printer. Receipts queued before are kept
+// QueueReceipts makes Record queue each sale for its receipt, and each
+// void for its void slip, from now on: the register has a receipt printer. Receipts queued before are kept
 // either way, so that a register restarted without its printer prints
 // them once it has one again.
 func (j *Journal) QueueReceipts() {
@@ -576,14 +585,21 @@ func (j *Journal) QueueReceipts() {
 	j.receipts = true
 }
 
-// NextReceipt returns the first sale, in seq order, whose receipt is
-// queued and not yet printed, and false when there is none.
+// NextReceipt returns the first document queued and not yet printed, in
+// the order of the queue's keys (an entry's receipt or void slip, then the
+// shift reports queued after it), and false when there is none. For a
+// void it also returns the sale it voids, for a shift report the entries
+// of the shift.
 func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 	var r terminal.QueuedReceipt
 	var found bool
 	err := j.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketReceipts).Cursor().First()
-		if k == nil {
+		k, job := tx.Bucket(bucketReceipts).Cursor().First()
+		switch len(k) {
+		case 0:
+			return nil
+		case 16:
+			r, found = j.queuedShift(tx, k, job), true
 			return nil
 		}
 		seq := u64(k)
@@ -595,20 +611,90 @@ func (j *Journal) NextReceipt() (terminal.QueuedReceipt, bool, error) {
 		if err != nil {
 			return fmt.Errorf("journal: receipt of seq %d: %w", seq, err)
 		}
-		r, found = terminal.QueuedReceipt{Entry: e, Hash: journal.HashBytes(v)}, true
+		r = terminal.QueuedReceipt{ID: terminal.ReceiptID{Seq: seq}, Entry: e, Hash: journal.HashBytes(v)}
+		if e.Kind == journal.KindVoid {
+			// A voided sale that cannot be read leaves Voided zero: the
+			// slip cannot be rendered, and is skipped, not retried forever.
+			if sv := tx.Bucket(bucketEntries).Get(seqKey(e.VoidSeq)); sv != nil {
+				if sale, err := journal.Unmarshal(sv); err == nil {
+					r.Voided, r.VoidedHash = sale, journal.HashBytes(sv)
+				}
+			}
+		}
+		found = true
 		return nil
 	})
 	return r, found, err
 }
 
-// ReceiptDone takes the receipt of sale seq off the queue: it was printed,
-// or given up on. A seq not queued is no error.
-func (j *Journal) ReceiptDone(seq uint64) error {
+// queuedShift returns the shift report queued at key k with job, and the
+// entries of its shift. A job that cannot be read leaves Shift nil: the
+// report cannot be rendered, and is skipped, not retried forever.
+func (j *Journal) queuedShift(tx *bolt.Tx, k, job []byte) terminal.QueuedReceipt {
+	r := terminal.QueuedReceipt{ID: terminal.ReceiptID{Seq: u64(k[:8]), Shift: u64(k[8:])}}
+	var s terminal.ShiftJob
+	if err := json.Unmarshal(job, &s); err != nil {
+		return r
+	}
+	if s.FirstSeq > 0 {
+		c := tx.Bucket(bucketEntries).Cursor()
+		for k, v := c.Seek(seqKey(s.FirstSeq)); k != nil && u64(k) <= s.LastSeq; k, v = c.Next() {
+			e, err := journal.Unmarshal(v)
+			if err != nil {
+				return r
+			}
+			r.ShiftEntries = append(r.ShiftEntries, e)
+		}
+	}
+	r.Shift = &s
+	return r
+}
+
+// receiptKey is the queue's key of document id.
+func receiptKey(id terminal.ReceiptID) []byte {
+	k := seqKey(id.Seq)
+	if id.Shift != 0 {
+		k = binary.BigEndian.AppendUint64(k, id.Shift)
+	}
+	return k
+}
+
+// ReceiptDone takes document id off the queue: it was printed, or given up
+// on. An id not queued is no error.
+func (j *Journal) ReceiptDone(id terminal.ReceiptID) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketReceipts).Delete(seqKey(seq))
+		return tx.Bucket(bucketReceipts).Delete(receiptKey(id))
 	})
 	if err != nil {
-		return fmt.Errorf("journal: take the receipt of seq %d off the queue: %w", seq, err)
+		return fmt.Errorf("journal: take the document %s off the queue: %w", id, err)
+	}
+	return nil
+}
+
+// QueueShift queues the report of shift s, to print after the documents
+// of the entries recorded so far, and ends the open shift (BeginShift) in
+// the same transaction. It queues it even without QueueReceipts: a
+// register only asks once it has a printer.
+func (j *Journal) QueueShift(s terminal.ShiftJob) error {
+	v, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("journal: queue the shift report of %s: %w", s.Cashier, err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketReceipts)
+		n, err := q.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := q.Put(receiptKey(terminal.ReceiptID{Seq: j.lastSeq, Shift: n}), v); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(keyShift)
+	})
+	if err != nil {
+		return fmt.Errorf("journal: queue the shift report of %s: %w", s.Cashier, err)
 	}
 	return nil
 }
@@ -621,6 +707,38 @@ func (j *Journal) QueuedReceipts() (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// BeginShift records s as the open shift, replacing any: the shift of the
+// cashier who just signed in, reported by QueueShift when it ends.
+func (j *Journal) BeginShift(s terminal.ShiftJob) error {
+	v, err := json.Marshal(s)
+	if err == nil {
+		err = j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyShift, v) })
+	}
+	if err != nil {
+		return fmt.Errorf("journal: record the shift of %s: %w", s.Cashier, err)
+	}
+	return nil
+}
+
+// OpenShift returns the open shift (BeginShift), and false when there is
+// none.
+func (j *Journal) OpenShift() (terminal.ShiftJob, bool, error) {
+	var s terminal.ShiftJob
+	var found bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyShift)
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &s)
+	})
+	if err != nil {
+		return terminal.ShiftJob{}, false, fmt.Errorf("journal: the open shift: %w", err)
+	}
+	return s, found, nil
 }
 
 // CardCursor returns the highest card version held.

@@ -296,8 +296,9 @@ func TestVerify(t *testing.T) {
 
 // TestReceiptQueue checks the queue of receipts kept with the entries: a
 // sale is queued only once QueueReceipts was called, receipts come out in
-// seq order with the entry's hash, a void takes its sale's receipt off,
-// and the queue survives reopening the file.
+// seq order with the entry's hash, a void takes its sale's receipt off
+// and queues its void slip with the sale it voids, and the queue survives
+// reopening the file.
 func TestReceiptQueue(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "journal.db")
 	j := mustOpen(t, path)
@@ -328,8 +329,8 @@ func TestReceiptQueue(t *testing.T) {
 	if _, err := j.Record(void); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := j.QueuedReceipts(); err != nil || n != 2 {
-		t.Fatalf("queued %d (%v), want 2: sales 2 and 4, sale 3 voided", n, err)
+	if n, err := j.QueuedReceipts(); err != nil || n != 3 {
+		t.Fatalf("queued %d (%v), want 3: sales 2 and 4, void 5's slip; sale 3 voided", n, err)
 	}
 	seq, h := next(j)
 	es, err := j.Entries(1, 1)
@@ -339,10 +340,10 @@ func TestReceiptQueue(t *testing.T) {
 	if seq != 2 || h != sj.HashBytes(es[0]) {
 		t.Fatalf("first receipt: seq %d hash %v, want seq 2 hash %v", seq, h, sj.HashBytes(es[0]))
 	}
-	if err := j.ReceiptDone(2); err != nil {
+	if err := j.ReceiptDone(terminal.ReceiptID{Seq: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.ReceiptDone(2); err != nil {
+	if err := j.ReceiptDone(terminal.ReceiptID{Seq: 2}); err != nil {
 		t.Fatalf("a receipt done twice: %v", err)
 	}
 	j.Close()
@@ -350,10 +351,73 @@ func TestReceiptQueue(t *testing.T) {
 	if seq, _ := next(j); seq != 4 {
 		t.Fatalf("after reopening: next receipt seq %d, want 4", seq)
 	}
+	if err := j.ReceiptDone(terminal.ReceiptID{Seq: 4}); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := j.NextReceipt()
+	es, eerr := j.Entries(2, 1)
+	if err != nil || !ok || eerr != nil || len(es) != 1 {
+		t.Fatalf("the void slip: %v %v %v", ok, err, eerr)
+	}
+	if r.Entry.Seq != 5 || r.Entry.Kind != sj.KindVoid || r.Voided.Seq != 3 || r.VoidedHash != sj.HashBytes(es[0]) {
+		t.Fatalf("the void slip: entry %d (%s) voiding %d with hash %v; want 5, a void of 3 with hash %v",
+			r.Entry.Seq, r.Entry.Kind, r.Voided.Seq, r.VoidedHash, sj.HashBytes(es[0]))
+	}
 	if _, err := j.Record(sale(100)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := j.QueuedReceipts(); err != nil || n != 1 {
-		t.Fatalf("reopened without QueueReceipts: %d queued (%v), want 1", n, err)
+		t.Fatalf("reopened without QueueReceipts: %d queued (%v), want 1 (the void slip)", n, err)
+	}
+}
+
+// TestShiftQueue checks that a shift report is queued after the documents
+// of the entries recorded before it and before those after, comes back
+// with the shift's entries, and is taken off by its id; and that queueing
+// it ends the open shift.
+func TestShiftQueue(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	j.QueueReceipts()
+	for range 2 {
+		if _, err := j.Record(sale(100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := j.OpenShift(); ok || err != nil {
+		t.Fatalf("an open shift before any began (%v)", err)
+	}
+	if err := j.BeginShift(terminal.ShiftJob{Register: 1, Cashier: "C01", Start: now, FirstSeq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok, err := j.OpenShift(); !ok || err != nil || s.Cashier != "C01" || s.FirstSeq != 2 || !s.Start.Equal(now) {
+		t.Fatalf("the open shift: %+v %v %v", s, ok, err)
+	}
+	if err := j.QueueShift(terminal.ShiftJob{Register: 1, Cashier: "C01", Start: now, End: now, FirstSeq: 2, LastSeq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok, err := j.OpenShift(); ok || err != nil {
+		t.Fatalf("the shift reported is still open: %+v (%v)", s, err)
+	}
+	if _, err := j.Record(sale(100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.QueueShift(terminal.ShiftJob{Register: 1, Cashier: "C02", Start: now, End: now}); err != nil {
+		t.Fatal(err)
+	}
+	want := []terminal.ReceiptID{{Seq: 1}, {Seq: 2}, {Seq: 2, Shift: 1}, {Seq: 3}, {Seq: 3, Shift: 2}}
+	for _, id := range want {
+		r, ok, err := j.NextReceipt()
+		if err != nil || !ok || r.ID != id {
+			t.Fatalf("next document: %v %v %v, want %v", r.ID, ok, err, id)
+		}
+		if id.Shift == 1 && (r.Shift == nil || r.Shift.Cashier != "C01" || len(r.ShiftEntries) != 1 || r.ShiftEntries[0].Seq != 2) {
+			t.Fatalf("shift report 1: %+v with %d entries", r.Shift, len(r.ShiftEntries))
+		}
+		if err := j.ReceiptDone(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := j.NextReceipt(); ok || err != nil {
+		t.Fatalf("after all: a document left (%v)", err)
 	}
 }

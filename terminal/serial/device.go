@@ -68,7 +68,9 @@ type Device struct {
 var (
 	_ terminal.Keypad  = (*Device)(nil)
 	_ terminal.Display = (*Device)(nil)
+	_ terminal.Beeper  = (*Device)(nil)
 	_ terminal.Keypad  = (*Keypad)(nil)
+	_ terminal.Beeper  = (*Keypad)(nil)
 	_ terminal.Display = (*Display)(nil)
 )
 
@@ -100,6 +102,7 @@ func Open(path string, kp *KeypadProfile, dp *DisplayProfile, logger *slog.Logge
 		}
 		k := *kp
 		k.Presets = slices.Clone(k.Presets)
+		k.Beep, k.BeepRefusal = slices.Clone(k.Beep), slices.Clone(k.BeepRefusal)
 		d.kp, settings = &k, k.Serial.withDefaults()
 	}
 	if dp != nil {
@@ -129,6 +132,7 @@ func cloneDisplay(p DisplayProfile) DisplayProfile {
 	p.FrameStart = slices.Clone(p.FrameStart)
 	p.FrameEnd = slices.Clone(p.FrameEnd)
 	p.Beep = slices.Clone(p.Beep)
+	p.BeepRefusal = slices.Clone(p.BeepRefusal)
 	lines := make([]DisplayLine, len(p.Lines))
 	for i, l := range p.Lines {
 		lines[i] = DisplayLine{Start: slices.Clone(l.Start), End: slices.Clone(l.End)}
@@ -180,6 +184,33 @@ func (d *Device) Show(s terminal.Screen) error {
 		default:
 		}
 		return fmt.Errorf("serial display %s: %w: %w", d.path, terminal.ErrDeviceGone, err)
+	}
+	return nil
+}
+
+// Beep sounds b on a keypad with a buzzer (KeypadProfile.BeepBytes), and
+// does nothing on a keypad without one or a display (whose beep goes with
+// its frame, Show). While the port is lost it returns an error wrapping
+// terminal.ErrDeviceGone: a beep is not kept for later.
+func (d *Device) Beep(b terminal.Beep) error {
+	if d.kp == nil {
+		return nil
+	}
+	bytes := d.kp.BeepBytes(b)
+	if len(bytes) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.port == nil {
+		return fmt.Errorf("serial keypad %s: beep: %w", d.path, terminal.ErrDeviceGone)
+	}
+	if err := writeAll(d.port, bytes); err != nil {
+		select {
+		case d.broken <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("serial keypad %s: beep: %w: %w", d.path, terminal.ErrDeviceGone, err)
 	}
 	return nil
 }
@@ -377,6 +408,9 @@ func OpenKeypad(path string, p KeypadProfile, logger *slog.Logger) (*Keypad, err
 
 // NextKey returns the next key pressed; see Device.NextKey.
 func (k *Keypad) NextKey(ctx context.Context) (terminal.Key, error) { return k.d.NextKey(ctx) }
+
+// Beep sounds b on a keypad with a buzzer; see Device.Beep.
+func (k *Keypad) Beep(b terminal.Beep) error { return k.d.Beep(b) }
 
 // Close closes the port.
 func (k *Keypad) Close() error { return k.d.Close() }

@@ -164,7 +164,8 @@ var screens = []terminal.Screen{
 	{Lines: []string{"请刷卡", ""}},
 	{Lines: []string{"余额 100.00", "张* 请输入金额"}},
 	{Lines: []string{"消费 12.50", "余额 87.50"}},
-	{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: true},
+	{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess},
+	{Lines: []string{"余额不足", "余额 3.00"}, Beep: terminal.BeepRefusal},
 	{Lines: []string{"😀 离线 待传 3 abcdefghijk", "a\x1bb"}},
 }
 
@@ -229,12 +230,67 @@ func TestDisplayOverPTY(t *testing.T) {
 	}
 }
 
+// TestKeypadBeep checks the bytes a keypad with a buzzer is sent for each
+// beep, through a pty: its success and refusal sequences; the success one
+// for a refusal if it has only that; nothing for no beep, nor from a
+// keypad without a buzzer.
+func TestKeypadBeep(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		success, refusal []byte
+		want             []byte // for success, refusal, none, in that order
+	}{
+		{"two sounds", []byte{0x1B, 0x42, 0x01}, []byte{0x1B, 0x42, 0x03}, []byte{0x1B, 0x42, 0x01, 0x1B, 0x42, 0x03}},
+		{"one sound", []byte{0x07}, nil, []byte{0x07, 0x07}},
+		{"no buzzer", nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logger, _ := newLogger(t)
+			pty := virtual.MustPTY(t)
+			p := mustKeypad(t, "keypad-ascii")
+			p.Beep, p.BeepRefusal = tc.success, tc.refusal
+			kp, err := serial.OpenKeypad(pty.SlavePath, p, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kp.Close()
+			for _, b := range []terminal.Beep{terminal.BeepSuccess, terminal.BeepRefusal, terminal.BeepNone} {
+				if err := kp.Beep(b); err != nil {
+					t.Fatalf("Beep(%v): %v", b, err)
+				}
+			}
+			got := readFor(t, pty.Master, 200*time.Millisecond)
+			if !bytes.Equal(got, tc.want) {
+				t.Errorf("the keypad got % X, want % X", got, tc.want)
+			}
+		})
+	}
+}
+
+// readFor returns what f gives within d.
+func readFor(t *testing.T, f *os.File, d time.Duration) []byte {
+	t.Helper()
+	if err := f.SetReadDeadline(time.Now().Add(d)); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 256)
+	for {
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return got
+		}
+	}
+}
+
 func TestDisplayBeep(t *testing.T) {
 	ctx := testContext(t)
 	logger, _ := newLogger(t)
 	pty := virtual.MustPTY(t)
 	p := mustDisplay(t, "display-cd5220")
 	p.Beep = []byte{0x07} // a CD5220 clone with a buzzer on BEL
+	p.BeepRefusal = []byte{0x1B, 0x07}
 	peer := virtual.MustDisplayPeer(t, pty, p)
 	d, err := serial.OpenDisplay(pty.SlavePath, p, logger)
 	if err != nil {
@@ -249,8 +305,17 @@ func TestDisplayBeep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := peer.Beeps(); n != 1 {
-		t.Errorf("%d beeps, want 1", n)
+	if n := peer.Beeps(); n != 2 {
+		t.Errorf("%d beeps, want 2", n)
+	}
+	var beeps []terminal.Beep
+	for _, f := range peer.Frames() {
+		if f.Beep != terminal.BeepNone {
+			beeps = append(beeps, f.Beep)
+		}
+	}
+	if want := []terminal.Beep{terminal.BeepSuccess, terminal.BeepRefusal}; !slices.Equal(beeps, want) {
+		t.Errorf("beeps %v, want %v", beeps, want)
 	}
 	if errs := peer.Errors(); len(errs) > 0 {
 		t.Errorf("peer could not decode: %q", errs)

@@ -27,12 +27,13 @@ func encodingNames() []string {
 }
 
 // Frame returns the bytes that show s on the display: FrameStart, each
-// line (Start, text, End), FrameEnd, and Beep when s.Beep is set. The text
+// line (Start, text, End), FrameEnd, and the bytes of s.Beep (BeepBytes). The text
 // of line i is s.Lines[i] as Fit returns it, encoded: exactly Columns
 // columns. Lines beyond the display's are left out; missing ones are
 // blank. Frame never fails: characters the encoding lacks become '?'.
 func (p DisplayProfile) Frame(s terminal.Screen) []byte {
-	n := len(p.FrameStart) + len(p.FrameEnd) + len(p.Beep)
+	beep := p.BeepBytes(s.Beep)
+	n := len(p.FrameStart) + len(p.FrameEnd) + len(beep)
 	for _, l := range p.Lines {
 		n += len(l.Start) + p.Columns + len(l.End)
 	}
@@ -49,10 +50,7 @@ func (p DisplayProfile) Frame(s terminal.Screen) []byte {
 		b = append(b, l.End...)
 	}
 	b = append(b, p.FrameEnd...)
-	if s.Beep {
-		b = append(b, p.Beep...)
-	}
-	return b
+	return append(b, beep...)
 }
 
 // Fit returns line as the display shows it: characters the encoding lacks

@@ -24,7 +24,8 @@ var frameCases = []struct {
 	{"idle", terminal.Screen{Lines: []string{"请刷卡", ""}}},
 	{"card", terminal.Screen{Lines: []string{"余额 100.00", "张* 请输入金额"}}},
 	{"sale", terminal.Screen{Lines: []string{"消费 12.50", "余额 87.50"}}},
-	{"success-beep", terminal.Screen{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: true}},
+	{"success-beep", terminal.Screen{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess}},
+	{"refusal-beep", terminal.Screen{Lines: []string{"余额不足", "余额 3.00"}, Beep: terminal.BeepRefusal}},
 	{"long-ascii", terminal.Screen{Lines: []string{"12345678901234567890XYZ", "離線 待傳 12"}}},
 	{"no-half-character", terminal.Screen{Lines: []string{"1234567890123456789消", "一二三四五六七八九十百"}}},
 	{"unencodable", terminal.Screen{Lines: []string{"😀 ¥5 €1 ￥2", "a\x1bb\rc\x00d\u200be"}}},
@@ -69,7 +70,7 @@ func TestFrameGolden(t *testing.T) {
 // reference, independently of the golden file.
 func TestFrameEpson(t *testing.T) {
 	p := mustDisplay(t, "display-epson")
-	got := p.Frame(terminal.Screen{Lines: []string{"消费 12.50", "余额 87.50"}, Beep: true})
+	got := p.Frame(terminal.Screen{Lines: []string{"消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess})
 	var want []byte
 	want = append(want, 0x1C, 0x26)             // FS &: Kanji mode
 	want = append(want, 0x1F, 0x24, 0x01, 0x01) // US $ 1 1
@@ -101,13 +102,31 @@ func TestFrameCD5220(t *testing.T) {
 	}
 }
 
+// TestFrameBeep checks that a frame ends in the beep it asks for: the
+// success or the refusal sequence, the success one for a refusal on a
+// display that has only one, and none on a display without a buzzer.
 func TestFrameBeep(t *testing.T) {
 	p := mustDisplay(t, "display-cd5220")
-	p.Beep = []byte{0x07}
 	plain := p.Frame(terminal.Screen{Lines: []string{"成功"}})
-	beep := p.Frame(terminal.Screen{Lines: []string{"成功"}, Beep: true})
-	if !bytes.Equal(beep, append(plain, 0x07)) {
-		t.Errorf("beep frame\n% X\nwant the plain frame and 07:\n% X", beep, plain)
+	for _, tc := range []struct {
+		success, refusal []byte
+		beep             terminal.Beep
+		want             []byte
+	}{
+		{nil, nil, terminal.BeepSuccess, nil},
+		{nil, nil, terminal.BeepRefusal, nil},
+		{[]byte{0x07}, nil, terminal.BeepNone, nil},
+		{[]byte{0x07}, nil, terminal.BeepSuccess, []byte{0x07}},
+		{[]byte{0x07}, nil, terminal.BeepRefusal, []byte{0x07}},
+		{[]byte{0x07}, []byte{0x1B, 0x07}, terminal.BeepSuccess, []byte{0x07}},
+		{[]byte{0x07}, []byte{0x1B, 0x07}, terminal.BeepRefusal, []byte{0x1B, 0x07}},
+		{[]byte{0x07}, []byte{0x1B, 0x07}, terminal.Beep(9), nil}, // not a beep: nothing
+	} {
+		p.Beep, p.BeepRefusal = tc.success, tc.refusal
+		got := p.Frame(terminal.Screen{Lines: []string{"成功"}, Beep: tc.beep})
+		if want := append(bytes.Clone(plain), tc.want...); !bytes.Equal(got, want) {
+			t.Errorf("beep % X, refusal % X: a %v frame\n% X\nwant\n% X", tc.success, tc.refusal, tc.beep, got, want)
+		}
 	}
 }
 

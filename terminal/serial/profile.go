@@ -95,7 +95,30 @@ type KeypadProfile struct {
 	// Presets are the bytes of the preset meal keys: Presets[i] is
 	// terminal.Key{Kind: KeyPreset, Preset: i}.
 	Presets []byte
+	// Beep and BeepRefusal are written to a keypad with a buzzer to sound
+	// the register's success and refusal beeps (see BeepBytes); empty
+	// when it has none.
+	Beep, BeepRefusal []byte
 }
+
+// beepBytes returns the bytes that sound b: success for BeepSuccess, refusal
+// for BeepRefusal, or success if the device has no refusal sound of its
+// own (one sound is better than none), nothing for BeepNone.
+func beepBytes(b terminal.Beep, success, refusal []byte) []byte {
+	switch b {
+	case terminal.BeepSuccess:
+		return success
+	case terminal.BeepRefusal:
+		if len(refusal) == 0 {
+			return success
+		}
+		return refusal
+	}
+	return nil
+}
+
+// BeepBytes returns the bytes that sound b on the keypad: see Beep.
+func (p KeypadProfile) BeepBytes(b terminal.Beep) []byte { return beepBytes(b, p.Beep, p.BeepRefusal) }
 
 // MaxPresets is the most preset meal keys a keypad profile may have.
 const MaxPresets = 64
@@ -239,9 +262,15 @@ type DisplayProfile struct {
 	// Lines says how to write each line, top first.
 	Lines    []DisplayLine
 	FrameEnd []byte
-	// Beep sounds the buzzer once; empty when the display has none.
-	Beep []byte
+	// Beep sounds the buzzer once for a success, BeepRefusal for a
+	// refusal (see BeepBytes); empty when the display has no buzzer.
+	Beep, BeepRefusal []byte
 }
+
+// BeepBytes returns the bytes that sound b on the display: Beep for
+// success, BeepRefusal for refusal, or Beep if the display has no refusal
+// sound of its own; nothing for BeepNone.
+func (p DisplayProfile) BeepBytes(b terminal.Beep) []byte { return beepBytes(b, p.Beep, p.BeepRefusal) }
 
 // MaxColumns and MaxLines bound a display's size.
 const (
@@ -295,6 +324,8 @@ type tomlKeypad struct {
 	Cancel    string     `toml:"cancel"`
 	Backspace string     `toml:"backspace"`
 	Presets   []string   `toml:"presets"`
+	Beep      string     `toml:"beep"`
+	Refusal   string     `toml:"beep_refusal"`
 	Serial    tomlSerial `toml:"serial"`
 }
 
@@ -307,6 +338,8 @@ type tomlKeypad struct {
 //	cancel    = "1B"
 //	backspace = "08"
 //	presets   = ["41", "42"]   # optional: preset meal keys 0, 1, …
+//	beep         = ""          # optional: bytes that sound the keypad's buzzer on success
+//	beep_refusal = ""          # optional: on refusal (beep if left out)
 //
 //	[serial]                   # optional; these are the defaults
 //	baud = 9600
@@ -314,8 +347,9 @@ type tomlKeypad struct {
 //	parity = "none"
 //	stop_bits = 1
 //
-// Each value is one byte in hex. Unknown keys are an error, so a typo does
-// not silently leave a key unmapped.
+// Each key's value is one byte in hex; a beep is any number of bytes in
+// hex ("1B 42 01"). Unknown keys are an error, so a typo does not silently
+// leave a key unmapped.
 func ParseKeypadProfile(data []byte) (KeypadProfile, error) {
 	var t tomlKeypad
 	md, err := toml.Decode(string(data), &t)
@@ -349,6 +383,12 @@ func ParseKeypadProfile(data []byte) (KeypadProfile, error) {
 	for i, s := range t.Presets {
 		p.Presets = append(p.Presets, one(fmt.Sprintf("presets[%d]", i), s))
 	}
+	if p.Beep, err = parseHex(t.Beep); err != nil {
+		errs = append(errs, fmt.Errorf("beep: %w", err))
+	}
+	if p.BeepRefusal, err = parseHex(t.Refusal); err != nil {
+		errs = append(errs, fmt.Errorf("beep_refusal: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return KeypadProfile{}, fmt.Errorf("keypad profile %q: %w", t.Name, err)
 	}
@@ -367,6 +407,7 @@ type tomlDisplay struct {
 	FrameStart string     `toml:"frame_start"`
 	FrameEnd   string     `toml:"frame_end"`
 	Beep       string     `toml:"beep"`
+	Refusal    string     `toml:"beep_refusal"`
 	Serial     tomlSerial `toml:"serial"`
 	Line       []struct {
 		Start string `toml:"start"`
@@ -383,6 +424,7 @@ type tomlDisplay struct {
 //	frame_start = "1C 26"         # optional, before every frame
 //	frame_end   = ""              # optional, after every frame
 //	beep        = ""              # optional: empty when there is no buzzer
+//	beep_refusal = ""             # optional: on refusal (beep if left out)
 //
 //	[serial]                      # optional; 9600 8N1 by default
 //	baud = 9600
@@ -411,14 +453,15 @@ func ParseDisplayProfile(data []byte) (DisplayProfile, error) {
 		return b
 	}
 	p := DisplayProfile{
-		Name:       t.Name,
-		Serial:     t.Serial.settings(),
-		Columns:    t.Columns,
-		Encoding:   t.Encoding,
-		Init:       hexField("init", t.Init),
-		FrameStart: hexField("frame_start", t.FrameStart),
-		FrameEnd:   hexField("frame_end", t.FrameEnd),
-		Beep:       hexField("beep", t.Beep),
+		Name:        t.Name,
+		Serial:      t.Serial.settings(),
+		Columns:     t.Columns,
+		Encoding:    t.Encoding,
+		Init:        hexField("init", t.Init),
+		FrameStart:  hexField("frame_start", t.FrameStart),
+		FrameEnd:    hexField("frame_end", t.FrameEnd),
+		Beep:        hexField("beep", t.Beep),
+		BeepRefusal: hexField("beep_refusal", t.Refusal),
 	}
 	for i, l := range t.Line {
 		p.Lines = append(p.Lines, DisplayLine{

@@ -54,8 +54,8 @@ type Frame struct {
 	At time.Time
 	// Lines are the lines shown, top first.
 	Lines []string
-	// Beep says the display beeped with this screen.
-	Beep bool
+	// Beep is the beep the display sounded with this screen.
+	Beep terminal.Beep
 }
 
 // maxFrames caps the frames a display keeps: a long simulator run must
@@ -181,7 +181,7 @@ func (d *Display) Show(s terminal.Screen) error {
 	if d.Now != nil {
 		now = d.Now
 	}
-	if s.Beep {
+	if s.Beep != terminal.BeepNone {
 		d.scrn.addBeep()
 	}
 	d.scrn.record(Frame{At: now(), Lines: append([]string(nil), s.Lines...), Beep: s.Beep})

@@ -127,7 +127,7 @@ func TestFakeDisplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines[0] = "changed by the caller"
-	if err := d.Show(terminal.Screen{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: true}); err != nil {
+	if err := d.Show(terminal.Screen{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess}); err != nil {
 		t.Fatal(err)
 	}
 	gone := errors.New("unplugged")
@@ -142,7 +142,7 @@ func TestFakeDisplay(t *testing.T) {
 
 	want := []virtual.Frame{
 		{At: at, Lines: []string{"余额 100.00", "张* 请输入金额"}},
-		{At: at, Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: true},
+		{At: at, Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess},
 		{At: at, Lines: []string{"请刷卡"}},
 	}
 	if diff := cmp.Diff(want, d.Frames()); diff != "" {
@@ -263,7 +263,7 @@ func TestFakesTogether(t *testing.T) {
 			case terminal.KeyDot:
 				typed = append(typed, '.')
 			case terminal.KeyConfirm:
-				d.Show(terminal.Screen{Lines: []string{"消费 " + string(typed)}, Beep: true})
+				d.Show(terminal.Screen{Lines: []string{"消费 " + string(typed)}, Beep: terminal.BeepSuccess})
 			}
 		}
 	}()

@@ -26,8 +26,8 @@ import (
 // CD5220 command set (the two built-in display profiles) on its own, from
 // the manuals, not from the profile, so a profile that sends the wrong
 // bytes shows up as a wrong screen or as Errors. From the profile it takes
-// only the size, the encoding and the Beep sequence (which has no standard
-// form). Commands that only change how text looks (brightness, blinking,
+// only the size, the encoding and the beep sequences (which have no
+// standard form). Commands that only change how text looks (brightness, blinking,
 // scroll modes, character tables) are accepted and ignored.
 //
 // DisplayPeer is an io.Writer; Serve feeds it from a port. A frame is
@@ -49,8 +49,8 @@ type DisplayPeer struct {
 	kanji   bool // FS & given: bytes from 0x81 are double-byte characters
 	str     bool // in CD5220 string mode (ESC Q A/B … CR)
 	pending []byte
-	dirty   bool // something was drawn or commanded since the last frame
-	beep    bool // a beep since the last frame
+	dirty   bool          // something was drawn or commanded since the last frame
+	beep    terminal.Beep // the beep since the last frame
 	errs    []string
 	offset  int64 // bytes decoded so far, for error messages
 }
@@ -127,7 +127,7 @@ func (d *DisplayPeer) Write(b []byte) (int, error) {
 				now = d.Now
 			}
 			d.scrn.record(Frame{At: now(), Lines: d.linesLocked(), Beep: d.beep})
-			d.dirty, d.beep = false, false
+			d.dirty, d.beep = false, terminal.BeepNone
 		}
 	}
 	return len(b), nil
@@ -209,13 +209,23 @@ const (
 // step decodes the command or character at the start of b and returns how
 // many bytes it took, or 0 when b holds only its beginning.
 func (d *DisplayPeer) step(b []byte) int {
-	if beep := d.p.Beep; len(beep) > 0 {
-		if bytes.HasPrefix(b, beep) {
-			d.beep, d.dirty = true, true
-			d.scrn.addBeep()
-			return len(beep)
+	beeps := [2]struct {
+		kind terminal.Beep
+		seq  []byte
+	}{{terminal.BeepRefusal, d.p.BeepRefusal}, {terminal.BeepSuccess, d.p.Beep}}
+	if len(beeps[1].seq) > len(beeps[0].seq) {
+		beeps[0], beeps[1] = beeps[1], beeps[0] // the longer first: one may start the other
+	}
+	for _, beep := range beeps {
+		if len(beep.seq) == 0 {
+			continue
 		}
-		if len(b) < len(beep) && bytes.HasPrefix(beep, b) {
+		if bytes.HasPrefix(b, beep.seq) {
+			d.beep, d.dirty = beep.kind, true
+			d.scrn.addBeep()
+			return len(beep.seq)
+		}
+		if len(b) < len(beep.seq) && bytes.HasPrefix(beep.seq, b) {
 			return 0
 		}
 	}

@@ -123,7 +123,7 @@ var peerScreens = []terminal.Screen{
 	{Lines: []string{"请刷卡", ""}},
 	{Lines: []string{"余额 100.00", "张* 请输入金额"}},
 	{Lines: []string{"消费 12.50", "余额 87.50"}},
-	{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: true},
+	{Lines: []string{"成功 消费 12.50", "余额 87.50"}, Beep: terminal.BeepSuccess},
 	{Lines: []string{"1234567890123456789消", "一二三四五六七八九十百"}},
 	{Lines: []string{"😀 ¥5 €1 ￥2 離線", "a\x1bb\rc\x00d"}},
 	{Lines: []string{"一"}},
@@ -193,12 +193,26 @@ func TestDisplayPeerFrames(t *testing.T) {
 	peer.Write([]byte("\x1f$\x01")) // cut command: no frame yet
 	want := []virtual.Frame{        // none after the first write: ESC Q B is open
 		{At: at.Add(-time.Millisecond), Lines: []string{pad("one", 5), pad("two", 5)}},
-		{At: at, Lines: []string{pad("3ne", 5), pad("two", 5)}, Beep: true},
+		{At: at, Lines: []string{pad("3ne", 5), pad("two", 5)}, Beep: terminal.BeepSuccess},
 	}
 	if diff := cmp.Diff(want, peer.Frames()); diff != "" {
 		t.Errorf("frames (-want +got):\n%s", diff)
 	}
 	peer.Write([]byte("\x02X"))
+	// A display with a refusal beep of its own: each is told apart.
+	q := small()
+	q.BeepRefusal = []byte{0x1B, 0x42, 0x03, 0x07}
+	peer2 := virtual.NewDisplayPeer(q)
+	peer2.Write(append([]byte("\x0bA"), q.Beep...))
+	peer2.Write(append([]byte("\x0bB"), q.BeepRefusal...))
+	peer2.Write([]byte("\x0bC"))
+	var beeps []terminal.Beep
+	for _, f := range peer2.Frames() {
+		beeps = append(beeps, f.Beep)
+	}
+	if want := []terminal.Beep{terminal.BeepSuccess, terminal.BeepRefusal, terminal.BeepNone}; !slices.Equal(beeps, want) || peer2.Beeps() != 2 {
+		t.Errorf("beeps %v (%d), want %v (2)", beeps, peer2.Beeps(), want)
+	}
 	if got := peer.Lines(); got[1] != pad("Xwo", 5) {
 		t.Errorf("lower line %q after the cut command ends", got[1])
 	}

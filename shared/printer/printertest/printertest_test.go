@@ -1,10 +1,15 @@
 package printertest_test
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/fanka/fanka/shared/printer"
 	"github.com/fanka/fanka/shared/printer/printertest"
 )
 
@@ -42,4 +47,40 @@ func FuzzTranscript(f *testing.F) {
 			t.Fatalf("Transcript(%q) = %q, not UTF-8", b, s)
 		}
 	})
+}
+
+// TestSerialPrinterOff: a serial printer switched off takes nothing and
+// answers no status request, so a job is not sent; switched on, it prints
+// the next job, and Transcripts splits documents at their cuts; bytes the
+// printer sent between jobs are not read as the next job's status.
+func TestSerialPrinterOff(t *testing.T) {
+	v := printertest.MustSerialPrinter(t)
+	p := &printer.Serial{Path: v.Path, TwoWay: true, Timeouts: printer.Timeouts{Write: time.Second, Reply: 200 * time.Millisecond}}
+	doc := []byte("\x1b@\x1c&A\n\x1dVA0")
+	v.Off()
+	if err := p.Print(context.Background(), doc); !errors.Is(err, printer.ErrNotSent) {
+		t.Fatalf("Print to a printer that is off: %v; want ErrNotSent", err)
+	}
+	if data := v.Data(); len(data) != 0 {
+		t.Fatalf("a printer that is off recorded %q", data)
+	}
+	v.On()
+	for range 2 {
+		if err := p.Print(context.Background(), doc); err != nil {
+			t.Fatalf("Print once on: %v", err)
+		}
+	}
+	// A late reply and noise left on the line are not taken for the next
+	// job's status.
+	if err := v.Send([]byte{0x12, 0xFF}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // on the line before the port is opened
+	if err := p.Print(context.Background(), doc); err != nil {
+		t.Fatalf("Print after noise on the line: %v", err)
+	}
+	want := []string{"[INIT][CHINESE]A\n[CUT feed 48]", "[INIT][CHINESE]A\n[CUT feed 48]", "[INIT][CHINESE]A\n[CUT feed 48]"}
+	if got := v.Transcripts(); !slices.Equal(got, want) {
+		t.Errorf("Transcripts = %q, want %q", got, want)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,6 +27,7 @@ type SerialPrinter struct {
 	master, slave *os.File
 
 	mu      sync.Mutex
+	off     bool // switched off: what the line carries is lost, nothing is answered
 	status  printer.Status
 	data    bytes.Buffer
 	stallAt int           // stop reading when data holds this many bytes; < 0: never
@@ -75,6 +77,33 @@ func (p *SerialPrinter) SetStatus(s printer.Status) {
 	p.status = s
 }
 
+// Off switches the printer off: the port stays (it is the register's
+// cable), but what is written to it is lost and status requests go
+// unanswered, as with a serial printer whose power is off.
+func (p *SerialPrinter) Off() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.off = true
+}
+
+// On switches the printer on again: it prints what it is sent from now on.
+func (p *SerialPrinter) On() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.off = false
+}
+
+// Transcripts returns the transcript of the print data received so far
+// (see Transcript), one string per document (each ends in a cut); data
+// that does not decode gives what decoded of it and the error.
+func (p *SerialPrinter) Transcripts() []string {
+	t, err := Transcript(p.Data())
+	if err != nil {
+		t += "\n[ERROR " + err.Error() + "]"
+	}
+	return splitAfterCuts(t)
+}
+
 // StallAfter makes the printer stop reading the line once it has taken n
 // more bytes of print data (status requests not counted), as a printer
 // that jammed: what is written then fills the terminal's buffer and
@@ -93,6 +122,13 @@ func (p *SerialPrinter) Resume() {
 	p.stallAt = -1
 	close(p.resume)
 	p.resume = make(chan struct{})
+}
+
+// Send writes b on the line as the printer, unasked: noise, or a late
+// answer to a request the other side gave up on.
+func (p *SerialPrinter) Send(b []byte) error {
+	_, err := p.master.Write(b)
+	return err
 }
 
 // Data returns the print data received so far, status requests left out.
@@ -130,6 +166,11 @@ func (p *SerialPrinter) read() {
 					return
 				}
 				p.mu.Lock()
+			}
+			if p.off {
+				req = statusRequests{} // a request cut by the power
+				p.mu.Unlock()
+				continue
 			}
 			data, reply := req.next(b)
 			p.data.Write(data)
@@ -202,4 +243,19 @@ func makeRaw(f *os.File) error {
 		termErr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
 	})
 	return errors.Join(err, termErr)
+}
+
+// splitAfterCuts splits a transcript into documents, each ending in its
+// cut ([CUT…]); what follows the last cut, if anything, is the last.
+func splitAfterCuts(t string) []string {
+	var docs []string
+	for t != "" {
+		i := strings.Index(t, "[CUT")
+		if i < 0 {
+			return append(docs, t)
+		}
+		end := i + strings.IndexByte(t[i:], ']') + 1
+		docs, t = append(docs, t[:end]), t[end:]
+	}
+	return docs
 }

@@ -17,6 +17,9 @@ import (
 type serialDevices struct {
 	keypad  terminal.Keypad
 	display terminal.Display
+	// beeper is the keypad when its profile has a buzzer (the display
+	// sounds its own with each frame); nil otherwise.
+	beeper  terminal.Beeper
 	closers []func() error
 }
 
@@ -59,7 +62,11 @@ func openSerialDevices(cfg Config, log *slog.Logger) (*serialDevices, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &serialDevices{keypad: d, display: d, closers: []func() error{d.Close}}, nil
+		devs := &serialDevices{keypad: d, display: d, closers: []func() error{d.Close}}
+		if len(kp.Beep) > 0 {
+			devs.beeper = d
+		}
+		return devs, nil
 	}
 	k, err := serial.OpenKeypad(cfg.Keypad.Port, kp, log)
 	if err != nil {
@@ -70,5 +77,9 @@ func openSerialDevices(cfg Config, log *slog.Logger) (*serialDevices, error) {
 		k.Close()
 		return nil, err
 	}
-	return &serialDevices{keypad: k, display: d, closers: []func() error{k.Close, d.Close}}, nil
+	devs := &serialDevices{keypad: k, display: d, closers: []func() error{k.Close, d.Close}}
+	if len(kp.Beep) > 0 {
+		devs.beeper = k
+	}
+	return devs, nil
 }

@@ -190,8 +190,11 @@ func (s *simScreen) Show(sc terminal.Screen) error {
 	s.mu.Lock()
 	s.lines = append(s.lines[:0], sc.Lines...)
 	s.mu.Unlock()
-	if sc.Beep {
+	switch sc.Beep { // the terminal's bell: once for success, twice for a refusal
+	case terminal.BeepSuccess:
 		fmt.Fprint(s.out, "\a")
+	case terminal.BeepRefusal:
+		fmt.Fprint(s.out, "\a\a")
 	}
 	s.redraw()
 	return nil
