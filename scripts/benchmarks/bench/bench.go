@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -78,4 +79,44 @@ func Duration(name string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 2s", name, s)
 	}
 	return d, nil
+}
+
+// CPU is the machine's CPU time so far, from /proc/stat, in clock ticks.
+type CPU struct{ Busy, Total uint64 }
+
+// ReadCPU reads the machine's CPU time (every core): Busy is all but idle
+// and iowait.
+func ReadCPU() (CPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPU{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 6 || fields[0] != "cpu" {
+		return CPU{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var c CPU
+	// user nice system idle iowait irq softirq steal; guest time is in
+	// user's already.
+	for i, f := range fields[1:min(len(fields), 9)] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return CPU{}, fmt.Errorf("/proc/stat: %q: %w", line, err)
+		}
+		c.Total += n
+		if i != 3 && i != 4 { // idle, iowait
+			c.Busy += n
+		}
+	}
+	return c, nil
+}
+
+// BusyFraction is the share of the machine's CPU time from a to b that was
+// busy: 1 means every core was busy all the time.
+func BusyFraction(a, b CPU) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return float64(b.Busy-a.Busy) / float64(b.Total-a.Total)
 }

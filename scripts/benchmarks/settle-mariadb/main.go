@@ -91,12 +91,12 @@ func run(ctx context.Context, cfg settleload.Config, base string, keep bool) err
 	}
 	profile := cfg.CPUProfile
 	cfg.CPUProfile = ""
-	one, err := settle(ctx, cfg, admin, base, 1, keep)
+	one, oneBusy, err := settle(ctx, cfg, admin, base, 1, keep)
 	if err != nil {
 		return err
 	}
 	cfg.CPUProfile = profile
-	two, err := settle(ctx, cfg, admin, base, 2, keep)
+	two, twoBusy, err := settle(ctx, cfg, admin, base, 2, keep)
 	if err != nil {
 		return err
 	}
@@ -111,6 +111,11 @@ func run(ctx context.Context, cfg settleload.Config, base string, keep bool) err
 	bench.Result("settle_mariadb_sales_per_s", onePerS, "sales/s")
 	bench.Result("settle_mariadb_2servers_sales_per_s", twoPerS, "sales/s")
 	bench.Result("settle_mariadb_2servers_ratio", twoPerS/onePerS, "ratio")
+	// How busy the machine's cores were: when one server already keeps
+	// them busy (MariaDB, the server and the registers share them), a
+	// second server on the same machine has no CPU to add.
+	bench.Result("settle_mariadb_cpu_busy", oneBusy, "fraction")
+	bench.Result("settle_mariadb_2servers_cpu_busy", twoBusy, "fraction")
 	bench.AtLeast("settle_mariadb_sales_per_s", onePerS, barSalesPerSecond)
 	bench.AtLeast("settle_mariadb_2servers_ratio", twoPerS/onePerS, barTwoServers)
 	return nil
@@ -137,12 +142,14 @@ func openAdmin(base string) (*sql.DB, error) {
 
 // settle creates a fresh database, opens the cards in it and runs the
 // load on n servers, then verifies the database and drops it.
-func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base string, n int, keep bool) (time.Duration, error) {
+// It returns the load's time and the share of the machine's CPU time that
+// was busy meanwhile.
+func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base string, n int, keep bool) (time.Duration, float64, error) {
 	suffix := make([]byte, 6)
 	rand.Read(suffix)
 	name := "fanka_bench_" + hex.EncodeToString(suffix)
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		return 0, fmt.Errorf("create database %s: %w", name, err)
+		return 0, 0, fmt.Errorf("create database %s: %w", name, err)
 	}
 	if keep {
 		note("database %s is kept", name)
@@ -161,7 +168,7 @@ func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base stri
 	for i := range servers {
 		store := mysql.New(dsn)
 		if err := store.Open(ctx); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer store.Close()
 		servers[i].Store = store
@@ -169,23 +176,31 @@ func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base stri
 	t := time.Now()
 	cards, cursor, err := settleload.OpenCards(ctx, servers[0].Store.(*mysql.DB), cfg.Cards)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	note("opened %d cards in %s in %v", len(cards), name, time.Since(t).Round(time.Millisecond))
+	cpuBefore, err := bench.ReadCPU()
+	if err != nil {
+		return 0, 0, err
+	}
 	elapsed, err := settleload.Run(ctx, settleload.Load{Suite: suite, Config: cfg, Servers: servers, Cards: cards, Cursor: cursor})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	cpuAfter, err := bench.ReadCPU()
+	if err != nil {
+		return 0, 0, err
 	}
 
 	// Afresh, as fanka-server verify opens it.
 	check := mysql.New(dsn)
 	check.CardPoll = -1
 	if err := check.Open(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer check.Close()
 	if err := settleload.Check(ctx, suite, cfg, check); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return elapsed, nil
+	return elapsed, bench.BusyFraction(cpuBefore, cpuAfter), nil
 }
