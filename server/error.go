@@ -21,6 +21,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Field names the request's field at fault, if one is ("max_sale",
+	// "periods.1.end"): a form shows the message next to it.
+	Field string
 }
 
 // Error implements the error interface.
@@ -31,6 +34,21 @@ func (e *Error) Error() string {
 // Errorf returns an *Error with code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an EINVALID *Error about field.
+func FieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// ErrorField returns the Field of the first *Error in err's chain, "" if
+// none.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, "" for a

@@ -33,6 +33,39 @@ type Rules struct {
 	OutsidePeriods bool         `json:"outside_periods"`
 	// Classes override the limits for a user class (Card.UserClass).
 	Classes map[string]ClassRules `json:"classes,omitempty"`
+	// Offline bounds what a register sells while it cannot reach the
+	// server. Rules stored before it existed load with
+	// DefaultOfflineLimits.
+	Offline OfflineLimits `json:"offline"`
+}
+
+// OfflineLimits bound what a register sells while it cannot reach the
+// server (DESIGN §5); 0 is no limit. They are the fields of a register's
+// own offline limits (terminal.OfflineLimits), and a register applies the
+// stricter of the two, field by field.
+type OfflineLimits struct {
+	// MaxSale bounds one offline sale.
+	MaxSale money.Fen `json:"max_sale"`
+	// MaxCardDay bounds what one card spends in a day through a
+	// register's sales the server has not settled yet.
+	MaxCardDay money.Fen `json:"max_card_day"`
+	// MaxUnsynced bounds the amount a register holds unsettled, in all.
+	MaxUnsynced money.Fen `json:"max_unsynced"`
+	// MaxHours is the longest a register sells without hearing from the
+	// server.
+	MaxHours int `json:"max_hours"`
+	// SoftCount: once this many offline sales wait, a register tries the
+	// server before each further sale. HardCount: once this many wait, it
+	// refuses offline sales.
+	SoftCount int `json:"soft_count"`
+	HardCount int `json:"hard_count"`
+}
+
+// DefaultOfflineLimits are a register's own defaults
+// (terminal.DefaultRules): 72 hours without the server, trying it after
+// 100 waiting offline sales and refusing after 1,000.
+func DefaultOfflineLimits() OfflineLimits {
+	return OfflineLimits{MaxHours: 72, SoftCount: 100, HardCount: 1000}
 }
 
 // MealPeriod is a meal's window of the day, in the server's time zone,
@@ -43,6 +76,10 @@ type MealPeriod struct {
 	End   string `json:"end"`   // "HH:MM", exclusive
 	// MaxSales bounds a card's sales in the period, per day; 0: none.
 	MaxSales int `json:"max_sales"`
+	// Presets are the prices of the registers' preset meal keys in the
+	// period: Presets[0] for key A, [1] for B, …; 0 is no meal on that
+	// key. A period without them leaves each register its own.
+	Presets []money.Fen `json:"presets,omitempty"`
 }
 
 // ClassRules are a user class's limits; 0 keeps the general one.
@@ -54,8 +91,8 @@ type ClassRules struct {
 
 // DefaultRules are the rules of a new canteen: the original design's three
 // sales per card per day, 100 yuan a sale, 300 a day, a 10-second double
-// tap, and three meal periods of one sale each, sales outside them
-// allowed.
+// tap, three meal periods without a bound of their own or preset prices,
+// sales outside them allowed, and the registers' default offline limits.
 func DefaultRules() Rules {
 	return Rules{
 		MaxSalesPerDay: 3,
@@ -68,6 +105,7 @@ func DefaultRules() Rules {
 			{Name: "dinner", Start: "16:30", End: "20:00"},
 		},
 		OutsidePeriods: true,
+		Offline:        DefaultOfflineLimits(),
 	}
 }
 
@@ -75,50 +113,98 @@ func DefaultRules() Rules {
 const (
 	maxPeriods = 8
 	maxClasses = 64
+	// MaxPresets is the most preset meal keys a meal period prices, as
+	// many as a register takes (wire.MaxPresets).
+	MaxPresets = wire.MaxPresets
+	// maxOfflineHours bounds OfflineLimits.MaxHours: a year.
+	maxOfflineHours = 366 * 24
+	// maxOfflineCount bounds OfflineLimits' counts.
+	maxOfflineCount = 1_000_000
 )
 
-// Validate checks the rules: EINVALID with the first problem.
+// Validate checks the rules: EINVALID with the first problem, naming the
+// field at fault (Error.Field: "max_sale", "periods.2.end",
+// "periods.2.presets.0", "classes.staff", "offline.max_hours").
 func (r Rules) Validate() error {
 	switch {
 	case r.MaxSalesPerDay < 0 || r.MaxSalesPerDay > 100:
-		return Errorf(EINVALID, "max_sales_per_day must be 0 (no limit) to 100")
+		return FieldErrorf("max_sales_per_day", "max_sales_per_day must be 0 (no limit) to 100")
 	case r.MaxSale < 0 || r.MaxSale > MaxAmount:
-		return Errorf(EINVALID, "max_sale must be 0 (no limit) to %d fen", MaxAmount)
+		return FieldErrorf("max_sale", "max_sale must be 0 (no limit) to %d fen", MaxAmount)
 	case r.MaxDay < 0 || r.MaxDay > MaxAmount:
-		return Errorf(EINVALID, "max_day must be 0 (no limit) to %d fen", MaxAmount)
+		return FieldErrorf("max_day", "max_day must be 0 (no limit) to %d fen", MaxAmount)
 	case r.MinGapSeconds < 0 || r.MinGapSeconds > 3600:
-		return Errorf(EINVALID, "min_gap_seconds must be 0 to 3600")
+		return FieldErrorf("min_gap_seconds", "min_gap_seconds must be 0 to 3600")
 	case len(r.Periods) > maxPeriods:
-		return Errorf(EINVALID, "at most %d meal periods", maxPeriods)
+		return FieldErrorf("periods", "at most %d meal periods", maxPeriods)
 	case len(r.Classes) > maxClasses:
-		return Errorf(EINVALID, "at most %d user classes", maxClasses)
+		return FieldErrorf("classes", "at most %d user classes", maxClasses)
 	}
 	var prevEnd = -1
 	for i, p := range r.Periods {
-		if !validText(p.Name, 32) {
-			return Errorf(EINVALID, "meal period %d: name must be 1 to 32 bytes of text", i+1)
+		field := fmt.Sprintf("periods.%d.", i)
+		if !validText(p.Name, wire.MaxRuleName) || strings.ContainsAny(p.Name, markup) {
+			return FieldErrorf(field+"name", "meal period %d: name must be 1 to %d bytes of text, without any of %s", i+1, wire.MaxRuleName, markup)
 		}
 		start, err1 := clockMinutes(p.Start)
 		end, err2 := clockMinutes(p.End)
 		switch {
-		case err1 != nil || err2 != nil:
-			return Errorf(EINVALID, "meal period %s: start and end must be HH:MM", p.Name)
+		case err1 != nil:
+			return FieldErrorf(field+"start", "meal period %s: start %q must be HH:MM", p.Name, p.Start)
+		case err2 != nil:
+			return FieldErrorf(field+"end", "meal period %s: end %q must be HH:MM", p.Name, p.End)
 		case end <= start:
-			return Errorf(EINVALID, "meal period %s: ends at %s, not after it starts at %s", p.Name, p.End, p.Start)
+			return FieldErrorf(field+"end", "meal period %s: ends at %s, not after it starts at %s", p.Name, p.End, p.Start)
 		case start < prevEnd:
-			return Errorf(EINVALID, "meal period %s: starts before the one before it ends; list them in order, apart", p.Name)
+			return FieldErrorf(field+"start", "meal period %s: starts before the one before it ends; list them in order, apart", p.Name)
 		case p.MaxSales < 0 || p.MaxSales > 100:
-			return Errorf(EINVALID, "meal period %s: max_sales must be 0 (no limit) to 100", p.Name)
+			return FieldErrorf(field+"max_sales", "meal period %s: max_sales must be 0 (no limit) to 100", p.Name)
+		case len(p.Presets) > MaxPresets:
+			return FieldErrorf(field+"presets", "meal period %s: %d preset prices, at most %d", p.Name, len(p.Presets), MaxPresets)
+		}
+		for k, price := range p.Presets {
+			top := MaxAmount
+			if r.MaxSale > 0 {
+				top = r.MaxSale
+			}
+			if price < 0 || price > top {
+				return FieldErrorf(fmt.Sprintf("%spresets.%d", field, k), "meal period %s: preset %c costs %d fen: want 0 (no meal) to %d (max_sale)",
+					p.Name, 'A'+k, price, top)
+			}
 		}
 		prevEnd = end
 	}
 	for name, c := range r.Classes {
 		switch {
 		case !ValidUserClass(name):
-			return Errorf(EINVALID, "user class %q: 1 to %d characters a-z, 0-9, - and _", name, MaxUserClass)
+			return FieldErrorf("classes", "user class %q: 1 to %d characters a-z, 0-9, - and _", name, MaxUserClass)
 		case c.MaxSalesPerDay < 0 || c.MaxSalesPerDay > 100 || c.MaxSale < 0 || c.MaxSale > MaxAmount || c.MaxDay < 0 || c.MaxDay > MaxAmount:
-			return Errorf(EINVALID, "user class %s: limits out of range", name)
+			return FieldErrorf("classes."+name, "user class %s: limits out of range", name)
 		}
+	}
+	return r.Offline.validate()
+}
+
+// markup are the characters a meal period's name may not hold: it is shown
+// on web pages and receipts, and plain words need none of them.
+const markup = `<>&"'`
+
+func (o OfflineLimits) validate() error {
+	switch {
+	case o.MaxSale < 0 || o.MaxSale > MaxAmount:
+		return FieldErrorf("offline.max_sale", "offline max_sale must be 0 (no limit) to %d fen", MaxAmount)
+	case o.MaxCardDay < 0 || o.MaxCardDay > MaxAmount:
+		return FieldErrorf("offline.max_card_day", "offline max_card_day must be 0 (no limit) to %d fen", MaxAmount)
+	case o.MaxUnsynced < 0 || o.MaxUnsynced > MaxAmount:
+		return FieldErrorf("offline.max_unsynced", "offline max_unsynced must be 0 (no limit) to %d fen", MaxAmount)
+	case o.MaxHours < 0 || o.MaxHours > maxOfflineHours:
+		return FieldErrorf("offline.max_hours", "offline max_hours must be 0 (no limit) to %d", maxOfflineHours)
+	case o.SoftCount < 0 || o.SoftCount > maxOfflineCount:
+		return FieldErrorf("offline.soft_count", "offline soft_count must be 0 (off) to %d", maxOfflineCount)
+	case o.HardCount < 0 || o.HardCount > maxOfflineCount:
+		return FieldErrorf("offline.hard_count", "offline hard_count must be 0 (no limit) to %d", maxOfflineCount)
+	case o.SoftCount > 0 && o.HardCount > 0 && o.SoftCount >= o.HardCount:
+		return FieldErrorf("offline.soft_count", "offline soft_count %d must be below hard_count %d: past the hard count nothing is sold offline", o.SoftCount, o.HardCount)
 	}
 	return nil
 }

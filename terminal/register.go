@@ -423,7 +423,7 @@ func (r *Register) amountKey(k Key) {
 		r.keyed = r.keyed[:0]
 	case KeyPreset:
 		rules := r.rules.Load()
-		price, ok := rules.Preset(r.now(), k.Preset)
+		price, ok := r.preset(rules, r.now(), k.Preset)
 		if !ok {
 			r.log.Info("preset key without a meal now", "preset", k.Preset)
 			r.show(Screen{Lines: []string{msgNoPreset, msgKeyAmount}, Beep: BeepRefusal})
@@ -487,7 +487,7 @@ func (r *Register) confirm() {
 	}
 	online := r.uplink.Online()
 	if !online {
-		if soft := rules.Offline.SoftCount; soft > 0 && r.journal.Backlog().OfflineSales >= soft {
+		if soft := r.offlineLimits(rules).SoftCount; soft > 0 && r.journal.Backlog().OfflineSales >= soft {
 			// EMV-style: past the soft count, try the server first.
 			r.show(Screen{Lines: []string{msgReaching, msgWait}})
 			online = r.uplink.Reach(ReachWait)
@@ -552,10 +552,10 @@ func (r *Register) confirm() {
 }
 
 // offlineRefusal checks an offline sale of amount (0: just the card, before
-// an amount is keyed) against the offline limits, and says why it is
-// refused.
+// an amount is keyed) against the offline limits in force (offlineLimits),
+// and says why it is refused.
 func (r *Register) offlineRefusal(rules *Rules, view CardView, amount money.Fen) (line1, line2 string, refused bool) {
-	o := rules.Offline
+	o := r.offlineLimits(rules)
 	if o.MaxAge > 0 {
 		last := r.uplink.LastContact()
 		age := r.now().Sub(last)

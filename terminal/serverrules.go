@@ -26,7 +26,17 @@ type ServerRulesJournal interface {
 //     (CardView.OwnToday) plus the new one;
 //   - the minimum gap between two sales of a card (a double tap): since
 //     this register's last sale of it (CardView.OwnLastSale);
-//   - sales outside the meal periods, when the server allows none.
+//   - sales outside the meal periods, when the server allows none;
+//   - the preset meal keys: in a server meal period that prices them, the
+//     server's prices replace the register's own presets (Rules.Meals),
+//     key for key, and a key the server leaves at 0 has no meal; in a
+//     period without server prices, or outside the server's periods, the
+//     register's own presets hold;
+//   - the offline limits: the stricter of the server's and the register's
+//     own (Rules.Offline), limit by limit, a 0 on either side giving way to
+//     the other's. The server's limits can tighten a register's config but
+//     never loosen it, so a register that must be stricter (a till far
+//     from the network) stays so; the office page shows the server's.
 //
 // wire.Card does not carry a card's user class, so the general limits
 // apply to every card, not a class's own. Nor does it carry the card's
@@ -42,11 +52,63 @@ func (r *Register) SetServerRules(m *wire.Rules) {
 	}
 	c := *m
 	c.Periods = append([]wire.MealPeriod(nil), m.Periods...)
+	priced := 0
+	for i := range c.Periods {
+		c.Periods[i].Presets = append([]money.Fen(nil), m.Periods[i].Presets...)
+		if len(c.Periods[i].Presets) > 0 {
+			priced++
+		}
+	}
 	c.Classes = append([]wire.ClassRules(nil), m.Classes...)
 	r.server.Store(&c)
 	sales, sale, day := c.Limits("")
+	o := r.offlineLimits(r.rules.Load())
 	r.log.Info("server rules in force", "version", c.Version, "max_sales_per_day", sales, "max_sale", sale.String(),
-		"max_day", day.String(), "min_gap_seconds", c.MinGapSeconds, "periods", len(c.Periods), "outside_periods", c.OutsidePeriods)
+		"max_day", day.String(), "min_gap_seconds", c.MinGapSeconds, "periods", len(c.Periods), "outside_periods", c.OutsidePeriods,
+		"periods_with_presets", priced, "offline_max_sale", o.MaxSale.String(), "offline_max_card_day", o.MaxCardDay.String(),
+		"offline_max_unsynced", o.MaxUnsynced.String(), "offline_max_age", o.MaxAge.String(), "offline_soft_count", o.SoftCount,
+		"offline_hard_count", o.HardCount)
+}
+
+// preset returns the price of preset key i at t: the server's, when the
+// server's meal period that holds t prices its keys, else the register's
+// own (Rules.Preset); false when the key has no meal then.
+func (r *Register) preset(rules *Rules, t time.Time, i int) (money.Fen, bool) {
+	if m := r.server.Load(); m != nil {
+		if p, ok := m.Period(int(timeOfDay(t) / time.Minute)); ok && len(p.Presets) > 0 {
+			if i < 0 || i >= len(p.Presets) || p.Presets[i] <= 0 {
+				return 0, false
+			}
+			return p.Presets[i], true
+		}
+	}
+	return rules.Preset(t, i)
+}
+
+// offlineLimits returns the offline limits in force: the stricter of the
+// register's (rules.Offline) and the server's, limit by limit.
+func (r *Register) offlineLimits(rules *Rules) OfflineLimits {
+	o := rules.Offline
+	m := r.server.Load()
+	if m == nil {
+		return o
+	}
+	s := m.Offline
+	o.MaxSale = stricter(o.MaxSale, s.MaxSale)
+	o.MaxCardDay = stricter(o.MaxCardDay, s.MaxCardDay)
+	o.MaxUnsynced = stricter(o.MaxUnsynced, s.MaxUnsynced)
+	o.MaxAge = stricter(o.MaxAge, time.Duration(s.MaxAgeSeconds)*time.Second)
+	o.SoftCount = stricter(o.SoftCount, int(s.SoftCount))
+	o.HardCount = stricter(o.HardCount, int(s.HardCount))
+	return o
+}
+
+// stricter returns the lower of two limits where 0 is no limit.
+func stricter[T ~int | ~int64](a, b T) T {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // ServerRules returns the server's rules the register applies, nil if none.

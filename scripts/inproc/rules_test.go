@@ -14,6 +14,7 @@ import (
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/gateway"
 	"github.com/fanka/fanka/server/servertest"
+	"github.com/fanka/fanka/server/sqlite"
 	sj "github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
@@ -76,48 +77,15 @@ func TestServerRulesReachTheRegister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := gateway.New(store, nil)
-	gw.RulesInterval = 20 * time.Millisecond
-	srv := httptest.NewTLSServer(gw)
-	t.Cleanup(func() {
-		gw.Close()
-		srv.Close()
-	})
-	pin := sha256.Sum256(srv.Certificate().Raw)
-	url := "wss" + strings.TrimPrefix(srv.URL, "https")
-	sr := servertest.NewRegister(t)
-	servertest.Enroll(t, store, sr)
-
-	path := filepath.Join(t.TempDir(), "journal.db")
+	site := startSite(t, store, 20*time.Millisecond)
 	// The register's own rules set no daily count: the server's 3 is the
 	// one that refuses.
 	own := terminal.DefaultRules()
 	own.DailyCount = 0
 	clk := &clock{t: time.Now()}
-	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	open := func() (*journal.Journal, *terminal.Register, *uplink.Uplink, *display) {
-		j, err := journal.Open(path, sr.ID, sr.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var reg *terminal.Register
-		up := uplink.New(uplink.Config{URL: url, Terminal: sr.ID, Key: sr.Key, Fingerprint: pin[:], Journal: j, Logger: log,
-			OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
-		d := &display{}
-		reg, err = terminal.NewRegister(terminal.Config{Rules: &own, Terminal: sr.ID, Now: clk.Now, Logger: log}, j, d, up)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j, reg, up, d
-	}
+	open := site.opener(t, &own, clk)
 	j, reg, up, d := open()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		up.Run(runCtx)
-	}()
+	stop := run(up)
 	waitFor(t, "the server's rules on the register", func() bool {
 		m := reg.ServerRules()
 		return m != nil && m.Version == version && m.MinGapSeconds == 30
@@ -192,9 +160,8 @@ func TestServerRulesReachTheRegister(t *testing.T) {
 	// Restarted with the server out of reach: the register still applies
 	// the rules it got last.
 	stop()
-	<-done
 	j.Close()
-	gw.Close()
+	site.gw.Close()
 	j, reg, _, d = open()
 	defer j.Close()
 	if m := reg.ServerRules(); m == nil || m.Version != version {
@@ -205,6 +172,72 @@ func TestServerRulesReachTheRegister(t *testing.T) {
 	}
 	if j.Last() != 3 {
 		t.Fatalf("%d entries recorded after the restart, want 3", j.Last())
+	}
+}
+
+// site is a real gateway over TLS on a store, with one register enrolled.
+type site struct {
+	gw  *gateway.Gateway
+	url string
+	pin []byte
+	reg *servertest.Register
+}
+
+// startSite serves a gateway on store over TLS, reading the rules every
+// interval, and enrols a register.
+func startSite(t *testing.T, store *sqlite.DB, interval time.Duration) *site {
+	t.Helper()
+	gw := gateway.New(store, nil)
+	gw.RulesInterval = interval
+	srv := httptest.NewTLSServer(gw)
+	t.Cleanup(func() {
+		gw.Close()
+		srv.Close()
+	})
+	pin := sha256.Sum256(srv.Certificate().Raw)
+	sr := servertest.NewRegister(t)
+	servertest.Enroll(t, store, sr)
+	return &site{gw: gw, url: "wss" + strings.TrimPrefix(srv.URL, "https"), pin: pin[:], reg: sr}
+}
+
+// opener returns what opens (and, called again, restarts) the site's
+// register on a journal of its own, with its own rules own and clock clk:
+// its journal, the register, its uplink to the site (not running) and
+// what its display shows. The uplink hands the server's rules to the
+// register.
+func (s *site) opener(t *testing.T, own *terminal.Rules, clk *clock) func() (*journal.Journal, *terminal.Register, *uplink.Uplink, *display) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	log := slog.New(slog.DiscardHandler)
+	return func() (*journal.Journal, *terminal.Register, *uplink.Uplink, *display) {
+		t.Helper()
+		j, err := journal.Open(path, s.reg.ID, s.reg.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reg *terminal.Register
+		up := uplink.New(uplink.Config{URL: s.url, Terminal: s.reg.ID, Key: s.reg.Key, Fingerprint: s.pin, Journal: j, Logger: log,
+			OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
+		d := &display{}
+		reg, err = terminal.NewRegister(terminal.Config{Rules: own, Terminal: s.reg.ID, Now: clk.Now, Logger: log}, j, d, up)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j, reg, up, d
+	}
+}
+
+// run runs up until the returned function is called, which waits for it
+// to end.
+func run(up *uplink.Uplink) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		up.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 

@@ -203,6 +203,7 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Field   string `json:"field,omitempty"` // the request field at fault, if one is
 	} `json:"error"`
 }
 
@@ -220,6 +221,9 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, server.ErrorMessage(err)
+	if code != server.EINTERNAL {
+		body.Error.Field = server.ErrorField(err)
+	}
 	var th *ThrottledError
 	if errors.As(err, &th) {
 		body.Error.Message = th.Error()

@@ -121,11 +121,17 @@ func (f *ruleFeed) run(ctx context.Context) {
 	}
 }
 
-// sendRules sends the rules r, stamped with the server's time.
+// sendRules sends the rules r, stamped with the server's time: as Rules,
+// then as RulesV1 for a register that predates Rules (it skips the first
+// as a message it does not know; a newer one skips the second, of a
+// version it holds).
 func (c *conn) sendRules(r *wire.Rules) error {
 	m := *r
 	m.ServerTime = c.g.Now().UnixMilli()
-	return c.write(&m)
+	if err := c.write(&m); err != nil {
+		return err
+	}
+	return c.write(&wire.RulesV1{Rules: m})
 }
 
 // followRules sends the rules again each time their version changes,

@@ -78,7 +78,7 @@ func expectRules(t *testing.T, c interface {
 		switch m := m.(type) {
 		case *wire.Rules:
 			return m
-		case *wire.Cards:
+		case *wire.Cards, *wire.RulesV1:
 		default:
 			t.Fatalf("got %#v, want rules", m)
 		}

@@ -11,7 +11,8 @@ import (
 )
 
 // ReadRules reads the rules in force and their version; DefaultRules and
-// 0 if none were set.
+// 0 if none were set. Rules stored before the offline limits existed (no
+// "offline" key) get server.DefaultOfflineLimits.
 func ReadRules(ctx context.Context, q Tx) (server.Rules, uint64, error) {
 	var value string
 	var version uint64
@@ -22,9 +23,17 @@ func ReadRules(ctx context.Context, q Tx) (server.Rules, uint64, error) {
 	if err != nil {
 		return server.Rules{}, 0, fmt.Errorf("read rules: %w", err)
 	}
-	var r server.Rules
-	if err := json.Unmarshal([]byte(value), &r); err != nil {
+	var stored struct {
+		server.Rules
+		Offline *server.OfflineLimits `json:"offline"` // shadows Rules.Offline: nil when absent
+	}
+	if err := json.Unmarshal([]byte(value), &stored); err != nil {
 		return server.Rules{}, 0, fmt.Errorf("read rules version %d: %w", version, err)
+	}
+	r := stored.Rules
+	r.Offline = server.DefaultOfflineLimits()
+	if stored.Offline != nil {
+		r.Offline = *stored.Offline
 	}
 	return r, version, nil
 }

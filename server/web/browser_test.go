@@ -531,7 +531,7 @@ func TestBrowserPhoneAndEnglish(t *testing.T) {
 	do(t, ctx, "switch to English", chromedp.Click(chromedp.CSS("a.lang")))
 	waitFor(t, ctx, "English page", `document.documentElement.lang === 'en' && document.querySelector('nav a[href="/cards"]').textContent === 'Cards'`)
 	do(t, ctx, "phone screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	for _, path := range []string{"/", "/cards", "/registers", "/sales", "/reports", "/audit", "/users", "/help"} {
+	for _, path := range []string{"/", "/cards", "/registers", "/sales", "/reports", "/rules", "/audit", "/users", "/help"} {
 		do(t, ctx, "open "+path, chromedp.Navigate(s.URL+path), chromedp.WaitReady(chromedp.CSS("main")))
 		if w := eval[int](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
 			t.Errorf("%s on a 390 px screen is %d px too wide", path, w)

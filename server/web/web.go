@@ -1,6 +1,6 @@
 // Package web is the canteen office's web page: sign in, the dashboard,
-// cards, registers, the live sale feed, reports with charts, the audit log,
-// users and the user guide. It is served by fanka-server at "/" next to the
+// cards, registers, the live sale feed, reports with charts, the sale
+// rules, the audit log, users and the user guide. It is served by fanka-server at "/" next to the
 // JSON API (/api/v1) on the same HTTPS listener.
 //
 // The pages are HTML from the server with one small script that calls the
@@ -70,6 +70,7 @@ var (
 		{"/registers", "registers", all},
 		{"/sales", "sales", all},
 		{"/reports", "reports", all},
+		{"/rules", "rules", all},
 		{"/audit", "audit", all},
 		{"/users", "users", []server.Role{server.RoleAdmin}},
 		{"/help", "help", all},

@@ -16,7 +16,7 @@ import (
 func TestPagesNeedASession(t *testing.T) {
 	s := startSite(t)
 	c := s.client(t)
-	for _, path := range []string{"/", "/cards", "/registers", "/sales", "/reports", "/audit", "/users", "/help", "/charts/daily.svg"} {
+	for _, path := range []string{"/", "/cards", "/registers", "/sales", "/reports", "/rules", "/audit", "/users", "/help", "/charts/daily.svg"} {
 		resp, _ := get(t, c, s.URL+path)
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
 			t.Errorf("GET %s without a session: %d to %q, want 303 to /login", path, resp.StatusCode, resp.Header.Get("Location"))
@@ -28,7 +28,7 @@ func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 	s := startSite(t)
 	c, _ := s.signIn(t, "admin", adminPassword)
 	inline := regexp.MustCompile(`<script(?: [^>]*)?>`)
-	for _, path := range []string{"/login", "/", "/cards", "/registers", "/sales", "/reports", "/audit", "/users", "/help", "/nope", "/static/app.js"} {
+	for _, path := range []string{"/login", "/", "/cards", "/registers", "/sales", "/reports", "/rules", "/audit", "/users", "/help", "/nope", "/static/app.js"} {
 		resp, body := get(t, c, s.URL+path)
 		if got := resp.Header.Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
 			t.Errorf("GET %s: CSP %q, want %q", path, got, web.ContentSecurityPolicy)

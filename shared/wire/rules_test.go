@@ -23,28 +23,82 @@ func sampleRules() *wire.Rules {
 		OutsidePeriods: true,
 		Periods: []wire.MealPeriod{
 			{Name: "breakfast", Start: 6 * 60, End: 10 * 60},
-			{Name: "lunch", Start: 10*60 + 30, End: 14 * 60, MaxSales: 1},
+			{Name: "lunch", Start: 10*60 + 30, End: 14 * 60, MaxSales: 1, Presets: []money.Fen{12 * money.Yuan, 0, 8 * money.Yuan}},
 			{Name: "dinner", Start: 16*60 + 30, End: 20 * 60},
 		},
 		Classes: []wire.ClassRules{
 			{Name: "staff", MaxSalesPerDay: 5},
 			{Name: "student", MaxSale: 30 * money.Yuan, MaxDay: 60 * money.Yuan},
 		},
+		Offline: wire.OfflineLimits{MaxSale: 30 * money.Yuan, MaxCardDay: 50 * money.Yuan, MaxUnsynced: 5000 * money.Yuan,
+			MaxAgeSeconds: 72 * 3600, SoftCount: 100, HardCount: 1000},
 	}
 }
 
 func TestRulesGolden(t *testing.T) {
-	b, err := wire.Encode(&wire.Rules{Version: 2, ServerTime: 1, MaxSalesPerDay: 3, MaxSale: 10000, MaxDay: 30000, MinGapSeconds: 10,
-		Periods: []wire.MealPeriod{{Name: "L", Start: 630, End: 840, MaxSales: 1}},
-		Classes: []wire.ClassRules{{Name: "s", MaxSalesPerDay: 5}}})
+	m := wire.Rules{Version: 2, ServerTime: 1, MaxSalesPerDay: 3, MaxSale: 10000, MaxDay: 30000, MinGapSeconds: 10,
+		Periods: []wire.MealPeriod{{Name: "L", Start: 630, End: 840, MaxSales: 1, Presets: []money.Fen{1200, 0}}},
+		Classes: []wire.ClassRules{{Name: "s", MaxSalesPerDay: 5}},
+		Offline: wire.OfflineLimits{MaxSale: 3000, MaxAgeSeconds: 3600, SoftCount: 100, HardCount: 1000}}
+	v1 := "0000000000000002" + "0000000000000001" + "0003" + "0000000000002710" + "0000000000007530" + "0000000a" + "00" +
+		"01" + "014c" + "0276" + "0348" + "0001" +
+		"01" + "0173" + "0005" + "0000000000000000" + "0000000000000000"
+	ext := "0000000000000bb8" + "0000000000000000" + "0000000000000000" + "00000e10" + "00000064" + "000003e8" +
+		"02" + "00000000000004b0" + "0000000000000000"
+	for _, tt := range []struct {
+		m    wire.Message
+		want string
+	}{
+		{&m, "0109" + v1 + ext},
+		// The first registers' layout, byte for byte as before presets
+		// and offline limits: the same message without them.
+		{&wire.RulesV1{Rules: m}, "0108" + v1},
+	} {
+		b, err := wire.Encode(tt.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(b); got != tt.want {
+			t.Fatalf("%T: got  %s\nwant %s", tt.m, got, tt.want)
+		}
+	}
+}
+
+// TestRulesV1: a RulesV1 frame decodes as one, with the rules it carries
+// and no presets or offline limits; and the frame of Rules is a RulesV1
+// frame's bytes and more, under another type, so that a register that
+// knows only RulesV1 skips it as a message of an unknown type (the
+// uplink's rule) instead of refusing its trailing bytes.
+func TestRulesV1(t *testing.T) {
+	full := sampleRules()
+	b1, err := wire.Encode(&wire.RulesV1{Rules: *full})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "0108" + "0000000000000002" + "0000000000000001" + "0003" + "0000000000002710" + "0000000000007530" + "0000000a" + "00" +
-		"01" + "014c" + "0276" + "0348" + "0001" +
-		"01" + "0173" + "0005" + "0000000000000000" + "0000000000000000"
-	if got := hex.EncodeToString(b); got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
+	m, err := wire.Decode(b1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *full
+	want.Offline = wire.OfflineLimits{}
+	want.Periods = append([]wire.MealPeriod(nil), full.Periods...)
+	for i := range want.Periods {
+		want.Periods[i].Presets = nil
+	}
+	if diff := cmp.Diff(&wire.RulesV1{Rules: want}, m); diff != "" {
+		t.Fatalf("RulesV1 decoded (-want +got):\n%s", diff)
+	}
+	b, err := wire.Encode(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[1] != byte(wire.TypeRules) || b1[1] != byte(wire.TypeRulesV1) || !bytes.Equal(b[2:len(b1)], b1[2:]) {
+		t.Fatalf("Rules %x does not extend RulesV1 %x", b, b1)
+	}
+	// A RulesV1 frame with Rules' extra bytes is refused, as the first
+	// registers refuse it.
+	if _, err := wire.Decode(append(bytes.Clone(b1), b[len(b1):]...)); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("RulesV1 with trailing bytes: %v, want ErrMalformed", err)
 	}
 }
 
@@ -92,6 +146,10 @@ func TestRulesRefused(t *testing.T) {
 		"class name long":     {func(r *wire.Rules) { r.Classes[1].Name = long }, wire.ErrMalformed},
 		"too many periods":    {func(r *wire.Rules) { r.Periods = make([]wire.MealPeriod, wire.MaxPeriods+1) }, wire.ErrTooLarge},
 		"too many classes":    {func(r *wire.Rules) { r.Classes = make([]wire.ClassRules, wire.MaxClasses+1) }, wire.ErrTooLarge},
+		"negative preset":     {func(r *wire.Rules) { r.Periods[1].Presets[2] = -1 }, wire.ErrMalformed},
+		"too many presets":    {func(r *wire.Rules) { r.Periods[0].Presets = make([]money.Fen, wire.MaxPresets+1) }, wire.ErrTooLarge},
+		"negative offline":    {func(r *wire.Rules) { r.Offline.MaxCardDay = -1 }, wire.ErrMalformed},
+		"negative offline 2":  {func(r *wire.Rules) { r.Offline.MaxUnsynced = -100 }, wire.ErrMalformed},
 	}
 	for name, tt := range tests {
 		r := sampleRules()
@@ -125,6 +183,28 @@ func TestRulesRefused(t *testing.T) {
 	if _, err := wire.Decode(patch(good, 2+8+8+2, 0x80)); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("decode a negative max sale: %v", err)
 	}
+
+	// After the classes: the offline limits, then each period's presets.
+	// The sample's periods have 0, 3 and 0 prices.
+	v1, _ := wire.Encode(&wire.RulesV1{Rules: *sampleRules()})
+	ext := len(v1)             // the offline limits' first byte
+	presets := ext + 3*8 + 3*4 // breakfast's preset count
+	tail := map[string]struct {
+		b   []byte
+		err error
+	}{
+		"negative offline max sale": {patch(good, ext, 0x80), wire.ErrMalformed},
+		"65 presets":                {append(append([]byte{}, good[:presets]...), wire.MaxPresets+1), wire.ErrTooLarge},
+		"negative preset":           {patch(good, presets+2, 0x80), wire.ErrMalformed},
+		"presets cut short":         {good[:presets+1+8], wire.ErrMalformed},
+		"no presets at all":         {good[:presets], wire.ErrMalformed},
+		"no offline limits":         {patch(v1, 1, byte(wire.TypeRules)), wire.ErrMalformed},
+	}
+	for name, tt := range tail {
+		if m, err := wire.Decode(tt.b); !errors.Is(err, tt.err) {
+			t.Errorf("decode %s: %#v, %v; want %v", name, m, err, tt.err)
+		}
+	}
 }
 
 // patch returns a copy of b with the byte at i set to v.
@@ -153,29 +233,49 @@ func TestRulesRoundTripEmpty(t *testing.T) {
 // FuzzDecodeRules feeds the Rules decoder arbitrary payloads: it never
 // panics, and what it accepts is canonical and within every bound.
 func FuzzDecodeRules(f *testing.F) {
-	for _, m := range []*wire.Rules{sampleRules(), {Version: 1}, {MaxSalesPerDay: 100, Periods: []wire.MealPeriod{{Name: "夜宵", Start: 0, End: wire.MinutesADay}}}} {
-		b, err := wire.Encode(m)
-		if err != nil {
-			f.Fatal(err)
+	for _, m := range []*wire.Rules{sampleRules(), {Version: 1}, {MaxSalesPerDay: 100, Periods: []wire.MealPeriod{{Name: "夜宵", Start: 0, End: wire.MinutesADay,
+		Presets: make([]money.Fen, wire.MaxPresets)}}}} {
+		for _, msg := range []wire.Message{m, &wire.RulesV1{Rules: *m}} {
+			b, err := wire.Encode(msg)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b[1] == byte(wire.TypeRules), b[2:])
 		}
-		f.Add(b[2:])
 	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		b := append([]byte{wire.Version, byte(wire.TypeRules)}, payload...)
+	f.Fuzz(func(t *testing.T, full bool, payload []byte) {
+		typ := wire.TypeRulesV1
+		if full {
+			typ = wire.TypeRules
+		}
+		b := append([]byte{wire.Version, byte(typ)}, payload...)
 		m, err := wire.Decode(b)
 		if err != nil {
 			return
 		}
-		r := m.(*wire.Rules)
-		if len(r.Periods) > wire.MaxPeriods || len(r.Classes) > wire.MaxClasses || r.MaxSale < 0 || r.MaxDay < 0 {
+		var r *wire.Rules
+		switch m := m.(type) {
+		case *wire.Rules:
+			r = m
+		case *wire.RulesV1:
+			r = &m.Rules
+		}
+		o := r.Offline
+		if len(r.Periods) > wire.MaxPeriods || len(r.Classes) > wire.MaxClasses || r.MaxSale < 0 || r.MaxDay < 0 ||
+			o.MaxSale < 0 || o.MaxCardDay < 0 || o.MaxUnsynced < 0 {
 			t.Fatalf("out of bounds: %+v", r)
 		}
 		for _, p := range r.Periods {
-			if p.Start >= p.End || p.End > wire.MinutesADay {
+			if p.Start >= p.End || p.End > wire.MinutesADay || len(p.Presets) > wire.MaxPresets {
 				t.Fatalf("period %+v accepted", p)
 			}
+			for _, price := range p.Presets {
+				if price < 0 {
+					t.Fatalf("period %+v accepted", p)
+				}
+			}
 		}
-		again, err := wire.Encode(r)
+		again, err := wire.Encode(m)
 		if err != nil {
 			t.Fatalf("decoded rules do not encode: %v", err)
 		}

@@ -17,7 +17,7 @@
 //	register → server  Entries{…}        (journal entries from LastSeq+1 on, in order)
 //	server → register  Acks{…}           (one per entry, after the batch is committed)
 //	server → register  Cards{…}          (card deltas since CardCursor, then as they change)
-//	server → register  Rules{…}          (after Welcome, and again whenever the rules change)
+//	server → register  Rules{…}, RulesV1{…}  (after Welcome, and again whenever the rules change)
 //
 // A gap, a broken chain or a bad signature ends the connection with Refused;
 // the register resends from the server's LastSeq on the next connection.
@@ -60,7 +60,8 @@ const (
 	TypeAcks      Type = 5
 	TypeCards     Type = 6
 	TypeRefused   Type = 7
-	TypeRules     Type = 8
+	TypeRulesV1   Type = 8 // Rules without presets and offline limits, for registers that predate them
+	TypeRules     Type = 9
 )
 
 // Message is one of the message types of this package.
@@ -232,6 +233,7 @@ func (m *Acks) Type() Type      { return TypeAcks }
 func (m *Cards) Type() Type     { return TypeCards }
 func (m *Refused) Type() Type   { return TypeRefused }
 func (m *Rules) Type() Type     { return TypeRules }
+func (m *RulesV1) Type() Type   { return TypeRulesV1 }
 
 func (m *Challenge) encode(w *bin.Writer) error {
 	w.Raw(m.Nonce[:])
@@ -404,12 +406,15 @@ func Decode(b []byte) (Message, error) {
 		m = c
 	case TypeRefused:
 		m = &Refused{Code: RefuseCode(r.U16()), Message: string(r.Bytes8(MaxMessage))}
-	case TypeRules:
-		rules, err := decodeRules(&r)
+	case TypeRules, TypeRulesV1:
+		rules, err := decodeRules(&r, t == TypeRules)
 		if err != nil {
 			return nil, err
 		}
 		m = rules
+		if t == TypeRulesV1 {
+			m = &RulesV1{Rules: *rules}
+		}
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrType, t)
 	}

@@ -22,6 +22,7 @@ func samples() []wire.Message {
 		&wire.Cards{Cursor: 12, Cards: []wire.Card{{Version: 12, CardNo: "04A1", Name: "张三", Status: wire.CardFrozen, Balance: 10000, Day: 20417, TodayCount: 2}}},
 		&wire.Refused{Code: wire.RefuseChain, Message: "gap after seq 4"},
 		sampleRules(),
+		&wire.RulesV1{Rules: wire.Rules{Version: 2, MaxSale: 500, Periods: []wire.MealPeriod{{Name: "lunch", Start: 600, End: 800}}}},
 	}
 }
 

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -16,7 +17,8 @@ import (
 // register restarted while the server is out of reach still applies the
 // rules it last got:
 //
-//	meta  "rules"      the last wire.Rules frame the server sent
+//	meta  "rules"      the last rules the server sent, a wire.Rules frame (a
+//	                   wire.RulesV1 frame if written before Rules existed)
 //	taps  card no  →   day:i32 amount:i64 last:i64   (this register's sales
 //	                   of the card on day, less voids, and the Unix ms time
 //	                   of its last sale)
@@ -25,8 +27,8 @@ var (
 	keyRules   = []byte("rules")
 )
 
-// SaveRules records m as the server's rules in force. Rules of the version
-// already recorded are not written again.
+// SaveRules records m as the server's rules in force. The rules already
+// recorded, but for the time the server sent them, are not written again.
 func (j *Journal) SaveRules(m *wire.Rules) error {
 	b, err := wire.Encode(m)
 	if err != nil {
@@ -35,8 +37,11 @@ func (j *Journal) SaveRules(m *wire.Rules) error {
 	err = j.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if old := meta.Get(keyRules); old != nil {
-			if prev, err := wire.Decode(old); err == nil && prev.(*wire.Rules).Version == m.Version {
-				return nil
+			if prev, err := decodeRules(old); err == nil {
+				prev.ServerTime = m.ServerTime
+				if same, err := wire.Encode(prev); err == nil && bytes.Equal(same, b) {
+					return nil
+				}
 			}
 		}
 		return meta.Put(keyRules, b)
@@ -56,21 +61,30 @@ func (j *Journal) ServerRules() (*wire.Rules, bool, error) {
 		if b == nil {
 			return nil
 		}
-		msg, err := wire.Decode(b)
-		if err != nil {
-			return err
-		}
-		r, ok := msg.(*wire.Rules)
-		if !ok {
-			return fmt.Errorf("a %T, not rules", msg)
-		}
+		r, err := decodeRules(b)
 		m = r
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("journal: read the server's rules: %w", err)
 	}
 	return m, m != nil, nil
+}
+
+// decodeRules decodes a recorded rules frame: Rules, or RulesV1 as a
+// journal written before Rules existed holds.
+func decodeRules(b []byte) (*wire.Rules, error) {
+	msg, err := wire.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	switch m := msg.(type) {
+	case *wire.Rules:
+		return m, nil
+	case *wire.RulesV1:
+		return &m.Rules, nil
+	}
+	return nil, fmt.Errorf("a %T, not rules", msg)
 }
 
 // tap is this register's sales of a card on one day.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 
 	sj "github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/money"
@@ -38,12 +39,55 @@ func TestServerRulesSurviveReopen(t *testing.T) {
 	if diff := cmp.Diff(m, got); diff != "" {
 		t.Fatalf("rules after reopening (-want +got):\n%s", diff)
 	}
+	// The same version with preset prices and offline limits (a server
+	// that learnt them, on the same rules) replaces them.
+	priced := *m
+	priced.Periods = []wire.MealPeriod{{Name: "lunch", Start: 630, End: 840, MaxSales: 1, Presets: []money.Fen{1200, 800}}}
+	priced.Offline = wire.OfflineLimits{MaxSale: 3000, HardCount: 500}
+	if err := j.SaveRules(&priced); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := j.ServerRules(); !cmp.Equal(got, &priced) {
+		t.Fatalf("after the same version with presets: %+v", got)
+	}
 	// A new version replaces them.
 	if err := j.SaveRules(&wire.Rules{Version: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := j.ServerRules(); got.Version != 3 || got.MaxSalesPerDay != 0 {
+	if got, _, _ := j.ServerRules(); got.Version != 3 || got.MaxSalesPerDay != 0 || got.Offline.HardCount != 0 {
 		t.Fatalf("after version 3: %+v", got)
+	}
+}
+
+// TestServerRulesOfAnOlderJournal: a journal that recorded the server's
+// rules as a RulesV1 frame (before Rules existed) still gives them, with
+// neither presets nor offline limits.
+func TestServerRulesOfAnOlderJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := mustOpen(t, path)
+	j.Close()
+	old := wire.Rules{Version: 4, ServerTime: 1764000000000, MaxSalesPerDay: 2, MaxSale: 2000,
+		Periods: []wire.MealPeriod{{Name: "lunch", Start: 660, End: 810}}}
+	frame, err := wire.Encode(&wire.RulesV1{Rules: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("rules"), frame) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = mustOpen(t, path)
+	got, ok, err := j.ServerRules()
+	if err != nil || !ok {
+		t.Fatalf("rules of an older journal: %v, %v", ok, err)
+	}
+	if diff := cmp.Diff(&old, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,5 +84,66 @@ func TestUnknownMessageSkipped(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if !up.Online() || strings.Contains(logs.String(), "link down") {
 		t.Fatalf("link dropped for an unknown message:\n%s", logs)
+	}
+}
+
+// TestRulesV1: the gateway sends the rules as Rules, then as RulesV1 for
+// registers that predate Rules. The register applies the Rules, with
+// their preset prices and offline limits, and skips the RulesV1 of the
+// same version; from a server that sends only RulesV1 (one that predates
+// Rules) it applies those.
+func TestRulesV1(t *testing.T) {
+	full := &wire.Rules{Version: 7, MaxSalesPerDay: 3, MaxSale: 100 * money.Yuan,
+		Periods: []wire.MealPeriod{{Name: "lunch", Start: 630, End: 840, Presets: []money.Fen{15 * money.Yuan, 0, 9 * money.Yuan}}},
+		Offline: wire.OfflineLimits{MaxSale: 30 * money.Yuan, MaxAgeSeconds: 3600, HardCount: 50}}
+	older := &wire.RulesV1{Rules: wire.Rules{Version: 8, MaxSalesPerDay: 2, MaxSale: 50 * money.Yuan}}
+	for _, tt := range []struct {
+		name string
+		sent []wire.Message
+		want []*wire.Rules // handed to OnRules, in order
+	}{
+		{"a server that knows Rules", []wire.Message{full, &wire.RulesV1{Rules: *full}}, []*wire.Rules{full}},
+		{"a server that predates Rules", []wire.Message{older}, []*wire.Rules{&older.Rules}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			for _, m := range tt.sent {
+				b, err := wire.Encode(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.server.raw = append(r.server.raw, b)
+			}
+			// A last message, to know the ones before were handled.
+			r.server.raw = append(r.server.raw, []byte{wire.Version, 200})
+			pin := r.start()
+			defer r.stop()
+			logs := &logBuffer{}
+			var got []*wire.Rules
+			var mu sync.Mutex
+			up := uplink.New(uplink.Config{URL: "wss://" + r.addr + "/", Terminal: 1, Key: key, Fingerprint: pin, Journal: r.journal,
+				Logger: slog.New(slog.NewTextHandler(logs, nil)), OnRules: func(m *wire.Rules) { mu.Lock(); got = append(got, m); mu.Unlock() }})
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				up.Run(ctx)
+			}()
+			waitFor(t, "the last message", func() bool { return strings.Contains(logs.String(), "message of an unknown type skipped") })
+			stop()
+			<-done
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("rules handed over (-want +got):\n%s", diff)
+			}
+			stored, ok, err := r.journal.ServerRules()
+			if err != nil || !ok {
+				t.Fatalf("journal: %v, %v", ok, err)
+			}
+			if diff := cmp.Diff(tt.want[len(tt.want)-1], stored); diff != "" {
+				t.Errorf("rules in the journal (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

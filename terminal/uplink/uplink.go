@@ -401,6 +401,15 @@ func (u *Uplink) handle(m wire.Message) error {
 			return err
 		}
 		u.log.Info("cards received", "cards", len(m.Cards), "cursor", m.Cursor)
+	case *wire.RulesV1:
+		// The gateway sends the rules as Rules, then as RulesV1 for
+		// registers that predate Rules: that of the version held, from
+		// the Rules just before, is skipped. A server that predates
+		// Rules sends only RulesV1, and those apply.
+		if held, ok, err := j.ServerRules(); err == nil && ok && held.Version == m.Version {
+			return nil
+		}
+		return u.handle(&m.Rules)
 	case *wire.Rules:
 		if skew := time.Duration(m.ServerTime-u.cfg.Now().UnixMilli()) * time.Millisecond; skew > MaxClockSkew || skew < -MaxClockSkew {
 			u.log.Warn("clock skew: the register's clock differs from the server's; fix the register's time (NTP)",

@@ -664,7 +664,7 @@ func (r *register) readAcks() error {
 		case *wire.Cards:
 			r.cardFrames++
 			r.cardDeltas += len(m.Cards)
-		case *wire.Rules: // the server's rules, at the handshake and when they change
+		case *wire.Rules, *wire.RulesV1: // the server's rules (both forms), at the handshake and when they change
 		case *wire.Refused:
 			return fmt.Errorf("refused: code %d: %s", m.Code, m.Message)
 		default:

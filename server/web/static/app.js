@@ -28,7 +28,7 @@ async function api(method, path, body) {
   if (!resp.ok) {
     const e = (data && data.error) || { code: 'HTTP ' + resp.status, message: resp.statusText };
     const err = new Error(e.message);
-    err.code = e.code; err.status = resp.status;
+    err.code = e.code; err.status = resp.status; err.field = e.field;
     throw err;
   }
   return data;
@@ -441,6 +441,204 @@ function reports() {
   loadReport(d);
 }
 
+// --- rules -----------------------------------------------------------------
+
+// A field of the rules form is an input with data-field, named as the API
+// names it in its errors ("max_sale", "periods.1.end", "offline.max_hours");
+// data-kind says how to read it: int, yuan, presets or text.
+
+// parseYuanSigned reads an amount as fen, a minus sign allowed (the server
+// says why a negative one is refused), or returns null.
+function parseYuanSigned(s) {
+  const m = /^\s*(-?)(\d{1,9})(?:\.(\d{1,2}))?\s*$/.exec(s || '');
+  if (!m) return null;
+  const fen = parseInt(m[2], 10) * 100 + parseInt((m[3] || '').padEnd(2, '0'), 10);
+  return m[1] ? -fen : fen;
+}
+
+function fieldValue(input) {
+  const v = input.value.trim();
+  switch (input.dataset.kind) {
+    case 'int':
+      if (v === '') return 0;
+      if (!/^-?\d{1,9}$/.test(v)) throw fieldProblem(input, t('rules.badnumber'));
+      return parseInt(v, 10);
+    case 'yuan': {
+      if (v === '') return 0;
+      const fen = parseYuanSigned(v);
+      if (fen === null) throw fieldProblem(input, t('rules.badyuan'));
+      return fen;
+    }
+    case 'presets': {
+      if (v === '') return [];
+      const list = v.split(/[,，]/).map(p => parseYuanSigned(p.trim() === '' ? '0' : p));
+      if (list.some(p => p === null)) throw fieldProblem(input, t('rules.badpresets'));
+      return list;
+    }
+  }
+  return input.value;
+}
+
+function fieldProblem(input, message) {
+  const e = new Error(message);
+  e.field = input.dataset.field;
+  return e;
+}
+
+function clearFieldErrors() {
+  for (const e of document.querySelectorAll('#rules-form .field-error')) { e.textContent = ''; e.hidden = true; }
+  for (const e of document.querySelectorAll('#rules-form [aria-invalid]')) e.removeAttribute('aria-invalid');
+}
+
+// showFieldError puts message next to the field the API named, or the
+// nearest one it has ("periods.1.presets.2" → the presets of period 1 →
+// the periods).
+function showFieldError(field, message) {
+  let parts = (field || '').split('.');
+  while (parts.length) {
+    const name = parts.join('.');
+    const input = document.querySelector('#rules-form [data-field="' + CSS.escape(name) + '"]');
+    const slot = document.querySelector('#rules-form [data-error-for="' + CSS.escape(name) + '"]');
+    if (input || slot) {
+      let box = slot;
+      if (!box) {
+        box = input.parentElement.querySelector(':scope > .field-error[data-error-for="' + CSS.escape(name) + '"]');
+        if (!box) {
+          box = el('span', { class: 'field-error', role: 'alert', 'data-error-for': name });
+          input.after(box);
+        }
+      }
+      if (input) input.setAttribute('aria-invalid', 'true');
+      box.textContent = message; box.hidden = false;
+      return;
+    }
+    parts = parts.slice(0, -1);
+  }
+}
+
+function cellInput(field, kind, value, attrs) {
+  return el('td', {}, el('input', Object.assign({ value: value == null ? '' : String(value), 'data-field': field, 'data-kind': kind }, attrs || {})));
+}
+
+function removeButton(row) {
+  if (document.body.dataset.role !== 'admin') return el('td', {});
+  return el('td', {}, el('button', { type: 'button', class: 'remove', onclick: () => { row.remove(); renumberPeriods(); } }, t('rules.remove')));
+}
+
+function periodRow(p) {
+  const row = el('tr', { class: 'period' });
+  row.append(
+    cellInput('', 'text', p.name, { maxLength: 32, className: 'p-name' }),
+    cellInput('', 'text', p.start, { maxLength: 5, size: 5, placeholder: 'HH:MM', className: 'p-start' }),
+    cellInput('', 'text', p.end, { maxLength: 5, size: 5, placeholder: 'HH:MM', className: 'p-end' }),
+    cellInput('', 'int', p.max_sales || '', { maxLength: 3, size: 3, inputMode: 'numeric', className: 'p-max_sales' }),
+    cellInput('', 'presets', (p.presets || []).map(yuan).join(', '), { maxLength: 700, className: 'p-presets' }),
+    removeButton(row));
+  return row;
+}
+
+// renumberPeriods names each period's inputs after its place, as the API
+// names them in its errors.
+function renumberPeriods() {
+  [...document.querySelectorAll('#rules-periods tbody tr')].forEach((row, i) => {
+    for (const f of ['name', 'start', 'end', 'max_sales', 'presets']) row.querySelector('.p-' + f).dataset.field = 'periods.' + i + '.' + f;
+  });
+}
+
+function classRow(name, c) {
+  const row = el('tr', { class: 'class' });
+  // The name's input carries the class's field, for the API's errors
+  // about its limits ("classes.staff"); a bad name is "classes".
+  const nameCell = cellInput('classes.' + name, 'text', name, { maxLength: 32, className: 'c-name' });
+  const input = nameCell.firstChild;
+  input.addEventListener('input', () => { input.dataset.field = 'classes.' + input.value.trim(); });
+  row.append(
+    nameCell,
+    cellInput('classes.' + name + '.max_sales_per_day', 'int', c.max_sales_per_day || '', { maxLength: 3, size: 3, className: 'c-max_sales_per_day' }),
+    cellInput('classes.' + name + '.max_sale', 'yuan', c.max_sale ? yuan(c.max_sale) : '', { maxLength: 13, size: 8, className: 'c-max_sale' }),
+    cellInput('classes.' + name + '.max_day', 'yuan', c.max_day ? yuan(c.max_day) : '', { maxLength: 13, size: 8, className: 'c-max_day' }),
+    removeButton(row));
+  return row;
+}
+
+function showRules(r) {
+  const rules = r.rules;
+  $('#rules-version').textContent = r.version ? '(' + t('rules.version') + ' ' + r.version + ')' : '(' + t('rules.defaults') + ')';
+  for (const input of document.querySelectorAll('#rules-form .grid input[data-field]')) {
+    const path = input.dataset.field.split('.');
+    const v = path.reduce((o, k) => (o == null ? undefined : o[k]), rules);
+    if (input.type === 'checkbox') input.checked = !!v;
+    else if (input.dataset.kind === 'yuan') input.value = v ? yuan(v) : '0';
+    else input.value = v == null ? '0' : String(v);
+  }
+  fillRows('#rules-periods', (rules.periods || []).map(periodRow));
+  renumberPeriods();
+  fillRows('#rules-classes', Object.entries(rules.classes || {}).sort(([a], [b]) => a < b ? -1 : 1).map(([n, c]) => classRow(n, c)));
+}
+
+// readRules reads the form as the API's rules; a field it cannot read
+// throws an error naming it.
+function readRules() {
+  const rules = { periods: [], classes: {}, offline: {} };
+  for (const input of document.querySelectorAll('#rules-form .grid input[data-field]')) {
+    const path = input.dataset.field.split('.');
+    const v = input.type === 'checkbox' ? input.checked : fieldValue(input);
+    if (path.length === 2) rules[path[0]][path[1]] = v; else rules[path[0]] = v;
+  }
+  for (const row of document.querySelectorAll('#rules-periods tbody tr')) {
+    const p = {};
+    for (const f of ['name', 'start', 'end', 'max_sales', 'presets']) p[f] = fieldValue(row.querySelector('.p-' + f));
+    if (!p.presets.length) delete p.presets;
+    rules.periods.push(p);
+  }
+  for (const row of document.querySelectorAll('#rules-classes tbody tr')) {
+    const c = {};
+    for (const f of ['max_sales_per_day', 'max_sale', 'max_day']) c[f] = fieldValue(row.querySelector('.c-' + f));
+    rules.classes[row.querySelector('.c-name').value.trim()] = c;
+  }
+  return rules;
+}
+
+async function loadRules() {
+  showError('#rules-error', null);
+  clearFieldErrors();
+  try {
+    showRules(await api('GET', '/rules'));
+  } catch (err) { showError('#rules-error', err); }
+}
+
+function rulesPage() {
+  const add = $('#rules-add-period');
+  if (add) add.addEventListener('click', () => { $('#rules-periods tbody').append(periodRow({})); renumberPeriods(); });
+  const addClass = $('#rules-add-class');
+  if (addClass) addClass.addEventListener('click', () => $('#rules-classes tbody').append(classRow('', {})));
+  const reload = $('#rules-reload');
+  if (reload) reload.addEventListener('click', () => { show('#rules-notice', ''); loadRules(); });
+  $('#rules-form').addEventListener('submit', async ev => {
+    ev.preventDefault();
+    showError('#rules-error', null); show('#rules-notice', '');
+    clearFieldErrors();
+    let rules;
+    try {
+      rules = readRules();
+    } catch (err) {
+      showFieldError(err.field, err.message);
+      show('#rules-error', t('rules.fix'));
+      return;
+    }
+    if (!await confirmBox(t('rules.save'))) return;
+    try {
+      const r = await api('PUT', '/rules', { rules });
+      showRules(r);
+      show('#rules-notice', t('rules.saved') + ' · ' + t('rules.version') + ' ' + r.version);
+    } catch (err) {
+      showError('#rules-error', err);
+      if (err.field) showFieldError(err.field, err.message);
+    }
+  });
+  loadRules();
+}
+
 // --- audit -----------------------------------------------------------------
 
 async function audit() {
@@ -486,6 +684,6 @@ function users() {
   loadUsers();
 }
 
-const pages = { dashboard, cards, registers, sales, reports, audit, users };
+const pages = { dashboard, cards, registers, sales, reports, rules: rulesPage, audit, users };
 const init = pages[document.body.dataset.page];
 if (init) init();
