@@ -57,7 +57,7 @@ func TestNginxExample(t *testing.T) {
 	}
 	ports := freePorts(t, 4)
 	a := startServer(t, bin, filepath.Join(dir, "a"), ports[0])
-	b := startServer(t, bin, filepath.Join(dir, "b"), ports[1])
+	startServer(t, bin, filepath.Join(dir, "b"), ports[1])
 	var bundle []byte
 	for _, s := range []string{"a", "b"} {
 		c, err := os.ReadFile(filepath.Join(dir, s, "cert.pem"))
@@ -184,7 +184,6 @@ http {
 		t.Fatalf("live feed: %s", resp.Status)
 	}
 	conn.Close()
-	_ = b
 
 	if code, _ := get(t, client, fmt.Sprintf("http://127.0.0.1:%d/cards", ports[2])); code != http.StatusMovedPermanently {
 		t.Fatalf("port 80: %d, want a redirect to HTTPS", code)
