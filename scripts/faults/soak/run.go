@@ -189,7 +189,11 @@ func (r *run) do(ctx context.Context) (res result) {
 	chaos.Add(1)
 	go func() {
 		defer chaos.Done()
-		res.serverKills, res.registerKills, res.nodeKills = r.chaos(chaosCtx)
+		var err error
+		res.serverKills, res.registerKills, res.nodeKills, err = r.chaos(chaosCtx)
+		if err != nil {
+			res.err = err
+		}
 	}()
 	var drivers sync.WaitGroup
 	for _, g := range r.regs {
@@ -202,6 +206,9 @@ func (r *run) do(ctx context.Context) (res result) {
 	drivers.Wait()
 	stopChaos()
 	chaos.Wait()
+	if res.err != nil {
+		return
+	}
 
 	// Faults off; every register drains to the server.
 	for _, g := range r.regs {
@@ -284,7 +291,9 @@ func (r *run) do(ctx context.Context) (res result) {
 // registers, and cuts connections, until ctx ends. With one server the
 // server is down a moment; with several, long enough that its registers
 // move to another.
-func (r *run) chaos(ctx context.Context) (serverKills, registerKills, nodeKills int) {
+// A database node that does not come back is an error: the run would not
+// have shown what it set out to.
+func (r *run) chaos(ctx context.Context) (serverKills, registerKills, nodeKills int, nodeErr error) {
 	killServerAt := time.Duration(200+r.intn(800)) * time.Millisecond
 	killNodeAt := time.Duration(300+r.intn(1200)) * time.Millisecond
 	start := time.Now()
@@ -315,7 +324,7 @@ func (r *run) chaos(ctx context.Context) (serverKills, registerKills, nodeKills 
 		background.Go(func() {
 			time.Sleep(time.Duration(500+r.intn(1500)) * time.Millisecond)
 			if err := n.Restart(context.WithoutCancel(ctx)); err != nil {
-				fmt.Fprintln(os.Stderr, "soak: restart database node:", err)
+				nodeErr = fmt.Errorf("restart database node: %w", err) // read after background.Wait
 			}
 		})
 	}

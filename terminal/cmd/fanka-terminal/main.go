@@ -21,7 +21,7 @@ import (
 const usage = `usage:
   fanka-terminal enroll --server URL --code CODE --data DIR
   fanka-terminal run --config FILE
-  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT] [--daily-count N] [--printer LINK]
+  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT] [--daily-count N] [--printer LINK] [--servers URL=FINGERPRINT,…]
 `
 
 func main() {
