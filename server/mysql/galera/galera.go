@@ -149,9 +149,14 @@ wsrep_sst_method=rsync
 	return b.String()
 }
 
-// DSN returns the Fanka database URL of database name on node i.
+// DSN returns the Fanka database URL of database name on node i, with
+// causal reads (wsrep_sync_wait=1): a read waits until the node has applied
+// what the cluster committed before it, so a card read through one node
+// shows a sale just settled through another. Without it the read may be
+// a moment behind (money stays right: a write on what a stale read saw
+// fails certification and runs again).
 func (c *Cluster) DSN(i int, name string) string {
-	return fmt.Sprintf("mysql://root@127.0.0.1:%d/%s", c.Nodes[i].Port, name)
+	return fmt.Sprintf("mysql://root@127.0.0.1:%d/%s?wsrep_sync_wait=1", c.Nodes[i].Port, name)
 }
 
 // start runs mariadbd and waits until the node is synced with the group.
