@@ -159,11 +159,17 @@ type server struct {
 
 func startServer(t *testing.T, data, addr string) *server {
 	t.Helper()
+	return startServerArgs(t, data, addr)
+}
+
+// startServerArgs starts a server with more arguments to serve (--db …).
+func startServerArgs(t *testing.T, data, addr string, args ...string) *server {
+	t.Helper()
 	s := &server{t: t, data: data, addr: addr, http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the test's own self-signed server
 	}}}
 	s.proc = start(t, "fanka-server", []string{"FANKA_ADMIN_PASSWORD=" + adminPassword},
-		bin.server, "serve", "--data", data, "--listen", addr)
+		append([]string{bin.server, "serve", "--data", data, "--listen", addr}, args...)...)
 	s.proc.waitOutput("listening on", 30*time.Second)
 	var out struct{ Token string }
 	if code := s.call("POST", "/login", map[string]any{"user": "admin", "password": adminPassword}, &out); code != 200 {

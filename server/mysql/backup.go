@@ -26,8 +26,9 @@ const restoreBatchBytes = 4 << 20
 // restoreBatchRows bounds the rows of one INSERT of a restore.
 const restoreBatchRows = 500
 
-// openRaw connects to the database dsn names with the driver alone.
-func openRaw(dsn string) (*sql.DB, error) {
+// OpenRaw connects to the database dsn names (a Fanka database URL, see
+// ParseDSN) with the driver alone, without the store.
+func OpenRaw(dsn string) (*sql.DB, error) {
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func openRaw(dsn string) (*sql.DB, error) {
 func Backup(ctx context.Context, dsn string, w io.Writer, now time.Time) (backup.Header, error) {
 	name := Redact(dsn)
 	h := backup.Header{Engine: Engine, Taken: now.UTC()}
-	db, err := openRaw(dsn)
+	db, err := OpenRaw(dsn)
 	if err != nil {
 		return h, fmt.Errorf("backup %s: %w", name, err)
 	}
@@ -250,7 +251,7 @@ func Restore(ctx context.Context, dsn string, r io.ReadSeeker) (backup.Header, m
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return h, nil, fmt.Errorf("restore %s: %w", name, err)
 	}
-	db, err := openRaw(dsn)
+	db, err := OpenRaw(dsn)
 	if err != nil {
 		return h, nil, fmt.Errorf("restore %s: %w", name, err)
 	}

@@ -11,7 +11,7 @@ var SchemaVersions = len(migrations)
 // MigrateTo brings the empty database dsn names to schema version, for
 // tests of the migrations.
 func MigrateTo(ctx context.Context, dsn string, version int) error {
-	db, err := openRaw(dsn)
+	db, err := OpenRaw(dsn)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,9 @@
 // The register never waits for it: sales are durable in the journal first,
 // and the uplink sends whatever the server has not settled, from the seq the
 // server names at each connection, so nothing is lost and nothing is sent
-// as new twice. It reconnects forever with backoff.
+// as new twice. It reconnects forever with backoff. Given several servers
+// (instances on one database), it moves to the next one after a failed
+// connection: whichever it reaches names the seq the database holds.
 package uplink
 
 import (
@@ -28,18 +30,30 @@ import (
 	"github.com/fanka/fanka/terminal/journal"
 )
 
+// Server is one server the register may stream to.
+type Server struct {
+	// URL of the server's terminal endpoint, e.g. wss://host:8443/api/v1/terminal/ws.
+	URL string
+	// Fingerprint is the SHA-256 of the server's certificate (DER), pinned at
+	// enrolment or in the register's config. Nil means verify the
+	// certificate with the system's roots.
+	Fingerprint []byte
+}
+
 // Config says where and as whom to connect.
 type Config struct {
-	// URL of the server's terminal endpoint, e.g. wss://host:8443/api/v1/terminal/ws.
-	URL      string
+	// URL and Fingerprint are the one server, when Servers is empty.
+	URL         string
+	Fingerprint []byte
+	// Servers, if set, are the servers to stream to, all on one database:
+	// the uplink starts with the first and moves to the next after each
+	// failed connection.
+	Servers  []Server
 	Terminal uint32
 	Key      ed25519.PrivateKey
-	// Fingerprint is the SHA-256 of the server's certificate (DER), pinned at
-	// enrolment. Nil means verify the certificate with the system's roots.
-	Fingerprint []byte
-	Journal     *journal.Journal
-	Logger      *slog.Logger
-	Now         func() time.Time
+	Journal  *journal.Journal
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// BatchSize is the most entries in one frame (default 500, ≤ wire.MaxBatch).
 	BatchSize int
 	// Window is the most entries sent and not yet acked (default 5000).
@@ -95,6 +109,9 @@ func New(cfg Config) *Uplink {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if len(cfg.Servers) == 0 {
+		cfg.Servers = []Server{{URL: cfg.URL, Fingerprint: cfg.Fingerprint}}
 	}
 	u := &Uplink{cfg: cfg, log: cfg.Logger.With("part", "uplink"),
 		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), kick: make(chan struct{}, 1),
@@ -170,21 +187,36 @@ func signal(c chan struct{}) {
 	}
 }
 
-// Run keeps the link up until ctx ends.
+// Run keeps the link up until ctx ends. After a failed connection it tries
+// the next server at once, and waits (backing off) only once every server
+// failed in turn.
 func (u *Uplink) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
+	servers := u.cfg.Servers
+	cur, failed := 0, 0 // the server to try; servers failed in a row
 	for {
 		start := u.cfg.Now()
-		err := u.session(ctx)
+		err := u.session(ctx, servers[cur])
 		u.setOnline(false)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if u.cfg.Now().Sub(start) > 10*time.Second {
-			backoff = 100 * time.Millisecond // the link was up a while: retry soon
+			backoff, failed = firstBackoff, 0 // the link was up a while: retry soon
 		}
-		u.log.Warn("link down", "err", err, "retry_in", backoff.String())
-		t := time.NewTimer(backoff + rand.N(backoff/2+1))
+		failed++
+		wait := backoff
+		if failed < len(servers) {
+			wait = firstBackoff / 2 // another server may answer: try it soon
+		} else {
+			failed = 0
+			backoff = min(backoff*2, u.cfg.MaxBackoff)
+		}
+		next := (cur + 1) % len(servers)
+		u.log.Warn("link down", "err", err, "server", servers[cur].URL, "next", servers[next].URL, "retry_in", wait.String())
+		cur = next
+		t := time.NewTimer(wait + rand.N(wait/2+1))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -194,7 +226,6 @@ func (u *Uplink) Run(ctx context.Context) error {
 			t.Stop()
 			u.log.Info("trying the server now")
 		}
-		backoff = min(backoff*2, u.cfg.MaxBackoff)
 	}
 }
 
@@ -215,11 +246,10 @@ func (u *Uplink) setOnline(v bool) {
 	signal(u.changed)
 }
 
-func (u *Uplink) tlsConfig() *tls.Config {
-	if u.cfg.Fingerprint == nil {
+func tlsConfig(pin []byte) *tls.Config {
+	if pin == nil {
 		return &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	pin := u.cfg.Fingerprint
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // replaced by the pin check below
@@ -242,10 +272,10 @@ const (
 	pingEvery = 15 * time.Second
 )
 
-// session runs one connection until it fails.
-func (u *Uplink) session(ctx context.Context) error {
-	d := websocket.Dialer{TLSClientConfig: u.tlsConfig(), HandshakeTimeout: 5 * time.Second}
-	conn, _, err := d.DialContext(ctx, u.cfg.URL, nil)
+// session runs one connection to srv until it fails.
+func (u *Uplink) session(ctx context.Context, srv Server) error {
+	d := websocket.Dialer{TLSClientConfig: tlsConfig(srv.Fingerprint), HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.DialContext(ctx, srv.URL, nil)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -303,7 +333,7 @@ func (u *Uplink) session(ctx context.Context) error {
 	if skew := time.Duration(welcome.ServerTime-u.cfg.Now().UnixMilli()) * time.Millisecond; skew > time.Minute || skew < -time.Minute {
 		u.log.Warn("clock skew with server", "skew", skew.String())
 	}
-	u.log.Info("link up", "server_seq", welcome.LastSeq, "journal_seq", j.Last())
+	u.log.Info("link up", "server", srv.URL, "server_seq", welcome.LastSeq, "journal_seq", j.Last())
 	u.touch()
 	u.saveContact()
 	u.setOnline(true)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,14 +26,57 @@ import (
 
 var key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
 
-// fakeServer speaks the server's side of the terminal link: the
-// handshake, then an ack for every entry.
-type fakeServer struct {
-	t        *testing.T
+// ledger is what a fake server settled: several fake servers may share one,
+// as server instances share a database.
+type ledger struct {
 	mu       sync.Mutex
 	lastSeq  uint64
 	lastHash sj.Hash
-	conns    []*websocket.Conn
+	hashes   map[uint64]sj.Hash // every entry settled, by seq
+	replays  int                // entries received again after they settled
+}
+
+// settle records entry b as a server does: the next seq is settled, an
+// earlier one is a replay and must be the same entry, a later one is a gap.
+func (l *ledger) settle(b []byte) (sj.Entry, error) {
+	e, err := sj.Unmarshal(b)
+	if err != nil {
+		return e, err
+	}
+	h := sj.HashBytes(b)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case e.Seq == l.lastSeq+1:
+		if l.hashes == nil {
+			l.hashes = map[uint64]sj.Hash{}
+		}
+		l.hashes[e.Seq] = h
+		l.lastSeq, l.lastHash = e.Seq, h
+	case e.Seq <= l.lastSeq:
+		if l.hashes[e.Seq] != h {
+			return e, fmt.Errorf("entry %d sent again with another hash", e.Seq)
+		}
+		l.replays++
+	default:
+		return e, fmt.Errorf("entry %d after %d: a gap", e.Seq, l.lastSeq)
+	}
+	return e, nil
+}
+
+func (l *ledger) last() (uint64, sj.Hash) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastSeq, l.lastHash
+}
+
+// fakeServer speaks the server's side of the terminal link: the
+// handshake, then an ack for every entry.
+type fakeServer struct {
+	t     *testing.T
+	db    *ledger
+	mu    sync.Mutex
+	conns []*websocket.Conn
 	// rules, if set, are sent after the welcome, stamped with the server's
 	// time plus skew.
 	rules *wire.Rules
@@ -89,9 +133,8 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		send(&wire.Refused{Code: wire.RefuseBadSignature, Message: "bad signature"})
 		return
 	}
-	s.mu.Lock()
-	welcome := &wire.Welcome{LastSeq: s.lastSeq, LastHash: s.lastHash, ServerTime: time.Now().UnixMilli()}
-	s.mu.Unlock()
+	lastSeq, lastHash := s.db.last()
+	welcome := &wire.Welcome{LastSeq: lastSeq, LastHash: lastHash, ServerTime: time.Now().UnixMilli()}
 	if send(welcome) != nil {
 		return
 	}
@@ -121,14 +164,11 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var acks wire.Acks
 		for _, b := range es.Entries {
-			e, err := sj.Unmarshal(b)
+			e, err := s.db.settle(b)
 			if err != nil {
 				s.t.Errorf("server: %v", err)
 				return
 			}
-			s.mu.Lock()
-			s.lastSeq, s.lastHash = e.Seq, sj.HashBytes(b)
-			s.mu.Unlock()
 			acks.Acks = append(acks.Acks, wire.Ack{Seq: e.Seq, Outcome: wire.Settled, CardNo: e.CardNo})
 		}
 		if send(&acks) != nil {
@@ -161,7 +201,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	return &rig{t: t, addr: addr, server: &fakeServer{t: t}, journal: j, path: path}
+	return &rig{t: t, addr: addr, server: &fakeServer{t: t, db: &ledger{}}, journal: j, path: path}
 }
 
 // start serves the fake server on the rig's address; it returns the pin.

@@ -5,7 +5,16 @@
 // registers (fanka-terminal sim processes, keyed through their stdin), each
 // talking to the server through its own faults.Proxy that refuses, delays,
 // stalls and cuts connections mid-frame. Mid-run the server is SIGKILLed and
-// restarted, and registers are SIGKILLed and restarted. Then the faults stop,
+// restarted, and registers are SIGKILLed and restarted.
+//
+// With -servers N and -db mariadb, N servers share a fresh database on the
+// MariaDB that FANKA_MYSQL_DSN names (default mysql://root@127.0.0.1:3306/test);
+// with -db galera, on a 3-node Galera cluster the soak starts (three local
+// mariadbd processes), the servers spread over its nodes, and one node is
+// SIGKILLed mid-run and restarted. Each register lists every server, its
+// own first, each through a proxy of its own and pinned to its own
+// certificate; one server is SIGKILLed and stays down for 1.5–3 s, so its
+// registers move to another. Then the faults stop,
 // the registers drain, and the run compares every register's journal (the
 // truth: what the display called 成功) with the server's ledger:
 //
@@ -16,7 +25,7 @@
 // The last line is `SOAK runs=N lost=L doubled=D failed=F`; the exit status
 // is 0 only when all three are 0.
 //
-//	go run ./scripts/faults/soak -runs 5 [-seed S] [-registers 3] [-sales 20] [-bin DIR]
+//	go run ./scripts/faults/soak -runs 5 [-servers 1] [-db sqlite|mariadb|galera] [-seed S] [-registers 3] [-sales 20] [-bin DIR]
 package main
 
 import (
@@ -37,7 +46,12 @@ func main() {
 	sales := flag.Int("sales", 20, "sales keyed per register per run")
 	binDir := flag.String("bin", "", "directory with fanka-server and fanka-terminal (default: build them)")
 	keep := flag.Bool("keep", false, "keep each run's data directory")
+	servers := flag.Int("servers", 1, "fanka-server processes sharing the database")
+	dbKind := flag.String("db", "sqlite", "the servers' database: sqlite (one server), mariadb (FANKA_MYSQL_DSN's server) or galera (a 3-node cluster the soak starts)")
 	flag.Parse()
+	if *servers < 1 || (*dbKind == "sqlite" && *servers > 1) {
+		fatal(fmt.Errorf("-servers %d on -db %s: SQLite serves one server; use -db mariadb or galera", *servers, *dbKind))
+	}
 
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "fanka-soak-")
@@ -57,13 +71,19 @@ func main() {
 		}
 	}
 
+	// The database last: a Galera cluster's processes must not outlive a
+	// failed build.
+	be, err := openBackend(ctx, *dbKind, 3)
+	if err != nil {
+		fatal(err)
+	}
 	var lost, doubled, failed int
 	for i := 0; i < *runs; i++ {
 		s := *seed + uint64(i)
 		r := &run{
 			id: i + 1, seed: s, rng: rand.New(rand.NewPCG(s, s^0x5eed)),
 			dir: filepath.Join(work, fmt.Sprintf("run%d", i+1)), bin: *binDir,
-			registers: *registers, sales: *sales,
+			registers: *registers, sales: *sales, backend: be, nservers: *servers,
 		}
 		res := r.do(ctx)
 		lost += res.lost
@@ -73,9 +93,10 @@ func main() {
 			failed++
 			status = "FAIL: " + res.err.Error()
 		}
-		fmt.Printf("run %d seed %d: recorded=%d settled=%d lost=%d doubled=%d server_kills=%d register_kills=%d connections=%v %s\n",
-			r.id, s, res.recorded, res.settled, res.lost, res.doubled, res.serverKills, res.registerKills, res.faults, status)
+		fmt.Printf("run %d seed %d: recorded=%d settled=%d lost=%d doubled=%d server_kills=%d register_kills=%d db_node_kills=%d server_moves=%d connections=%v %s\n",
+			r.id, s, res.recorded, res.settled, res.lost, res.doubled, res.serverKills, res.registerKills, res.nodeKills, res.moves, res.faults, status)
 	}
+	be.close()
 	fmt.Printf("SOAK runs=%d lost=%d doubled=%d failed=%d\n", *runs, lost, doubled, failed)
 	if lost+doubled+failed > 0 {
 		os.Exit(1)

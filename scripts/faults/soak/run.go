@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +25,6 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/scripts/faults"
-	"github.com/fanka/fanka/server/sqlite"
 	sj "github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/terminal/journal"
 )
@@ -41,17 +42,21 @@ type run struct {
 	dir, bin  string
 	registers int
 	sales     int
+	backend   *backend
+	nservers  int
 
-	server *serverProc
-	regs   []*register
+	db      *runDB
+	servers []*serverProc
+	regs    []*register
 }
 
 type result struct {
-	recorded, settled          int
-	lost, doubled              int
-	serverKills, registerKills int
-	faults                     map[string]int64
-	err                        error
+	recorded, settled                     int
+	lost, doubled                         int
+	serverKills, registerKills, nodeKills int
+	moves                                 int // links that came up on another server than the last
+	faults                                map[string]int64
+	err                                   error
 }
 
 func (r *run) intn(n int) int {
@@ -65,34 +70,50 @@ func (r *run) do(ctx context.Context) (res result) {
 	defer func() {
 		for _, g := range r.regs {
 			g.kill()
-			if g.proxy != nil {
-				for k, n := range g.proxy.Counts() {
+			for _, p := range g.proxies {
+				for k, n := range p.Counts() {
 					res.faults[k.String()] += n
 				}
-				g.proxy.Close()
+				p.Close()
 			}
 		}
-		if r.server != nil {
-			r.server.kill()
+		for _, s := range r.servers {
+			s.kill()
 		}
 	}()
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		res.err = err
 		return
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	var err error
+	if r.db, err = r.backend.database(ctx, filepath.Join(r.dir, "server0")); err != nil {
 		res.err = err
 		return
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r.server = &serverProc{bin: filepath.Join(r.bin, "fanka-server"), data: filepath.Join(r.dir, "server"), addr: addr}
-	if err := r.server.start(); err != nil {
-		res.err = err
-		return
+	// Every server has a data directory (its certificate) and an address
+	// of its own, and all share the database and the person key. The first
+	// starts alone: it makes the schema and the key.
+	for i := 0; i < r.nservers; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			res.err = err
+			return
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		s := &serverProc{bin: filepath.Join(r.bin, "fanka-server"), data: filepath.Join(r.dir, fmt.Sprintf("server%d", i)), addr: addr,
+			db: r.db.dsn(i), personKey: filepath.Join(r.dir, "person.key")}
+		if err := s.start(); err != nil {
+			res.err = err
+			return
+		}
+		if s.pin, err = certPin(s.data); err != nil {
+			res.err = err
+			return
+		}
+		r.servers = append(r.servers, s)
 	}
-	api, err := login(addr)
+	api, err := login(r.servers[0].addr)
 	if err != nil {
 		res.err = err
 		return
@@ -119,10 +140,22 @@ func (r *run) do(ctx context.Context) (res result) {
 	}
 	for i := 0; i < r.registers; i++ {
 		g := &register{bin: filepath.Join(r.bin, "fanka-terminal"), data: filepath.Join(r.dir, fmt.Sprintf("register%d", i)), card: cards[i%ncards]}
-		g.proxy, err = faults.Listen(addr, nil)
-		if err != nil {
-			res.err = err
-			return
+		// Each register reaches every server through a proxy of its own,
+		// starting with its home server (the registers spread over them).
+		home := i % len(r.servers)
+		var list []string
+		for k := range r.servers {
+			s := r.servers[(home+k)%len(r.servers)]
+			p, err := faults.Listen(s.addr, nil)
+			if err != nil {
+				res.err = err
+				return
+			}
+			g.proxies = append(g.proxies, p)
+			list = append(list, "https://"+p.Addr()+"="+hex.EncodeToString(s.pin))
+		}
+		if len(r.servers) > 1 {
+			g.servers = strings.Join(list, ",")
 		}
 		var t struct {
 			EnrolCode string `json:"enrol_code"`
@@ -131,7 +164,7 @@ func (r *run) do(ctx context.Context) (res result) {
 			res.err = err
 			return
 		}
-		out, err := exec.Command(g.bin, "enroll", "--server", "https://"+g.proxy.Addr(), "--code", t.EnrolCode, "--data", g.data).CombinedOutput()
+		out, err := exec.Command(g.bin, "enroll", "--server", "https://"+g.proxies[0].Addr(), "--code", t.EnrolCode, "--data", g.data).CombinedOutput()
 		if err != nil {
 			res.err = fmt.Errorf("enroll: %v: %s", err, out)
 			return
@@ -145,7 +178,9 @@ func (r *run) do(ctx context.Context) (res result) {
 	// Let every register get its card list before the faults start.
 	time.Sleep(700 * time.Millisecond)
 	for _, g := range r.regs {
-		g.proxy.SetPlan(faults.RandomPlan(r.rng, &r.rmu, 4096))
+		for _, p := range g.proxies {
+			p.SetPlan(faults.RandomPlan(r.rng, &r.rmu, 4096))
+		}
 	}
 
 	// Key the sales while the chaos runs.
@@ -154,7 +189,11 @@ func (r *run) do(ctx context.Context) (res result) {
 	chaos.Add(1)
 	go func() {
 		defer chaos.Done()
-		res.serverKills, res.registerKills = r.chaos(chaosCtx)
+		var err error
+		res.serverKills, res.registerKills, res.nodeKills, err = r.chaos(chaosCtx)
+		if err != nil {
+			res.err = err
+		}
 	}()
 	var drivers sync.WaitGroup
 	for _, g := range r.regs {
@@ -167,16 +206,23 @@ func (r *run) do(ctx context.Context) (res result) {
 	drivers.Wait()
 	stopChaos()
 	chaos.Wait()
+	if res.err != nil {
+		return
+	}
 
 	// Faults off; every register drains to the server.
 	for _, g := range r.regs {
-		g.proxy.SetPlan(nil)
-		g.proxy.CutAll() // a stalled connection would otherwise linger until its timeout
+		for _, p := range g.proxies {
+			p.SetPlan(nil)
+			p.CutAll() // a stalled connection would otherwise linger until its timeout
+		}
 	}
-	if !r.server.alive() {
-		if err := r.server.start(); err != nil {
-			res.err = err
-			return
+	for _, s := range r.servers {
+		if !s.alive() {
+			if err := s.start(); err != nil {
+				res.err = err
+				return
+			}
 		}
 	}
 	for _, g := range r.regs {
@@ -203,50 +249,103 @@ func (r *run) do(ctx context.Context) (res result) {
 			return
 		}
 	}
-	if err := r.waitDrained(truth, 90*time.Second); err != nil {
+	db, err := r.db.open()
+	if err != nil {
+		res.err = err
+		return
+	}
+	defer db.Close()
+	if err := waitDrained(db, truth, 90*time.Second); err != nil {
 		res.err = err
 	}
 	for _, g := range r.regs {
 		g.stop()
 	}
-	r.server.stop()
+	for _, s := range r.servers {
+		s.stop()
+	}
 
-	l, d, settled, err := compare(r.server.data, truth, cards)
+	for _, g := range r.regs {
+		res.moves += g.moves()
+	}
+	l, d, settled, err := compare(db, truth, cards)
 	res.lost, res.doubled, res.settled = l, d, settled
 	if err != nil && res.err == nil {
 		res.err = err
 	}
-	if out, err := exec.Command(r.server.bin, "verify", "--data", r.server.data).CombinedOutput(); err != nil && res.err == nil {
+	s0 := r.servers[0]
+	verify := []string{"verify", "--data", s0.data}
+	if s0.db != "" {
+		verify = append(verify, "--db", s0.db)
+	}
+	if out, err := exec.Command(s0.bin, verify...).CombinedOutput(); err != nil && res.err == nil {
 		res.err = fmt.Errorf("verify: %s", strings.TrimSpace(string(out)))
+	}
+	if res.err == nil {
+		r.db.drop(ctx) // a failed run's database is kept, to look at
 	}
 	return res
 }
 
-// chaos kills the server once and some registers, and cuts connections,
-// until ctx ends.
-func (r *run) chaos(ctx context.Context) (serverKills, registerKills int) {
+// chaos kills a server once, a database node once (Galera), some
+// registers, and cuts connections, until ctx ends. With one server the
+// server is down a moment; with several, long enough that its registers
+// move to another.
+// A database node that does not come back is an error: the run would not
+// have shown what it set out to.
+func (r *run) chaos(ctx context.Context) (serverKills, registerKills, nodeKills int, nodeErr error) {
 	killServerAt := time.Duration(200+r.intn(800)) * time.Millisecond
+	killNodeAt := time.Duration(300+r.intn(1200)) * time.Millisecond
 	start := time.Now()
 	killed := map[*register]bool{}
-	killServer := func() {
-		r.server.kill()
-		serverKills++
-		time.Sleep(time.Duration(100+r.intn(700)) * time.Millisecond)
-		if err := r.server.start(); err != nil {
-			fmt.Fprintln(os.Stderr, "soak: restart server:", err)
-		}
+	var background sync.WaitGroup
+	defer background.Wait()
+	down := 100 + r.intn(700)
+	if len(r.servers) > 1 {
+		down = 1500 + r.intn(1500)
 	}
+	killServer := func() {
+		s := r.servers[r.intn(len(r.servers))]
+		s.kill()
+		serverKills++
+		background.Go(func() {
+			time.Sleep(time.Duration(down) * time.Millisecond)
+			if err := s.start(); err != nil {
+				// Its database node may be down: it starts again before the drain.
+				fmt.Fprintln(os.Stderr, "soak: restart server:", err)
+			}
+		})
+	}
+	killNode := func() {
+		c := r.backend.cluster
+		n := c.Nodes[r.intn(len(c.Nodes))]
+		n.Kill()
+		nodeKills++
+		background.Go(func() {
+			time.Sleep(time.Duration(500+r.intn(1500)) * time.Millisecond)
+			if err := n.Restart(context.WithoutCancel(ctx)); err != nil {
+				nodeErr = fmt.Errorf("restart database node: %w", err) // read after background.Wait
+			}
+		})
+	}
+	galera := r.backend.cluster != nil
 	for {
 		select {
 		case <-ctx.Done():
 			if serverKills == 0 {
-				killServer() // every run kills the server once, however short
+				killServer() // every run kills a server once, however short
+			}
+			if galera && nodeKills == 0 {
+				killNode()
 			}
 			return
 		case <-time.After(time.Duration(20+r.intn(80)) * time.Millisecond):
 		}
 		if serverKills == 0 && time.Since(start) > killServerAt {
 			killServer()
+		}
+		if galera && nodeKills == 0 && time.Since(start) > killNodeAt {
+			killNode()
 		}
 		switch x := r.intn(100); {
 		case x < 10:
@@ -261,18 +360,14 @@ func (r *run) chaos(ctx context.Context) (serverKills, registerKills int) {
 				}
 			}
 		case x < 30:
-			r.regs[r.intn(len(r.regs))].proxy.CutAll()
+			g := r.regs[r.intn(len(r.regs))]
+			g.proxies[r.intn(len(g.proxies))].CutAll()
 		}
 	}
 }
 
-// waitDrained waits until the server has settled every journal entry.
-func (r *run) waitDrained(truth map[uint32]map[uint64]sj.Entry, timeout time.Duration) error {
-	db, err := sql.Open(sqlite.Driver, "file:"+filepath.Join(r.server.data, "fanka.db")+"?mode=ro")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+// waitDrained waits until the servers have settled every journal entry.
+func waitDrained(db *sql.DB, truth map[uint32]map[uint64]sj.Entry, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		behind := 0
@@ -295,13 +390,8 @@ func (r *run) waitDrained(truth map[uint32]map[uint64]sj.Entry, timeout time.Dur
 	}
 }
 
-// compare checks the server's ledger against the registers' journals.
-func compare(serverData string, truth map[uint32]map[uint64]sj.Entry, cards []string) (lost, doubled, settled int, err error) {
-	db, err := sql.Open(sqlite.Driver, "file:"+filepath.Join(serverData, "fanka.db")+"?mode=ro")
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer db.Close()
+// compare checks the servers' ledger against the registers' journals.
+func compare(db *sql.DB, truth map[uint32]map[uint64]sj.Entry, cards []string) (lost, doubled, settled int, err error) {
 	spent := map[string]int64{}
 	for id, entries := range truth {
 		rows, err := db.Query(`SELECT seq, hash FROM entries WHERE terminal_id = ?`, id)
@@ -354,6 +444,8 @@ func compare(serverData string, truth map[uint32]map[uint64]sj.Entry, cards []st
 // serverProc is a fanka-server process.
 type serverProc struct {
 	bin, data, addr string
+	db, personKey   string // --db ("": SQLite in data) and --person-key
+	pin             []byte // the SHA-256 of its certificate
 	mu              sync.Mutex
 	cmd             *exec.Cmd
 	done            chan struct{}
@@ -368,7 +460,11 @@ func (s *serverProc) start() error {
 	}
 	defer out.Close()
 	mark, _ := out.Seek(0, io.SeekEnd)
-	cmd := exec.Command(s.bin, "serve", "--data", s.data, "--listen", s.addr)
+	args := []string{"serve", "--data", s.data, "--listen", s.addr, "--person-key", s.personKey}
+	if s.db != "" {
+		args = append(args, "--db", s.db)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(), "FANKA_ADMIN_PASSWORD="+password)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -427,7 +523,8 @@ func (s *serverProc) stop() { s.signal(syscall.SIGTERM) }
 // register is a fanka-terminal sim process keyed through its stdin.
 type register struct {
 	bin, data, card string
-	proxy           *faults.Proxy
+	proxies         []*faults.Proxy // one to each server, its home server's first
+	servers         string          // sim --servers: the proxies and the servers' pins
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -438,7 +535,11 @@ type register struct {
 func (g *register) start() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cmd := exec.Command(g.bin, "sim", "--data", g.data, "--card", g.card, "--daily-count", "0")
+	args := []string{"sim", "--data", g.data, "--card", g.card, "--daily-count", "0"}
+	if g.servers != "" {
+		args = append(args, "--servers", g.servers)
+	}
+	cmd := exec.Command(g.bin, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -605,4 +706,39 @@ func (c *apiClient) call(method, path string, body, out any) error {
 		return json.Unmarshal(rb, out)
 	}
 	return nil
+}
+
+// certPin returns the SHA-256 of the certificate in a server's data directory.
+func certPin(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s/cert.pem: no PEM block", dir)
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return sum[:], nil
+}
+
+// moves counts the times the register's link came up on another server
+// than the one before, from its log.
+func (g *register) moves() int {
+	b, err := os.ReadFile(filepath.Join(g.data, "sim.log"))
+	if err != nil {
+		return 0
+	}
+	n, last := 0, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		var l struct{ Msg, Server string }
+		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "link up" {
+			continue
+		}
+		if last != "" && l.Server != last {
+			n++
+		}
+		last = l.Server
+	}
+	return n
 }

@@ -79,8 +79,11 @@ func createCert(certPath, keyPath, listen string) error {
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "fanka-server " + hostname, Organization: []string{"Fanka"}},
+		SerialNumber: serial,
+		// The serial in the subject too: each instance's certificate has a
+		// subject of its own, even on one host, so that nginx (OpenSSL)
+		// trusting several of them finds each one by its subject.
+		Subject:               pkix.Name{CommonName: "fanka-server " + hostname, Organization: []string{"Fanka"}, SerialNumber: serial.Text(16)},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(certValidity),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +48,61 @@ type Config struct {
 	Display DeviceConfig `toml:"display"`
 	// Rules are the sale rules until the server pushes its own.
 	Rules RulesConfig `toml:"rules"`
+	// Servers ([[server]]) are the server instances to stream to, all on
+	// one database, tried in order; none: the server the register
+	// enrolled with.
+	Servers []ServerConfig `toml:"server"`
+}
+
+// ServerConfig is one server the register may stream to.
+type ServerConfig struct {
+	URL string `toml:"url"` // https://host:port
+	// Fingerprint is the hex SHA-256 of the server's certificate; "": the
+	// certificate pinned at enrolment (servers that share one certificate);
+	// FingerprintSystem: verified with the system's CA roots instead.
+	Fingerprint string `toml:"fingerprint"`
+}
+
+// FingerprintSystem as a server's fingerprint verifies its certificate with
+// the system's CA roots instead of a pin.
+const FingerprintSystem = "system"
+
+// pin returns the fingerprint's bytes, nil when it is "" or FingerprintSystem.
+func (s ServerConfig) pin() ([]byte, error) {
+	if s.Fingerprint == "" || s.Fingerprint == FingerprintSystem {
+		return nil, nil
+	}
+	p, err := hex.DecodeString(strings.ReplaceAll(s.Fingerprint, ":", ""))
+	if err != nil || len(p) != sha256.Size {
+		return nil, fmt.Errorf("fingerprint %q: want 64 hex digits (the SHA-256 of the certificate), \"\" or %q", s.Fingerprint, FingerprintSystem)
+	}
+	return p, nil
+}
+
+// parseServers parses a list "URL[=FINGERPRINT],…" (sim --servers).
+func parseServers(list string) ([]ServerConfig, error) {
+	var out []ServerConfig
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		u, fp, _ := strings.Cut(item, "=")
+		out = append(out, ServerConfig{URL: u, Fingerprint: fp})
+	}
+	return out, checkServers(out)
+}
+
+// checkServers checks each server's URL and fingerprint.
+func checkServers(servers []ServerConfig) error {
+	for i, s := range servers {
+		if _, err := webSocketURL(s.URL); err != nil {
+			return fmt.Errorf("server[%d]: %w", i, err)
+		}
+		if _, err := s.pin(); err != nil {
+			return fmt.Errorf("server[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // DeviceConfig names a serial device and its profile.
@@ -147,6 +204,9 @@ func ParseConfig(b []byte) (Config, error) {
 		return c, err
 	}
 	if _, err := c.Receipts(); err != nil {
+		return c, err
+	}
+	if err := checkServers(c.Servers); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -44,6 +45,9 @@ func TestExampleConfig(t *testing.T) {
 	if rc.Printer.String() != "tcp://192.168.1.50:9100" || rc.Canteen != "第一食堂" || rc.Register != "二号窗口" || rc.MaxAge != 15*time.Minute {
 		t.Fatalf("receipts: printer %s, %+v", rc.Printer, *rc)
 	}
+	if len(c.Servers) != 2 || c.Servers[1].URL != "https://fanka-b.canteen.lan:8443" {
+		t.Fatalf("servers %+v", c.Servers)
+	}
 	want := terminal.OfflineLimits{MaxSale: 5000, MaxCardDay: 10000, MaxUnsynced: 300000, MaxAge: 72 * time.Hour, SoftCount: 100, HardCount: 1000}
 	if r.Offline != want {
 		t.Fatalf("offline %+v, want %+v", r.Offline, want)
@@ -76,11 +80,40 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"printer = \"lpt1\"\n", "printer"},
 		{"printer = \"tcp://10.0.0.9?speed=9\"\n", "unknown parameter"},
 		{"printer = \"file:/dev/usb/lp0\"\nreceipt_max_age = \"soon\"\n", "receipt_max_age"},
+		{"[[server]]\nurl = \"ftp://a\"\n", "scheme must be https"},
+		{"[[server]]\nurl = \"https://a:8443\"\nfingerprint = \"abcd\"\n", "64 hex digits"},
 	} {
 		// Tables may not be defined twice: put the devices last.
 		_, err := ParseConfig([]byte(tt.toml + devices))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want %q", tt.toml, err, tt.want)
 		}
+	}
+}
+
+// TestUplinkServers: the config's servers become the uplink's, each with its
+// own pin, the enrolment's where it names none, the system's roots for
+// "system"; with none configured, the enrolment's server alone.
+func TestUplinkServers(t *testing.T) {
+	enrolPin := strings.Repeat("ab", 32)
+	e := Enrolment{Server: "https://a:8443", TerminalID: 7, Fingerprint: enrolPin}
+	list, err := parseServers("https://a:8443, https://b:8443=" + strings.Repeat("cd", 32) + ",https://c/fanka=system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := uplinkServers(e, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].URL != "wss://a:8443/api/v1/terminal/ws" || hex.EncodeToString(got[0].Fingerprint) != enrolPin ||
+		got[1].URL != "wss://b:8443/api/v1/terminal/ws" || hex.EncodeToString(got[1].Fingerprint) != strings.Repeat("cd", 32) ||
+		got[2].URL != "wss://c/fanka/api/v1/terminal/ws" || got[2].Fingerprint != nil {
+		t.Fatalf("servers %+v", got)
+	}
+	if got, err := uplinkServers(e, nil); err != nil || len(got) != 1 || got[0].URL != "wss://a:8443/api/v1/terminal/ws" || hex.EncodeToString(got[0].Fingerprint) != enrolPin {
+		t.Fatalf("no servers configured: %+v %v", got, err)
+	}
+	if _, err := parseServers("https://b=zz"); err == nil || !strings.Contains(err.Error(), "64 hex digits") {
+		t.Fatalf("a damaged fingerprint: %v", err)
 	}
 }

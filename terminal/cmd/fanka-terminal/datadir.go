@@ -32,10 +32,14 @@ type Enrolment struct {
 }
 
 // WebSocketURL returns the server's terminal endpoint.
-func (e Enrolment) WebSocketURL() (string, error) {
-	u, err := url.Parse(e.Server)
+func (e Enrolment) WebSocketURL() (string, error) { return webSocketURL(e.Server) }
+
+// webSocketURL returns the terminal endpoint of the server at server
+// (https://host:port).
+func webSocketURL(server string) (string, error) {
+	u, err := url.Parse(server)
 	if err != nil {
-		return "", fmt.Errorf("server URL %q: %w", e.Server, err)
+		return "", fmt.Errorf("server URL %q: %w", server, err)
 	}
 	switch u.Scheme {
 	case "https":
@@ -43,7 +47,7 @@ func (e Enrolment) WebSocketURL() (string, error) {
 	case "http":
 		u.Scheme = "ws"
 	default:
-		return "", fmt.Errorf("server URL %q: scheme must be https", e.Server)
+		return "", fmt.Errorf("server URL %q: scheme must be https", server)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/terminal/ws"
 	return u.String(), nil

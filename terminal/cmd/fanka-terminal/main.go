@@ -21,7 +21,7 @@ import (
 const usage = `usage:
   fanka-terminal enroll --server URL --code CODE --data DIR
   fanka-terminal run --config FILE
-  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT] [--daily-count N] [--printer LINK]
+  fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT] [--daily-count N] [--printer LINK] [--servers URL=FINGERPRINT,…]
 `
 
 func main() {
@@ -85,13 +85,18 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		note := fs.String("note", "", "a line shown under the display (the demo shows the office URL)")
 		daily := fs.Int("daily-count", terminal.DefaultRules().DailyCount, "most sales per card per day; 0 for no limit")
 		prn := fs.String("printer", "", "receipt printer, as the config's printer (tcp://HOST:9100, file:PATH, serial:PATH)")
+		servers := fs.String("servers", "", "servers to stream to, as the config's [[server]] tables: `URL[=FINGERPRINT],…` (default: the enrolment's)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if *data == "" {
 			return usageError{errors.New("sim needs --data")}
 		}
-		return sim(ctx, simOptions{server: *server, code: *code, data: *data, card: *card, note: *note, dailyCount: *daily, printer: *prn}, stdin, stdout)
+		list, err := parseServers(*servers)
+		if err != nil {
+			return usageError{fmt.Errorf("--servers: %w", err)}
+		}
+		return sim(ctx, simOptions{server: *server, code: *code, data: *data, card: *card, note: *note, dailyCount: *daily, printer: *prn, servers: list}, stdin, stdout)
 	}
 	return usageError{fmt.Errorf("unknown command %q", args[0])}
 }

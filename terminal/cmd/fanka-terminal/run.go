@@ -33,7 +33,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reader.Close()
-	r, err := openRegister(cfg.Data, terminal.Config{Rules: &rules, Cashier: cfg.Cashier, Beeper: devs.beeper}, receipts, devs.display, log)
+	r, err := openRegister(cfg.Data, cfg.Servers, terminal.Config{Rules: &rules, Cashier: cfg.Cashier, Beeper: devs.beeper}, receipts, devs.display, log)
 	if err != nil {
 		return err
 	}

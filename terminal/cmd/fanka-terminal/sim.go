@@ -20,8 +20,9 @@ import (
 
 type simOptions struct {
 	server, code, data, card, note string
-	dailyCount                     int    // most sales per card per day; 0: no limit
-	printer                        string // the receipt printer, as Config.Printer; "": none
+	dailyCount                     int            // most sales per card per day; 0: no limit
+	printer                        string         // the receipt printer, as Config.Printer; "": none
+	servers                        []ServerConfig // the servers to stream to; none: the enrolment's
 }
 
 // sim runs the register with the terminal window as its keypad and customer
@@ -65,7 +66,7 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 	if err != nil {
 		return fmt.Errorf("sim --printer: %w", err)
 	}
-	r, err := openRegister(o.data, terminal.Config{Rules: &rules}, receipts, screen, log)
+	r, err := openRegister(o.data, o.servers, terminal.Config{Rules: &rules}, receipts, screen, log)
 	if err != nil {
 		return err
 	}

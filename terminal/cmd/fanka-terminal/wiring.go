@@ -24,10 +24,10 @@ type register struct {
 	enrol    Enrolment
 }
 
-// openRegister opens the data directory's journal and builds the uplink and
-// the state machine on display d, and the receipt printer of receipts (nil:
-// none).
-func openRegister(dir string, cfg terminal.Config, receipts *terminal.ReceiptConfig, d terminal.Display, log *slog.Logger) (*register, error) {
+// openRegister opens the data directory's journal and builds the uplink to
+// servers (none: the enrolment's server) and the state machine on display
+// d, and the receipt printer of receipts (nil: none).
+func openRegister(dir string, servers []ServerConfig, cfg terminal.Config, receipts *terminal.ReceiptConfig, d terminal.Display, log *slog.Logger) (*register, error) {
 	e, err := loadEnrolment(dir)
 	if err != nil {
 		return nil, err
@@ -36,13 +36,9 @@ func openRegister(dir string, cfg terminal.Config, receipts *terminal.ReceiptCon
 	if err != nil {
 		return nil, err
 	}
-	wsURL, err := e.WebSocketURL()
+	links, err := uplinkServers(e, servers)
 	if err != nil {
 		return nil, err
-	}
-	pin, err := hex.DecodeString(e.Fingerprint)
-	if err != nil || len(pin) != 32 {
-		return nil, fmt.Errorf("%s: damaged certificate fingerprint", enrolmentFile)
 	}
 	j, err := journal.Open(filepath.Join(dir, journalFile), e.TerminalID, key)
 	if err != nil {
@@ -51,7 +47,7 @@ func openRegister(dir string, cfg terminal.Config, receipts *terminal.ReceiptCon
 	// The register applies the server's rules the uplink brings (and, from
 	// the journal, the last ones it got, before the server is reached).
 	var reg *terminal.Register
-	up := uplink.New(uplink.Config{URL: wsURL, Terminal: e.TerminalID, Key: key, Fingerprint: pin, Journal: j, Logger: log,
+	up := uplink.New(uplink.Config{Servers: links, Terminal: e.TerminalID, Key: key, Journal: j, Logger: log,
 		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
 	cfg.Logger = log
 	cfg.Terminal = e.TerminalID
@@ -67,6 +63,35 @@ func openRegister(dir string, cfg terminal.Config, receipts *terminal.ReceiptCon
 		return nil, err
 	}
 	return &register{journal: j, uplink: up, reg: reg, receipts: cfg.Receipts, enrol: e}, nil
+}
+
+// uplinkServers returns the servers the uplink streams to: those of the
+// config, each pinned to its own fingerprint or else to the enrolment's,
+// or the enrolment's server alone if the config names none.
+func uplinkServers(e Enrolment, servers []ServerConfig) ([]uplink.Server, error) {
+	pin, err := hex.DecodeString(e.Fingerprint)
+	if err != nil || len(pin) != 32 {
+		return nil, fmt.Errorf("%s: damaged certificate fingerprint", enrolmentFile)
+	}
+	if len(servers) == 0 {
+		servers = []ServerConfig{{URL: e.Server}}
+	}
+	var out []uplink.Server
+	for i, s := range servers {
+		ws, err := webSocketURL(s.URL)
+		if err != nil {
+			return nil, fmt.Errorf("server[%d]: %w", i, err)
+		}
+		p, err := s.pin()
+		if err != nil {
+			return nil, fmt.Errorf("server[%d]: %w", i, err)
+		}
+		if s.Fingerprint == "" {
+			p = pin
+		}
+		out = append(out, uplink.Server{URL: ws, Fingerprint: p})
+	}
+	return out, nil
 }
 
 // run runs the register and its uplink until ctx ends.
