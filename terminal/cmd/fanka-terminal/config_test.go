@@ -44,6 +44,9 @@ func TestExampleConfig(t *testing.T) {
 	if rc.Printer.String() != "tcp://192.168.1.50:9100" || rc.Canteen != "第一食堂" || rc.Register != "二号窗口" || rc.MaxAge != 15*time.Minute {
 		t.Fatalf("receipts: printer %s, %+v", rc.Printer, *rc)
 	}
+	if keys, err := c.PurseKeys(); err != nil || len(keys) != 1 || len(keys[2]) != 32 {
+		t.Fatalf("purse writers %v %v", keys, err)
+	}
 	want := terminal.OfflineLimits{MaxSale: 5000, MaxCardDay: 10000, MaxUnsynced: 300000, MaxAge: 72 * time.Hour, SoftCount: 100, HardCount: 1000}
 	if r.Offline != want {
 		t.Fatalf("offline %+v, want %+v", r.Offline, want)
@@ -52,6 +55,10 @@ func TestExampleConfig(t *testing.T) {
 
 func TestConfigDefaultsAndErrors(t *testing.T) {
 	const devices = "[keypad]\nport = \"/dev/k\"\n[display]\nport = \"/dev/k\"\n"
+	const key32 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=" // 32 bytes
+	if keys, err := purseKeysOf(devices + "[[purse_writer]]\nid = 0\npublic_key = \"" + key32 + "\"\n"); err != nil || len(keys[0]) != 32 {
+		t.Fatalf("the office's key: %v %v", keys, err)
+	}
 	c, err := ParseConfig([]byte(devices))
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +83,11 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"printer = \"lpt1\"\n", "printer"},
 		{"printer = \"tcp://10.0.0.9?speed=9\"\n", "unknown parameter"},
 		{"printer = \"file:/dev/usb/lp0\"\nreceipt_max_age = \"soon\"\n", "receipt_max_age"},
+		{"[[purse_writer]]\npublic_key = \"" + key32 + "\"\n", "id is required"},
+		{"[[purse_writer]]\nid = 2\npublic_key = \"AAAA\"\n", "public_key must be 32 bytes"},
+		{"[[purse_writer]]\nid = 2\npublic_key = \"not base64!\"\n", "public_key must be 32 bytes"},
+		{"[[purse_writer]]\nid = 2\npublic_key = \"" + key32 + "\"\n[[purse_writer]]\nid = 2\npublic_key = \"" + key32 + "\"\n", "id 2 given twice"},
+		{"[[purse_writer]]\nid = -1\npublic_key = \"" + key32 + "\"\n", "purse_writer"},
 	} {
 		// Tables may not be defined twice: put the devices last.
 		_, err := ParseConfig([]byte(tt.toml + devices))
@@ -83,4 +95,12 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", tt.toml, err, tt.want)
 		}
 	}
+}
+
+func purseKeysOf(toml string) (card.PurseKeys, error) {
+	c, err := ParseConfig([]byte(toml))
+	if err != nil {
+		return nil, err
+	}
+	return c.PurseKeys()
 }

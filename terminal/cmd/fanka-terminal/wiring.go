@@ -55,6 +55,7 @@ func openRegister(dir string, cfg terminal.Config, receipts *terminal.ReceiptCon
 		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
 	cfg.Logger = log
 	cfg.Terminal = e.TerminalID
+	cfg.PurseKey = key // purse records are signed with the journal's key
 	if receipts != nil {
 		j.QueueReceipts()
 		rc := *receipts
