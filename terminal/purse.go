@@ -14,8 +14,9 @@ import (
 // other offline registers sold on a fanka card. After each sale is durable
 // in the journal (the journal is the truth), the register writes the card
 // a new record: the balance after the sale, today's count with it, the
-// sale's time and the next sequence, signed with its own key. When a card
-// comes, the register verifies the record the card holds against the key
+// sale's time and the next sequence, signed with its own key; a void of
+// that sale writes it back out, with the card still in or when it next
+// comes here with that record. When a card comes, the register verifies the record the card holds against the key
 // of the register that wrote it (Config.PurseKeys); a record that does not
 // verify is logged and ignored.
 //
@@ -85,6 +86,50 @@ func (r *Register) writePurse(sale journal.Entry, after money.Fen, now time.Time
 		return
 	}
 	r.purse = &p
+	r.written.purse, r.written.sale, r.written.voided = p, sale.Seq, 0
+}
+
+// voidPurse notes that sale was voided at now. If this register wrote the
+// purse record for that sale, the record is written back (the sale's
+// amount returned, one sale fewer) as soon as the card is in with that
+// record still on it: now, or when it next comes (unwritePurse).
+func (r *Register) voidPurse(sale journal.Entry) {
+	if r.written.sale == 0 || r.written.sale != sale.Seq {
+		return
+	}
+	r.written.voided = sale.Amount
+	r.unwritePurse()
+}
+
+// unwritePurse writes the card in its record back out of a voided sale,
+// when the card still holds the record this register wrote for the sale.
+// A record that cannot be written back counts the voided sale, which
+// offline only makes the card look poorer (see withPurse), never richer.
+func (r *Register) unwritePurse() {
+	w := r.event.PurseWriter
+	if r.written.voided == 0 || w == nil || r.cfg.PurseKey == nil || !r.present || r.purse == nil ||
+		*r.purse != r.written.purse || r.purse.Seq == math.MaxUint64 {
+		return
+	}
+	p := *r.purse
+	p.Balance += r.written.voided
+	if p.TodayCount > 0 {
+		p.TodayCount--
+	}
+	p.LastSale, p.Seq = r.now().UnixMilli(), p.Seq+1
+	p, err := card.SignPurse(p, r.cfg.PurseKey)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cardSignWait)
+		err = w.WritePurse(ctx, p)
+		cancel()
+	}
+	if err != nil {
+		r.log.Warn("purse record not written back after a void: the card keeps the sale's", "card", p.CardNo, "err", err)
+		return
+	}
+	r.log.Info("purse record written back after a void", "card", p.CardNo, "seq", p.Seq)
+	r.purse = &p
+	r.written.purse, r.written.sale, r.written.voided = p, 0, 0
 }
 
 // Day returns the day number (days since 1970-01-01 in t's location) that

@@ -275,3 +275,49 @@ func TestPurseOnline(t *testing.T) {
 		t.Fatalf("after the online sale the card holds %+v", p)
 	}
 }
+
+// TestPurseVoid: offline, a void of the sale whose record the card holds,
+// with the card still in, writes the sale back out of the record: the
+// diner may buy again at once with the money back; a void made after the
+// card left is written back when it comes again. A record another
+// register wrote since is left as it is: it counts the voided sale, which
+// only makes the card look poorer offline, never richer.
+func TestPurseVoid(t *testing.T) {
+	r := newPurseRig(t, 1, 3)
+	s := newAppSigner(t, "FK0001")
+	s.insert(r)
+	r.do("k 15\r", "=+ 成功 消费 15.00 | 余额 85.00", "k 9999\r\r", "entries 2", "= 余额 100.00 | 周* 请输入金额")
+	if p := s.purse(t); p.Seq != 2 || p.Balance != 10000 || p.TodayCount != 0 || p.Writer != 1 {
+		t.Fatalf("after the void the card holds %+v", p)
+	}
+	r.do("k 20\r", "=+ 成功 消费 20.00 | 余额 80.00", "out")
+	if p := s.purse(t); p.Seq != 3 || p.Balance != 8000 || p.TodayCount != 1 {
+		t.Fatalf("after the next sale the card holds %+v", p)
+	}
+
+	// Voided after the card left: the record is written back when the
+	// card comes again.
+	s.insert(r)
+	r.do("out", "k 9999\r\r", "entries 4")
+	if p := s.purse(t); p.Seq != 3 {
+		t.Fatalf("a void without the card rewrote its record: %+v", p)
+	}
+	s.insert(r)
+	r.do("= 余额 100.00 | 周* 请输入金额", "out")
+	if p := s.purse(t); p.Seq != 4 || p.Balance != 10000 || p.TodayCount != 0 {
+		t.Fatalf("after the void, the card back: %+v", p)
+	}
+	// Another register wrote the card in between: the record is its, and
+	// stays; register 1, offline, believes it (poorer, never richer).
+	b := newPurseRig(t, 2, 3)
+	s.insert(r)
+	r.do("k 30\r", "=+ 成功 消费 30.00 | 余额 70.00", "out")
+	s.insert(b)
+	b.do("= 余额 70.00 | 周* 请输入金额", "k 5\r", "=+ 成功 消费 5.00 | 余额 65.00", "out")
+	r.do("k 9999\r\r", "entries 6")
+	s.insert(r)
+	r.do("= 余额 65.00 | 周* 请输入金额")
+	if p := s.purse(t); p.Writer != 2 {
+		t.Fatalf("register 1 rewrote register 2's record: %+v", p)
+	}
+}

@@ -149,16 +149,24 @@ type Register struct {
 	writers card.PurseKeys             // whose purse records to believe: Config.PurseKeys and the register's own
 	server  atomic.Pointer[wire.Rules] // the server's rules (SetServerRules), nil for none
 
-	mode      mode
-	present   bool        // a card is in
-	event     CardEvent   // the event that put it in
-	card      CardView    // modeAmount: the card as checked
-	purse     *card.Purse // the purse record on the card in, as last read or written; nil for none
-	noCashier bool        // the card in was refused for want of a signed-in cashier
-	keyed     []byte      // the amount (modeAmount) or a staff code (idle, done)
-	rest      Screen      // what to show again when a code entry is cancelled
-	cashier   string      // the signed-in cashier's id, or ""
-	shift     ShiftJob    // the signed-in cashier's shift: Start and FirstSeq set
+	mode    mode
+	present bool        // a card is in
+	event   CardEvent   // the event that put it in
+	card    CardView    // modeAmount: the card as checked
+	purse   *card.Purse // the purse record on the card in, as last read or written; nil for none
+	// written is the purse record this register last wrote, the journal
+	// seq of the sale it was written for, and that sale's amount once it
+	// is voided: the record waits to be written back (unwritePurse).
+	written struct {
+		purse  card.Purse
+		sale   uint64
+		voided money.Fen
+	}
+	noCashier bool     // the card in was refused for want of a signed-in cashier
+	keyed     []byte   // the amount (modeAmount) or a staff code (idle, done)
+	rest      Screen   // what to show again when a code entry is cancelled
+	cashier   string   // the signed-in cashier's id, or ""
+	shift     ShiftJob // the signed-in cashier's shift: Start and FirstSeq set
 
 	voidSale journal.Entry // modeVoid: the sale to void
 	voidBy   string        // modeVoid: the supervisor's id
@@ -344,6 +352,7 @@ func (r *Register) HandleCard(ev CardEvent) {
 		p := *ev.Purse
 		r.purse = &p
 	}
+	r.unwritePurse() // a void made since this register wrote the card's record
 	r.checkCard(ev)
 }
 
@@ -864,6 +873,7 @@ func (r *Register) recordVoid() {
 		return
 	}
 	after := before + sale.Amount
+	r.voidPurse(sale)
 	r.log.Info("void", "seq", e.Seq, "sale_seq", sale.Seq, "card", sale.CardNo, "amount", sale.Amount.String(),
 		"balance", after.String(), "supervisor", r.voidBy, "offline", !online)
 	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: BeepSuccess})
