@@ -175,7 +175,7 @@ func TestPurseCardLeavesBeforeWrite(t *testing.T) {
 	}
 }
 
-// TestPurseRecordFirstJournal: a sale the journal could not record writes
+// TestPurseRecordJournalFirst: a sale the journal could not record writes
 // no purse record either.
 func TestPurseRecordJournalFirst(t *testing.T) {
 	r := newPurseRig(t, 1, 3)
