@@ -25,6 +25,22 @@ type CardEvent struct {
 	// Signer, for a card that signs its sales (the fanka card profile),
 	// asks it to; nil for a card that does not (the uid profile).
 	Signer CardSigner
+	// Purse is the purse record the card held when it was read (fanka
+	// cards, shared/card.Purse), as read: the register verifies it. Nil
+	// when the card keeps none or has none yet.
+	Purse *card.Purse
+	// PurseWriter rewrites the card's purse record; nil for a card that
+	// keeps none (the uid profile).
+	PurseWriter PurseWriter
+}
+
+// PurseWriter is a card in the reader that keeps a purse record.
+type PurseWriter interface {
+	// WritePurse writes p to the card. It fails when the card has left,
+	// when it holds a record with a sequence as high (a *card.StatusError
+	// with SW card.SWPurseStale) or refuses p otherwise (card.ErrStatus).
+	// ctx bounds the wait.
+	WritePurse(ctx context.Context, p card.Purse) error
 }
 
 // CardSigner is a card in the reader that signs each sale (shared/card,

@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -72,6 +73,16 @@ type Config struct {
 	// Beeper, if set, sounds each screen's beep besides the display: a
 	// keypad with a buzzer (the display sounds its own, if it has one).
 	Beeper Beeper
+	// PurseKey is the register's own Ed25519 key (the journal's), with
+	// which it signs the purse record it writes to a fanka card after each
+	// sale; nil: it writes none.
+	PurseKey ed25519.PrivateKey
+	// PurseKeys are the other writers whose purse records the register
+	// believes: the other registers' public keys by register id, and the
+	// office's (card.WriterOffice). The register's own public key, from
+	// PurseKey, is added under Terminal. A record from a writer not here is
+	// ignored (and logged).
+	PurseKeys card.PurseKeys
 	// Receipts, if set, is woken once each sale is shown as 成功, to print
 	// its receipt, and once each void is shown, to print its void slip;
 	// the journal queued them with the entry (ReceiptQueue). Nil: the
@@ -135,17 +146,27 @@ type Register struct {
 	uplink  Uplink
 	log     *slog.Logger
 	rules   atomic.Pointer[Rules]
+	writers card.PurseKeys             // whose purse records to believe: Config.PurseKeys and the register's own
 	server  atomic.Pointer[wire.Rules] // the server's rules (SetServerRules), nil for none
 
-	mode      mode
-	present   bool      // a card is in
-	event     CardEvent // the event that put it in
-	card      CardView  // modeAmount: the card as checked
-	noCashier bool      // the card in was refused for want of a signed-in cashier
-	keyed     []byte    // the amount (modeAmount) or a staff code (idle, done)
-	rest      Screen    // what to show again when a code entry is cancelled
-	cashier   string    // the signed-in cashier's id, or ""
-	shift     ShiftJob  // the signed-in cashier's shift: Start and FirstSeq set
+	mode    mode
+	present bool        // a card is in
+	event   CardEvent   // the event that put it in
+	card    CardView    // modeAmount: the card as checked
+	purse   *card.Purse // the purse record on the card in, as last read or written; nil for none
+	// written is the purse record this register last wrote, the journal
+	// seq of the sale it was written for, and that sale's amount once it
+	// is voided: the record waits to be written back (unwritePurse).
+	written struct {
+		purse  card.Purse
+		sale   uint64
+		voided money.Fen
+	}
+	noCashier bool     // the card in was refused for want of a signed-in cashier
+	keyed     []byte   // the amount (modeAmount) or a staff code (idle, done)
+	rest      Screen   // what to show again when a code entry is cancelled
+	cashier   string   // the signed-in cashier's id, or ""
+	shift     ShiftJob // the signed-in cashier's shift: Start and FirstSeq set
 
 	voidSale journal.Entry // modeVoid: the sale to void
 	voidBy   string        // modeVoid: the supervisor's id
@@ -178,7 +199,13 @@ func NewRegister(cfg Config, j Journal, d Display, u Uplink) (*Register, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Register{cfg: cfg, journal: j, display: d, uplink: u, log: cfg.Logger}
+	r := &Register{cfg: cfg, journal: j, display: d, uplink: u, log: cfg.Logger, writers: card.PurseKeys{}}
+	for id, k := range cfg.PurseKeys {
+		r.writers[id] = k
+	}
+	if cfg.PurseKey != nil {
+		r.writers[cfg.Terminal] = cfg.PurseKey.Public().(ed25519.PublicKey)
+	}
 	r.rules.Store(&rules)
 	if e, ok, err := j.LastEntry(); err != nil {
 		r.log.Error("journal: last entry", "err", err)
@@ -314,13 +341,18 @@ func (r *Register) HandleCard(ev CardEvent) {
 	r.cause = ev.At
 	r.keyed = r.keyed[:0]
 	if !ev.Present {
-		r.present, r.noCashier, r.event = false, false, CardEvent{}
+		r.present, r.noCashier, r.event, r.purse = false, false, CardEvent{}, nil
 		r.mode, r.card = modeIdle, CardView{}
 		r.rest = r.idleScreen()
 		r.show(r.rest)
 		return
 	}
-	r.present, r.event = true, ev
+	r.present, r.event, r.purse = true, ev, nil
+	if ev.Purse != nil {
+		p := *ev.Purse
+		r.purse = &p
+	}
+	r.unwritePurse() // a void made since this register wrote the card's record
 	r.checkCard(ev)
 }
 
@@ -351,6 +383,7 @@ func (r *Register) checkCard(ev CardEvent) {
 		r.refuse(msgNotIssued, msgSeeOffice)
 		return
 	}
+	view = r.withPurse(view)
 	switch view.Status {
 	case wire.CardActive:
 	case wire.CardFrozen:
@@ -540,6 +573,7 @@ func (r *Register) confirm() {
 	}
 	r.lastSale.seq, r.lastSale.at = e.Seq, now
 	after := r.card.Balance - amount
+	r.writePurse(e, after, now)
 	r.log.Info("sale", "seq", e.Seq, "card", e.CardNo, "amount", amount.String(), "balance", after.String(),
 		"cashier", e.Cashier, "offline", !online, "card_signed", len(e.CardSig) > 0)
 	r.card.Balance = after
@@ -839,6 +873,7 @@ func (r *Register) recordVoid() {
 		return
 	}
 	after := before + sale.Amount
+	r.voidPurse(sale)
 	r.log.Info("void", "seq", e.Seq, "sale_seq", sale.Seq, "card", sale.CardNo, "amount", sale.Amount.String(),
 		"balance", after.String(), "supervisor", r.voidBy, "offline", !online)
 	r.show(Screen{Lines: []string{"已撤销 " + sale.Amount.String(), "余额 " + after.String()}, Beep: BeepSuccess})

@@ -137,7 +137,13 @@ func newRig(t *testing.T, change func(*terminal.Rules)) *rig {
 // before the register is made.
 func newRigAt(t *testing.T, path string, change func(*terminal.Rules), setup func(*terminal.Config, *tj.Journal)) *rig {
 	t.Helper()
-	j, err := tj.Open(path, 1, registerKey)
+	return newRigAs(t, path, 1, registerKey, change, setup)
+}
+
+// newRigAs is newRigAt for register id with key.
+func newRigAs(t *testing.T, path string, id uint32, key ed25519.PrivateKey, change func(*terminal.Rules), setup func(*terminal.Config, *tj.Journal)) *rig {
+	t.Helper()
+	j, err := tj.Open(path, id, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +169,7 @@ func newRigAt(t *testing.T, path string, change func(*terminal.Rules), setup fun
 	}
 	cfg := terminal.Config{
 		Rules:    &rules,
-		Terminal: 1,
+		Terminal: id,
 		Now:      func() time.Time { return r.now },
 		Logger:   slog.New(slog.NewTextHandler(r.log, nil)),
 	}
@@ -632,6 +638,9 @@ type appSigner struct {
 	card virtual.Card
 	id   card.Identity
 	gone bool
+	// leave makes the card leave once it has signed: the diner pulled it
+	// while the sale was being recorded.
+	leave bool
 }
 
 func newAppSigner(t *testing.T, cardNo string) *appSigner {
@@ -655,6 +664,7 @@ func (s *appSigner) SignSale(_ context.Context, ch card.Challenge) ([]byte, erro
 	if err := card.VerifySale(s.id.PublicKey, s.id.CardNo, ch, sig); err != nil {
 		return nil, err
 	}
+	s.gone = s.gone || s.leave
 	return sig.Marshal(), nil
 }
 

@@ -111,7 +111,7 @@ func TestServerPresetsAndOfflineLimits(t *testing.T) {
 		steps  []string
 	}{
 		{"key A sells the server's lunch price", nil, priced,
-			[]string{"in A1", "k A", "= 消费 15.00 | 余额 85.00", "k \r", "=! 成功 消费 15.00 | 余额 85.00", "entries 1"}},
+			[]string{"in A1", "k A", "= 消费 15.00 | 余额 85.00", "k \r", "=+ 成功 消费 15.00 | 余额 85.00", "entries 1"}},
 		{"key B has no meal on the server, though the register prices it", nil, priced,
 			[]string{"in A1", "k B", "=! 无此套餐 | 请输入金额", "k \r", "entries 0"}},
 		{"key C has the server's meal, though the register has none", nil, priced,
@@ -123,9 +123,9 @@ func TestServerPresetsAndOfflineLimits(t *testing.T) {
 		{"without server prices the register's own lunch prices hold", nil, nil,
 			[]string{"in A1", "k B", "= 消费 8.50 | 余额 91.50"}},
 		{"the server's offline per-sale limit, lower", nil, offline(wire.OfflineLimits{MaxSale: 15 * money.Yuan}),
-			[]string{"offline", "in A1", "k 15.01\r", "=! 超出离线限额 | 单笔 15.00", "entries 0", "k 15\r", "=! 成功 消费 15.00 | 余额 85.00"}},
+			[]string{"offline", "in A1", "k 15.01\r", "=! 超出离线限额 | 单笔 15.00", "entries 0", "k 15\r", "=+ 成功 消费 15.00 | 余额 85.00"}},
 		{"the server's offline per-sale limit does not apply online", nil, offline(wire.OfflineLimits{MaxSale: 15 * money.Yuan}),
-			[]string{"in A1", "k 18\r", "=! 成功 消费 18.00 | 余额 82.00"}},
+			[]string{"in A1", "k 18\r", "=+ 成功 消费 18.00 | 余额 82.00"}},
 		{"the register's offline per-sale limit, lower than the server's",
 			func(r *terminal.Rules) { r.Offline.MaxSale = 10 * money.Yuan }, offline(wire.OfflineLimits{MaxSale: 15 * money.Yuan}),
 			[]string{"offline", "in A1", "k 10.01\r", "=! 超出离线限额 | 单笔 10.00", "entries 0"}},
@@ -166,7 +166,7 @@ func TestServerSoftCount(t *testing.T) {
 	if r.link.reaches != 0 {
 		t.Fatalf("tried the server %d times before the soft count", r.link.reaches)
 	}
-	r.do("+11s", "in A1", "k 1\r", "=! 成功 消费 1.00 | 余额 98.00")
+	r.do("+11s", "in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 98.00")
 	if r.link.reaches != 1 {
 		t.Fatalf("tried the server %d times past the soft count, want 1", r.link.reaches)
 	}
@@ -184,7 +184,7 @@ func TestServerPresetsAfterRestart(t *testing.T) {
 	}
 	r.restartOffline()
 	r.do("in A1", "k A", "= 消费 15.00 | 余额 85.00", "k \r", "=! 超出离线限额 | 单笔 12.00", "entries 0",
-		"k 12\r", "=! 成功 消费 12.00 | 余额 88.00", "entries 1")
+		"k 12\r", "=+ 成功 消费 12.00 | 余额 88.00", "entries 1")
 }
 
 // restartOffline replaces the rig's register with a new one on the same

@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	firmwareconfig "github.com/fanka/fanka/firmware-config"
+	"github.com/fanka/fanka/shared/card"
 	"github.com/fanka/fanka/terminal/serial"
 	"github.com/fanka/fanka/terminal/virtual"
 )
@@ -27,6 +32,7 @@ type register struct {
 	display *virtual.DisplayPeer
 	keypad  *virtual.KeypadPeer
 	pty     *virtual.PTY
+	data    string // its data directory
 }
 
 func startRegister(t *testing.T, srv *server) *register {
@@ -66,7 +72,7 @@ func startRegisterWith(t *testing.T, srv *server, rules, ready string) *register
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &register{t: t, pty: pty, display: virtual.MustDisplayPeer(t, pty, dp), keypad: virtual.NewKeypadPeer(pty.Master, kp)}
+	r := &register{t: t, pty: pty, data: data, display: virtual.MustDisplayPeer(t, pty, dp), keypad: virtual.NewKeypadPeer(pty.Master, kp)}
 	config := filepath.Join(t.TempDir(), "register.toml")
 	err = os.WriteFile(config, []byte(`data = "`+data+`"
 max_sale = "200.00"
@@ -391,6 +397,33 @@ func TestFankaCardSale(t *testing.T) {
 	srv.waitBalance(cardNo, 4150)
 	if app.Counter() != 1 {
 		t.Fatalf("the card signed %d times", app.Counter())
+	}
+	// The register wrote the card its purse record after the sale, signed
+	// with the key `fanka-terminal key` prints for the other registers.
+	keyOut, err := exec.Command(bin.client, "key", "--data", reg.data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fanka-terminal key: %v\n%s", err, keyOut)
+	}
+	var writers struct {
+		PurseWriter []struct {
+			ID        uint32 `toml:"id"`
+			PublicKey string `toml:"public_key"`
+		} `toml:"purse_writer"`
+	}
+	if _, err := toml.Decode(string(keyOut), &writers); err != nil || len(writers.PurseWriter) != 1 {
+		t.Fatalf("fanka-terminal key printed %q (%v)", keyOut, err)
+	}
+	w := writers.PurseWriter[0]
+	pub, err := base64.StdEncoding.DecodeString(w.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := app.Purse()
+	if !ok || p.Balance != 4150 || p.TodayCount != 1 || p.Seq != 1 || p.Writer != w.ID {
+		t.Fatalf("purse record on the card %+v (%v), want balance 41.50, one sale, seq 1, writer %d", p, ok, w.ID)
+	}
+	if _, err := card.OpenPurse(p.Marshal(), cardNo, card.PurseKeys{w.ID: ed25519.PublicKey(pub)}); err != nil {
+		t.Fatal(err)
 	}
 	if got := lines(reg.proc.out.String(), `"msg":"sale"`); len(got) != 1 || !strings.Contains(got[0], `"card_signed":true`) {
 		t.Fatalf("sale log %q", got)

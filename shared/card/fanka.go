@@ -35,6 +35,9 @@ import (
 // then signs SaleMessage with it. READ IDENTITY and SIGN SALE answer 69 85
 // unless the application was selected since the card was powered; a card
 // without the application answers SELECT with 6A 82.
+//
+// The card also keeps a purse record that registers read and rewrite
+// (READ PURSE 80 30, WRITE PURSE 80 32): see Purse.
 const ProfileFanka Profile = "fanka"
 
 // AID is the fanka application's identifier: F0 (a proprietary,
@@ -51,6 +54,7 @@ const (
 	InsSelect       = 0xA4
 	InsReadIdentity = 0x10
 	InsSignSale     = 0x20
+	// InsReadPurse and InsWritePurse are in purse.go.
 )
 
 // More status words the fanka application answers with.

@@ -290,10 +290,7 @@ func (j *Journal) count(pe pendingEntry, sign int) {
 
 // Day returns the day number (days since 1970-01-01 in t's location) that
 // daily counts are kept by.
-func Day(t time.Time) int32 {
-	y, m, d := t.Date()
-	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
-}
+func Day(t time.Time) int32 { return terminal.Day(t) }
 
 // Card returns what the register knows of a card: the server's last word on
 // it and this register's sales the server has not reflected yet.

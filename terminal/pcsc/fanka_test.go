@@ -3,6 +3,7 @@ package pcsc_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -36,8 +37,12 @@ func TestFankaCardSignsThroughPCSC(t *testing.T) {
 	if !ev.Present || ev.CardNo != "FK0001" || ev.Err != nil || ev.Signer == nil {
 		t.Fatalf("event %+v, want the fanka card with a signer", ev)
 	}
-	if got := in.APDUs(); len(got) != 2 || !bytes.Equal(got[0], card.Select) || !bytes.Equal(got[1], card.ReadIdentity) {
-		t.Fatalf("card received % X, want SELECT and READ IDENTITY", got)
+	if got := in.APDUs(); len(got) != 3 || !bytes.Equal(got[0], card.Select) || !bytes.Equal(got[1], card.ReadIdentity) ||
+		!bytes.Equal(got[2], card.ReadPurse) {
+		t.Fatalf("card received % X, want SELECT, READ IDENTITY and READ PURSE", got)
+	}
+	if ev.Purse != nil || ev.PurseWriter == nil {
+		t.Fatalf("a new card: purse record %+v, writer %v; want none and a writer", ev.Purse, ev.PurseWriter)
 	}
 	ch := card.Challenge{Terminal: 4, Seq: 17, Amount: 1250, Time: time.Now().UnixMilli()}
 	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
@@ -107,8 +112,8 @@ func TestFankaProfileFallsBack(t *testing.T) {
 			r := mustOpen(t, pcsc.Config{Profiles: tt.profiles})
 			in := mustInsert(t, tt.card)
 			ev := nextEvent(t, r)
-			if !ev.Present || ev.CardNo != "DEADBEEF" || ev.Err != nil || ev.Signer != nil {
-				t.Fatalf("event %+v, want the UID and no signer", ev)
+			if !ev.Present || ev.CardNo != "DEADBEEF" || ev.Err != nil || ev.Signer != nil || ev.Purse != nil || ev.PurseWriter != nil {
+				t.Fatalf("event %+v, want the UID and no signer, no purse", ev)
 			}
 			mustRemove(t, in)
 			nextEvent(t, r)
@@ -154,4 +159,90 @@ func TestOpenRejectsUnknownProfile(t *testing.T) {
 	if _, err := pcsc.Open(pcsc.Config{Profiles: []card.Profile{"mifare"}}); err == nil {
 		t.Fatal("unknown profile taken")
 	}
+}
+
+// TestFankaPurseThroughPCSC: a purse record written through pcscd is read
+// back with the card the next time it comes; the card refuses a record
+// whose sequence is not above its own, and another card's record, and
+// keeps what it had; a card that left takes no record.
+func TestFankaPurseThroughPCSC(t *testing.T) {
+	virtual.MustPCSCD(t)
+	waitSlot(t, false)
+	r := mustOpen(t, pcsc.Config{Profiles: fankaFirst})
+	app := mustApp(t, "FK0001")
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
+	sign := func(p card.Purse) card.Purse {
+		t.Helper()
+		p, err := card.SignPurse(p, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+	defer cancel()
+
+	in := mustInsert(t, virtual.Card{Fanka: app})
+	ev := nextEvent(t, r)
+	first := sign(card.Purse{CardNo: "FK0001", Balance: 8750, Day: 20_000, TodayCount: 1, LastSale: 1_700_000_000_000, Seq: 1, Writer: 4})
+	if err := ev.PurseWriter.WritePurse(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	var se *card.StatusError
+	for _, tt := range []struct {
+		name string
+		p    card.Purse
+		sw   uint16
+	}{
+		{"same sequence", sign(card.Purse{CardNo: "FK0001", Balance: 99999, Seq: 1, Writer: 4}), card.SWPurseStale},
+		{"lower sequence", sign(card.Purse{CardNo: "FK0001", Balance: 99999, Seq: 0, Writer: 4}), card.SWPurseStale},
+		{"another card's record", sign(card.Purse{CardNo: "FK0002", Balance: 99999, Seq: 9, Writer: 4}), card.SWWrongData},
+	} {
+		if err := ev.PurseWriter.WritePurse(ctx, tt.p); !errors.As(err, &se) || se.SW != tt.sw {
+			t.Errorf("%s: WritePurse = %v, want status %04X", tt.name, err, tt.sw)
+		}
+	}
+	if got, ok := app.Purse(); !ok || got != first {
+		t.Fatalf("card holds %+v (%v), want the first record", got, ok)
+	}
+	mustRemove(t, in)
+	nextEvent(t, r)
+	late := sign(card.Purse{CardNo: "FK0001", Balance: 1, Seq: 2, Writer: 4})
+	if err := ev.PurseWriter.WritePurse(ctx, late); err == nil {
+		t.Fatal("a card that left took a record")
+	}
+
+	in = mustInsert(t, virtual.Card{Fanka: app})
+	ev = nextEvent(t, r)
+	if ev.Purse == nil || *ev.Purse != first {
+		t.Fatalf("read back %+v, want %+v", ev.Purse, first)
+	}
+	if _, err := card.OpenPurse(ev.Purse.Marshal(), ev.CardNo, card.PurseKeys{4: key.Public().(ed25519.PublicKey)}); err != nil {
+		t.Fatal(err)
+	}
+	mustRemove(t, in)
+	nextEvent(t, r)
+}
+
+// TestFankaPurseUnreadable: a card whose READ PURSE answers an error is
+// still read (its identity is good): it comes without a record.
+func TestFankaPurseUnreadable(t *testing.T) {
+	virtual.MustPCSCD(t)
+	waitSlot(t, false)
+	r := mustOpen(t, pcsc.Config{Profiles: fankaFirst})
+	app := mustApp(t, "FK0003")
+	c := virtual.Card{Fanka: app}
+	c.Respond = func(apdu []byte) []byte {
+		if bytes.Equal(apdu, card.ReadPurse) {
+			return []byte{0x6F, 0x00}
+		}
+		return virtual.Card{Fanka: app}.Answer(apdu)
+	}
+	in := mustInsert(t, c)
+	ev := nextEvent(t, r)
+	if !ev.Present || ev.CardNo != "FK0003" || ev.Err != nil || ev.Purse != nil || ev.PurseWriter == nil {
+		t.Fatalf("event %+v, want the card without a record", ev)
+	}
+	mustRemove(t, in)
+	nextEvent(t, r)
 }

@@ -386,7 +386,7 @@ func (w *watcher) insert(ctx context.Context, sc *scard.Context, name string, at
 	}
 	ev := terminal.CardEvent{Present: true, CardNo: no, Err: err, At: at}
 	if signer != nil {
-		ev.Signer = signer
+		ev.Signer, ev.PurseWriter, ev.Purse = signer, signer, signer.purse
 	}
 	w.send(ctx, item{ev: ev})
 }
@@ -421,7 +421,16 @@ func (w *watcher) readCard(sc *scard.Context, name string) (string, *fankaCard, 
 		if err != nil {
 			return "", nil, err
 		}
-		return id.CardNo, &fankaCard{reader: name, id: id}, nil
+		f := &fankaCard{reader: name, id: id}
+		switch p, ok, err := readPurse(c); {
+		case err != nil:
+			// The sale does not need the record: the register decides
+			// from its cache, as for a card that has none yet.
+			w.log.Warn("purse record unreadable", "card", id.CardNo, "err", err)
+		case ok:
+			f.purse = &p
+		}
+		return id.CardNo, f, nil
 	}
 	if !slices.Contains(w.cfg.Profiles, card.ProfileUID) {
 		return "", nil, fmt.Errorf("pcsc: the card has no fanka application, and uid cards are not taken")
@@ -464,31 +473,72 @@ func readFanka(c *scard.Card) (card.Identity, error) {
 	return id, nil
 }
 
-// fankaCard signs sales with the fanka card read on a reader. It talks to
-// the card through a PC/SC context of its own: the watcher's is blocked in
-// GetStatusChange most of the time.
+// readPurse reads the purse record of the fanka card c (selected), and
+// false when it has none yet.
+func readPurse(c *scard.Card) (card.Purse, bool, error) {
+	resp, err := c.Transmit(card.ReadPurse)
+	if err != nil {
+		return card.Purse{}, false, fmt.Errorf("pcsc: read purse: %w", err)
+	}
+	p, ok, err := card.ParseReadPurse(resp)
+	if err != nil {
+		return card.Purse{}, false, fmt.Errorf("pcsc: read purse: %w", err)
+	}
+	return p, ok, nil
+}
+
+// fankaCard signs sales with the fanka card read on a reader and rewrites
+// its purse record. It talks to the card through a PC/SC context of its
+// own: the watcher's is blocked in GetStatusChange most of the time.
 type fankaCard struct {
 	reader string
 	id     card.Identity
+	purse  *card.Purse // the record read with the identity, nil for none
 }
 
-var _ terminal.CardSigner = (*fankaCard)(nil)
+var (
+	_ terminal.CardSigner  = (*fankaCard)(nil)
+	_ terminal.PurseWriter = (*fankaCard)(nil)
+)
 
 // SignSale selects the application again and has the card sign ch; see
 // terminal.CardSigner. ctx is looked at between the steps (each PC/SC call
 // is short).
 func (f *fankaCard) SignSale(ctx context.Context, ch card.Challenge) ([]byte, error) {
+	var sig card.SaleSignature
+	err := f.transmit(ctx, "sign sale", card.SignSale(ch), func(resp []byte) (err error) {
+		sig, err = card.ParseSignSale(resp)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := card.VerifySale(f.id.PublicKey, f.id.CardNo, ch, sig); err != nil {
+		return nil, fmt.Errorf("pcsc: sign sale: not the card read (swapped?): %w", err)
+	}
+	return sig.Marshal(), nil
+}
+
+// WritePurse selects the application again and writes p; see
+// terminal.PurseWriter.
+func (f *fankaCard) WritePurse(ctx context.Context, p card.Purse) error {
+	return f.transmit(ctx, "write purse", card.WritePurse(p), card.ParseWritePurse)
+}
+
+// transmit connects to the card, selects the application and sends apdu,
+// whose answer parse reads. ctx is looked at between the steps.
+func (f *fankaCard) transmit(ctx context.Context, op string, apdu []byte, parse func(resp []byte) error) error {
 	sc, err := scard.EstablishContext()
 	if err != nil {
-		return nil, fmt.Errorf("pcsc: sign sale: %w", err)
+		return fmt.Errorf("pcsc: %s: %w", op, err)
 	}
 	defer sc.Release()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	c, err := sc.Connect(f.reader, scard.ShareShared, scard.ProtocolAny)
 	if err != nil {
-		return nil, fmt.Errorf("pcsc: sign sale: connect to card: %w", err)
+		return fmt.Errorf("pcsc: %s: connect to card: %w", op, err)
 	}
 	defer c.Disconnect(scard.LeaveCard)
 	resp, err := c.Transmit(card.Select)
@@ -496,23 +546,19 @@ func (f *fankaCard) SignSale(ctx context.Context, ch card.Challenge) ([]byte, er
 		_, err = card.ParseSelect(resp)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pcsc: sign sale: select: %w", err)
+		return fmt.Errorf("pcsc: %s: select: %w", op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	resp, err = c.Transmit(card.SignSale(ch))
+	resp, err = c.Transmit(apdu)
+	if err == nil {
+		err = parse(resp)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("pcsc: sign sale: %w", err)
+		return fmt.Errorf("pcsc: %s: %w", op, err)
 	}
-	sig, err := card.ParseSignSale(resp)
-	if err != nil {
-		return nil, fmt.Errorf("pcsc: sign sale: %w", err)
-	}
-	if err := card.VerifySale(f.id.PublicKey, f.id.CardNo, ch, sig); err != nil {
-		return nil, fmt.Errorf("pcsc: sign sale: not the card read (swapped?): %w", err)
-	}
-	return sig.Marshal(), nil
+	return nil
 }
 
 // send hands it to NextCardEvent, waiting while the buffer is full.

@@ -15,8 +15,8 @@ import (
 
 // FankaApp is the fanka card application (shared/card, ProfileFanka) as a
 // virtual card runs it: the card number, the key pair made at issuance and
-// the signature counter, which lasts from one insertion to the next like
-// a real card's. Put it in Card.Fanka. Its methods are safe for
+// the signature counter and the purse record, which last from one
+// insertion to the next like a real card's. Put it in Card.Fanka. Its methods are safe for
 // concurrent use.
 type FankaApp struct {
 	cardNo string
@@ -24,7 +24,8 @@ type FankaApp struct {
 
 	mu       sync.Mutex
 	counter  uint32
-	selected bool // SELECT answered since the card was powered
+	purse    []byte // the purse record, nil until one is written
+	selected bool   // SELECT answered since the card was powered
 }
 
 // NewFankaApp issues a fanka card numbered cardNo with a new P-256 key.
@@ -60,6 +61,18 @@ func (a *FankaApp) SetCounter(n uint32) {
 	a.mu.Unlock()
 }
 
+// Purse returns the card's purse record as written, and false when none
+// has been written yet.
+func (a *FankaApp) Purse() (card.Purse, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.purse == nil {
+		return card.Purse{}, false
+	}
+	p, err := card.ParsePurse(a.purse)
+	return p, err == nil
+}
+
 // powered notes that the card was powered on, off or reset: the
 // application must be selected again.
 func (a *FankaApp) powered() {
@@ -93,7 +106,7 @@ func (a *FankaApp) answer(apdu []byte) []byte {
 		return []byte{card.AppVersion, 0x90, 0x00}
 	}
 	switch apdu[1] {
-	case card.InsReadIdentity, card.InsSignSale:
+	case card.InsReadIdentity, card.InsSignSale, card.InsReadPurse, card.InsWritePurse:
 	default:
 		return sw(card.SWInsNotSupported)
 	}
@@ -103,7 +116,8 @@ func (a *FankaApp) answer(apdu []byte) []byte {
 	if !a.selected {
 		return sw(card.SWConditions)
 	}
-	if apdu[1] == card.InsReadIdentity {
+	switch apdu[1] {
+	case card.InsReadIdentity:
 		if len(apdu) != 5 {
 			return sw(card.SWWrongLength)
 		}
@@ -112,6 +126,16 @@ func (a *FankaApp) answer(apdu []byte) []byte {
 			return sw(card.SWWrongData)
 		}
 		return resp
+	case card.InsReadPurse:
+		if len(apdu) != 5 {
+			return sw(card.SWWrongLength)
+		}
+		if a.purse == nil {
+			return sw(card.SWNoPurse)
+		}
+		return append(bytes.Clone(a.purse), 0x90, 0x00)
+	case card.InsWritePurse:
+		return a.writePurse(apdu)
 	}
 	data, ok := commandData(apdu)
 	if !ok || len(data) != card.ChallengeSize {
@@ -130,6 +154,27 @@ func (a *FankaApp) answer(apdu []byte) []byte {
 		return sw(card.SWWrongData)
 	}
 	return append(sig.Marshal(), 0x90, 0x00)
+}
+
+// writePurse answers WRITE PURSE: the record must be well formed, name
+// this card, and have a sequence above the stored record's. The card does
+// not check the signature: it does not know the writers' keys.
+func (a *FankaApp) writePurse(apdu []byte) []byte {
+	data, ok := commandData(apdu)
+	if !ok || len(data) != card.PurseSize {
+		return sw(card.SWWrongLength)
+	}
+	p, err := card.ParsePurse(data)
+	if err != nil || p.CardNo != a.cardNo {
+		return sw(card.SWWrongData)
+	}
+	if a.purse != nil {
+		if old, err := card.ParsePurse(a.purse); err == nil && p.Seq <= old.Seq {
+			return sw(card.SWPurseStale)
+		}
+	}
+	a.purse = bytes.Clone(data)
+	return sw(card.SWOK)
 }
 
 // commandData returns the data of a short case 3 or 4 C-APDU (CLA INS P1

@@ -3,6 +3,7 @@ package virtual_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -358,7 +359,7 @@ func TestFankaApp(t *testing.T) {
 		{"another AID", []byte{0x00, 0xA4, 0x04, 0x00, 0x03, 0xA0, 0x00, 0x01, 0x00}, card.SWAppNotFound},
 		{"SELECT with bad P1", []byte{0x00, 0xA4, 0x00, 0x00, 0x02, 0x3F, 0x00}, card.SWWrongP1P2},
 		{"short challenge", append(card.SignSale(ch)[:4], 0x02, 0x00, 0x00, 0x00), card.SWWrongLength},
-		{"unknown instruction", []byte{0x80, 0x30, 0x00, 0x00, 0x00}, card.SWInsNotSupported},
+		{"unknown instruction", []byte{0x80, 0x40, 0x00, 0x00, 0x00}, card.SWInsNotSupported},
 		{"READ IDENTITY with P1", []byte{0x80, 0x10, 0x01, 0x00, 0x00}, card.SWWrongP1P2},
 	} {
 		c.Answer(card.Select)
@@ -380,5 +381,76 @@ func TestFankaApp(t *testing.T) {
 	// A card without the application.
 	if got := sw(virtual.Card{UID: []byte{1, 2, 3, 4}}.Answer(card.Select)); got != card.SWAppNotFound {
 		t.Fatalf("SELECT on a uid card: %04X", got)
+	}
+}
+
+// TestFankaPurse talks to the virtual card's purse record byte by byte.
+func TestFankaPurse(t *testing.T) {
+	app, err := virtual.NewFankaApp("FK0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := virtual.Card{Fanka: app}
+	sw := func(resp []byte) uint16 { return uint16(resp[len(resp)-2])<<8 | uint16(resp[len(resp)-1]) }
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	rec, err := card.SignPurse(card.Purse{CardNo: "FK0001", Balance: 500, Day: 20_000, TodayCount: 1, LastSale: 1, Seq: 5, Writer: 2}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := card.WritePurse(rec)
+
+	// Before SELECT: refused.
+	if got := sw(c.Answer(card.ReadPurse)); got != card.SWConditions {
+		t.Fatalf("READ PURSE before SELECT: %04X", got)
+	}
+	if got := sw(c.Answer(write)); got != card.SWConditions {
+		t.Fatalf("WRITE PURSE before SELECT: %04X", got)
+	}
+	c.Answer(card.Select)
+	if got := c.Answer(card.ReadPurse); !bytes.Equal(got, []byte{0x6A, 0x88}) {
+		t.Fatalf("READ PURSE of a new card: % X", got)
+	}
+	if got := sw(c.Answer(write)); got != card.SWOK {
+		t.Fatalf("WRITE PURSE: %04X", got)
+	}
+	if got := c.Answer(card.ReadPurse); !bytes.Equal(got, append(rec.Marshal(), 0x90, 0x00)) {
+		t.Fatalf("READ PURSE: % X", got)
+	}
+	stale := rec
+	stale.Balance = 99999
+	otherCard := rec
+	otherCard.CardNo, otherCard.Seq = "FK0002", 6
+	badVersion := card.WritePurse(card.Purse{CardNo: "FK0001", Seq: 7})
+	badVersion[5] = 2
+	for _, tt := range []struct {
+		name string
+		apdu []byte
+		want uint16
+	}{
+		{"same sequence", card.WritePurse(stale), card.SWPurseStale},
+		{"lower sequence", card.WritePurse(card.Purse{CardNo: "FK0001", Seq: 4}), card.SWPurseStale},
+		{"another card's record", card.WritePurse(otherCard), card.SWWrongData},
+		{"wrong version", badVersion, card.SWWrongData},
+		{"short record", append(write[:4:4], 0x83), card.SWWrongLength},
+		{"record one byte short", append(append(write[:4:4], card.PurseSize-1), write[5:len(write)-1]...), card.SWWrongLength},
+		{"READ PURSE with P2", []byte{0x80, card.InsReadPurse, 0x00, 0x01, 0x00}, card.SWWrongP1P2},
+		{"READ PURSE with data", []byte{0x80, card.InsReadPurse, 0x00, 0x00, 0x01, 0x00}, card.SWWrongLength},
+	} {
+		if got := sw(c.Answer(tt.apdu)); got != tt.want {
+			t.Errorf("%s: %04X, want %04X", tt.name, got, tt.want)
+		}
+	}
+	if got, ok := app.Purse(); !ok || got != rec {
+		t.Fatalf("after refused writes the card holds %+v, want %+v", got, rec)
+	}
+	next := rec
+	next.Seq = 6
+	if got := sw(c.Answer(card.WritePurse(next))); got != card.SWOK {
+		t.Fatalf("next sequence: %04X", got)
+	}
+	// The record outlives the power: a new SELECT reads it.
+	c.Answer(card.Select)
+	if got, ok, err := card.ParseReadPurse(c.Answer(card.ReadPurse)); err != nil || !ok || got.Seq != 6 {
+		t.Fatalf("read after the next write: %+v %v %v", got, ok, err)
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,6 +54,17 @@ type Config struct {
 	// one database, tried in order; none: the server the register
 	// enrolled with.
 	Servers []ServerConfig `toml:"server"`
+	// PurseWriters are the other registers (and the office, id 0) whose
+	// purse records on fanka cards this register believes; its own are
+	// always believed.
+	PurseWriters []PurseWriterConfig `toml:"purse_writer"`
+}
+
+// PurseWriterConfig is a [[purse_writer]]: a register id and its Ed25519
+// public key in standard base64, as `fanka-terminal key` prints them.
+type PurseWriterConfig struct {
+	ID        *uint32 `toml:"id"`
+	PublicKey string  `toml:"public_key"`
 }
 
 // ServerConfig is one server the register may stream to.
@@ -203,6 +216,9 @@ func ParseConfig(b []byte) (Config, error) {
 	if _, err := c.CardProfiles(); err != nil {
 		return c, err
 	}
+	if _, err := c.PurseKeys(); err != nil {
+		return c, err
+	}
 	if _, err := c.Receipts(); err != nil {
 		return c, err
 	}
@@ -244,6 +260,26 @@ func (c Config) CardProfiles() ([]card.Profile, error) {
 		}
 	}
 	return out, nil
+}
+
+// PurseKeys returns the [[purse_writer]] keys. Each needs an id, appearing
+// once, and a 32-byte key.
+func (c Config) PurseKeys() (card.PurseKeys, error) {
+	keys := card.PurseKeys{}
+	for i, w := range c.PurseWriters {
+		if w.ID == nil {
+			return nil, fmt.Errorf("purse_writer[%d]: id is required (0 for the office)", i)
+		}
+		if _, dup := keys[*w.ID]; dup {
+			return nil, fmt.Errorf("purse_writer[%d]: id %d given twice", i, *w.ID)
+		}
+		k, err := base64.StdEncoding.DecodeString(w.PublicKey)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("purse_writer[%d]: public_key must be %d bytes in standard base64", i, ed25519.PublicKeySize)
+		}
+		keys[*w.ID] = ed25519.PublicKey(k)
+	}
+	return keys, nil
 }
 
 // SaleRules returns the register's rules as the file sets them.

@@ -48,6 +48,9 @@ func TestExampleConfig(t *testing.T) {
 	if len(c.Servers) != 2 || c.Servers[1].URL != "https://fanka-b.canteen.lan:8443" {
 		t.Fatalf("servers %+v", c.Servers)
 	}
+	if keys, err := c.PurseKeys(); err != nil || len(keys) != 1 || len(keys[2]) != 32 {
+		t.Fatalf("purse writers %v %v", keys, err)
+	}
 	want := terminal.OfflineLimits{MaxSale: 5000, MaxCardDay: 10000, MaxUnsynced: 300000, MaxAge: 72 * time.Hour, SoftCount: 100, HardCount: 1000}
 	if r.Offline != want {
 		t.Fatalf("offline %+v, want %+v", r.Offline, want)
@@ -56,6 +59,10 @@ func TestExampleConfig(t *testing.T) {
 
 func TestConfigDefaultsAndErrors(t *testing.T) {
 	const devices = "[keypad]\nport = \"/dev/k\"\n[display]\nport = \"/dev/k\"\n"
+	const key32 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=" // 32 bytes
+	if keys, err := purseKeysOf(devices + "[[purse_writer]]\nid = 0\npublic_key = \"" + key32 + "\"\n"); err != nil || len(keys[0]) != 32 {
+		t.Fatalf("the office's key: %v %v", keys, err)
+	}
 	c, err := ParseConfig([]byte(devices))
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +89,11 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"printer = \"file:/dev/usb/lp0\"\nreceipt_max_age = \"soon\"\n", "receipt_max_age"},
 		{"[[server]]\nurl = \"ftp://a\"\n", "scheme must be https"},
 		{"[[server]]\nurl = \"https://a:8443\"\nfingerprint = \"abcd\"\n", "64 hex digits"},
+		{"[[purse_writer]]\npublic_key = \"" + key32 + "\"\n", "id is required"},
+		{"[[purse_writer]]\nid = 2\npublic_key = \"AAAA\"\n", "public_key must be 32 bytes"},
+		{"[[purse_writer]]\nid = 2\npublic_key = \"not base64!\"\n", "public_key must be 32 bytes"},
+		{"[[purse_writer]]\nid = 2\npublic_key = \"" + key32 + "\"\n[[purse_writer]]\nid = 2\npublic_key = \"" + key32 + "\"\n", "id 2 given twice"},
+		{"[[purse_writer]]\nid = -1\npublic_key = \"" + key32 + "\"\n", "purse_writer"},
 	} {
 		// Tables may not be defined twice: put the devices last.
 		_, err := ParseConfig([]byte(tt.toml + devices))
@@ -116,4 +128,12 @@ func TestUplinkServers(t *testing.T) {
 	if _, err := parseServers("https://b=zz"); err == nil || !strings.Contains(err.Error(), "64 hex digits") {
 		t.Fatalf("a damaged fingerprint: %v", err)
 	}
+}
+
+func purseKeysOf(toml string) (card.PurseKeys, error) {
+	c, err := ParseConfig([]byte(toml))
+	if err != nil {
+		return nil, err
+	}
+	return c.PurseKeys()
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -114,4 +116,20 @@ func saveEnrolment(dir string, e Enrolment) error {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, enrolmentFile))
+}
+
+// printPurseWriter prints the enrolled register's id and public key as a
+// [[purse_writer]] table, for the other registers' config files.
+func printPurseWriter(dir string, w io.Writer) error {
+	e, err := loadEnrolment(dir)
+	if err != nil {
+		return err
+	}
+	key, err := loadOrCreateKey(dir)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "[[purse_writer]]\nid = %d\npublic_key = %q\n",
+		e.TerminalID, base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+	return err
 }

@@ -21,6 +21,7 @@ import (
 const usage = `usage:
   fanka-terminal enroll --server URL --code CODE --data DIR
   fanka-terminal run --config FILE
+  fanka-terminal key --data DIR
   fanka-terminal sim --data DIR [--card CARDNO] [--server URL --code CODE] [--note TEXT] [--daily-count N] [--printer LINK] [--servers URL=FINGERPRINT,…]
 `
 
@@ -77,6 +78,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return err
 		}
 		return run(ctx, cfg, newLogger(stderr))
+	case "key":
+		data := fs.String("data", "", "the register's data directory, enrolled")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if *data == "" {
+			return usageError{errors.New("key needs --data")}
+		}
+		return printPurseWriter(*data, stdout)
 	case "sim":
 		server := fs.String("server", "", "server URL (used when the data directory is not yet enrolled with --code)")
 		code := fs.String("code", "", "enrolment code, if the data directory is not enrolled yet")

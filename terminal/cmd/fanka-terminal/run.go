@@ -19,6 +19,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	writers, err := cfg.PurseKeys()
+	if err != nil {
+		return err
+	}
 	receipts, err := cfg.Receipts()
 	if err != nil {
 		return err
@@ -33,7 +37,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reader.Close()
-	r, err := openRegister(cfg.Data, cfg.Servers, terminal.Config{Rules: &rules, Cashier: cfg.Cashier, Beeper: devs.beeper}, receipts, devs.display, log)
+	r, err := openRegister(cfg.Data, cfg.Servers, terminal.Config{Rules: &rules, Cashier: cfg.Cashier, Beeper: devs.beeper, PurseKeys: writers}, receipts, devs.display, log)
 	if err != nil {
 		return err
 	}

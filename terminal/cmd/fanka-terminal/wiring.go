@@ -51,6 +51,7 @@ func openRegister(dir string, servers []ServerConfig, cfg terminal.Config, recei
 		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
 	cfg.Logger = log
 	cfg.Terminal = e.TerminalID
+	cfg.PurseKey = key // purse records are signed with the journal's key
 	if receipts != nil {
 		j.QueueReceipts()
 		rc := *receipts
