@@ -1,6 +1,6 @@
 // Package gateway is the registers' door to the server: the WebSocket
 // endpoint that proves each register's key, settles the journal entries it
-// streams, acks them, and pushes card changes back.
+// streams, acks them, and pushes card changes and the hotlist back.
 //
 // It speaks shared/wire exactly, one binary frame per message:
 //
@@ -10,6 +10,8 @@
 //	register → gateway  Entries …        gateway → register  Acks …
 //	gateway → register  Cards (changes since the cursor, then as cards change)
 //	gateway → register  Rules (after Welcome, then each time their version changes)
+//	gateway → register  Hotlist (the whole list or the changes since the
+//	                    register's hotlist cursor, then as it changes)
 //
 // A gap, a broken chain, a bad signature or an entry that cannot be
 // decoded ends the connection with Refused, an alarm and a log line;
@@ -49,6 +51,7 @@ import (
 type Store interface {
 	server.Settler
 	server.CardFeed
+	server.HotlistFeed
 	server.AlarmStore
 	server.RuleStore
 	// Terminal returns a register; ENOTFOUND if there is none.
@@ -115,6 +118,9 @@ type Gateway struct {
 	// changes: the commits made meanwhile go out together, and a card that
 	// changed several times goes out once.
 	CardsInterval time.Duration
+	// HotlistPerFrame is the most hotlist entries sent in one Hotlist
+	// frame, at most wire.MaxHotlist.
+	HotlistPerFrame int
 	// FramesPerSecond and FrameBurst limit the Entries frames a register
 	// sends on one connection: a token bucket of FrameBurst frames that
 	// fills at FramesPerSecond. EntriesPerSecond and EntryBurst limit the
@@ -141,6 +147,7 @@ type Gateway struct {
 	store    Store
 	feed     feed     // card changes, read once for every session
 	rules    ruleFeed // the rules, read once for every session
+	hotlist  hotlistFeed
 	upgrader websocket.Upgrader
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -169,6 +176,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 		PingInterval:      DefaultPingInterval,
 		CardsPerFrame:     wire.MaxCards,
 		CardsInterval:     DefaultCardsInterval,
+		HotlistPerFrame:   wire.MaxHotlist,
 		FramesPerSecond:   DefaultFramesPerSecond,
 		FrameBurst:        DefaultFrameBurst,
 		EntriesPerSecond:  DefaultEntriesPerSecond,
@@ -188,6 +196,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 	}
 	g.feed.g = g
 	g.rules.g = g
+	g.hotlist.g = g
 	return g
 }
 
@@ -491,11 +500,24 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 		return err
 	}
 
-	// Card changes and pings go out from their own goroutine; entries come
-	// in on this one. If the pusher fails, it ends the connection itself,
-	// which ends this goroutine's read or write.
+	// Card changes and pings go out from their own goroutine, the hotlist
+	// from another; entries come in on this one. If a pusher fails, it
+	// ends the connection itself, which ends this goroutine's read or
+	// write. A register whose Hello carried no hotlist cursor is older
+	// than the Hotlist message and is sent none.
 	pushCtx, stopPush := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if hello.Hotlist {
+		hotlistChanged := c.g.hotlist.subscribe(c)
+		defer c.g.hotlist.unsubscribe(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.followHotlist(pushCtx, hello.HotlistCursor, hotlistChanged); err != nil && pushCtx.Err() == nil {
+				c.end(pushCtx, err)
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

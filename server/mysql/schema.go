@@ -270,6 +270,16 @@ var migrations = [][]string{
 	},
 	// 7: the office's reads and the audit log (schema_reports.go).
 	reportsMigration,
+	// 8: the hotlist (see the SQLite store's migration 8).
+	{
+		`CREATE TABLE IF NOT EXISTS hotlist (
+			card_no VARCHAR(32) NOT NULL PRIMARY KEY,
+			status  VARCHAR(16) NOT NULL,
+			version BIGINT UNSIGNED NOT NULL,
+			UNIQUE KEY hotlist_version (version)
+		) ` + tableOptions,
+		`INSERT IGNORE INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE status <> 'active'`,
+	},
 }
 
 // LatestSchema is the schema version this code migrates a database to.

@@ -269,6 +269,17 @@ CREATE INDEX accounts_class ON accounts (user_class) WHERE kind = 'diner';
 `,
 	// 7: the office's reads and the audit log (schema_reports.go).
 	reportsMigration,
+	// 8: the hotlist registers refuse cards by (sqlops/hotlist.go): one
+	// row per card ever listed, with the card version of the change that
+	// last listed it or took it off; every card not active is listed.
+	`
+CREATE TABLE hotlist (
+	card_no TEXT PRIMARY KEY,
+	status  TEXT NOT NULL,               -- frozen, lost, closed: listed; active: taken off
+	version INTEGER NOT NULL UNIQUE      -- the card version of the change
+) STRICT;
+INSERT INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE status <> 'active';
+`,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

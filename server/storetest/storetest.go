@@ -58,6 +58,7 @@ func Run(t *testing.T, open Open) {
 		{"DailyReport", testDailyReport},
 		{"DailyReportSparse", testDailyReportSparse},
 		{"Audit", testAudit},
+		{"Hotlist", testHotlist},
 	}
 	tests = append(tests, opsTests...)
 	for _, tt := range tests {

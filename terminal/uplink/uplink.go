@@ -268,7 +268,11 @@ func (u *Uplink) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hello := &wire.Hello{Terminal: u.cfg.Terminal, CardCursor: cursor}
+	hotCursor, err := j.HotlistCursor()
+	if err != nil {
+		return err
+	}
+	hello := &wire.Hello{Terminal: u.cfg.Terminal, CardCursor: cursor, Hotlist: true, HotlistCursor: hotCursor}
 	copy(hello.Sig[:], ed25519.Sign(u.cfg.Key, wire.HelloMessage(ch.Nonce, u.cfg.Terminal)))
 	var wmu sync.Mutex // gorilla allows one concurrent writer
 	send := func(m wire.Message) error {
@@ -401,6 +405,11 @@ func (u *Uplink) handle(m wire.Message) error {
 			return err
 		}
 		u.log.Info("cards received", "cards", len(m.Cards), "cursor", m.Cursor)
+	case *wire.Hotlist:
+		if err := j.ApplyHotlist(m); err != nil {
+			return err
+		}
+		u.log.Info("hotlist received", "entries", len(m.Entries), "snapshot", m.Flags&wire.HotlistSnapshot != 0, "cursor", m.Cursor)
 	case *wire.Rules:
 		if skew := time.Duration(m.ServerTime-u.cfg.Now().UnixMilli()) * time.Millisecond; skew > MaxClockSkew || skew < -MaxClockSkew {
 			u.log.Warn("clock skew: the register's clock differs from the server's; fix the register's time (NTP)",
