@@ -175,6 +175,10 @@ type CardFeed interface {
 	// CardsSince returns up to limit cards whose Version is above version,
 	// in Version order.
 	CardsSince(ctx context.Context, version uint64, limit int) ([]Card, error)
+	// CardsAfter returns up to limit cards whose card number is above
+	// after, in card number order: a new register's whole card list, which
+	// it stores faster in key order than in Version order.
+	CardsAfter(ctx context.Context, after string, limit int) ([]Card, error)
 	// CardVersion returns the Version of the last card change committed:
 	// CardsSince it returns nothing, and no change committed later has a
 	// lower Version.

@@ -258,3 +258,8 @@ func (db *DB) HotlistSnapshot(ctx context.Context, after string, limit int) ([]w
 func (db *DB) HotlistVersion(ctx context.Context) (uint64, error) {
 	return sqlops.HotlistVersion(ctx, readTx{db})
 }
+
+// CardsAfter implements server.CardFeed.
+func (db *DB) CardsAfter(ctx context.Context, after string, limit int) ([]server.Card, error) {
+	return sqlops.CardsAfter(ctx, readTx{db}, cardColumns, scanAny, after, limit)
+}

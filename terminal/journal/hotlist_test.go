@@ -139,3 +139,41 @@ func TestHotlistSnapshot(t *testing.T) {
 		t.Errorf("cursor %d after a refused part, want 9", c)
 	}
 }
+
+// TestApplyCardFrames: several frames in one call are stored in one
+// commit, keeping each card's newest state and the highest cursor; a
+// frame that cannot be stored stores none of them, nor the cursor.
+func TestApplyCardFrames(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	err := j.ApplyCards(
+		&wire.Cards{Cursor: 2, Cards: []wire.Card{{Version: 1, CardNo: "A", Status: wire.CardActive, Balance: 100}, {Version: 2, CardNo: "B", Status: wire.CardActive, Balance: 200}}},
+		&wire.Cards{Cursor: 4, Cards: []wire.Card{{Version: 4, CardNo: "A", Status: wire.CardActive, Balance: 150}}},
+		&wire.Cards{Cursor: 3, Cards: []wire.Card{{Version: 3, CardNo: "A", Status: wire.CardActive, Balance: 999}}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := j.CardCursor(); c != 4 {
+		t.Errorf("cursor %d, want 4", c)
+	}
+	for card, want := range map[string]int64{"A": 150, "B": 200} {
+		v, ok, err := j.Card(card, time.Now())
+		if err != nil || !ok || int64(v.Balance) != want {
+			t.Errorf("card %s: %+v %v %v, want balance %d", card, v, ok, err, want)
+		}
+	}
+	// A card number bbolt refuses (empty) fails the whole call.
+	err = j.ApplyCards(
+		&wire.Cards{Cursor: 9, Cards: []wire.Card{{Version: 9, CardNo: "C", Status: wire.CardActive}}},
+		&wire.Cards{Cursor: 10, Cards: []wire.Card{{Version: 10, CardNo: "", Status: wire.CardActive}}},
+	)
+	if err == nil {
+		t.Fatal("a card without a number was stored")
+	}
+	if c, _ := j.CardCursor(); c != 4 {
+		t.Errorf("cursor %d after a failed call, want 4", c)
+	}
+	if _, ok, _ := j.Card("C", time.Now()); ok {
+		t.Error("card C of a failed call was stored")
+	}
+}

@@ -1,5 +1,6 @@
 // Package uplink streams the register's journal to the server over one
-// WebSocket (shared/wire) and brings back acks and card changes.
+// WebSocket (shared/wire) and brings back acks, card changes, the hotlist
+// and the rules, which it stores in the journal.
 //
 // The register never waits for it: sales are durable in the journal first,
 // and the uplink sends whatever the server has not settled, from the seq the
@@ -317,9 +318,17 @@ func (u *Uplink) session(ctx context.Context) error {
 		u.touch()
 		return conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
-	readErr := make(chan error, 1)
+	readErr := make(chan error, 2)
 	acked := make(chan struct{}, 1)
+	// One goroutine reads frames, another applies them: while the journal
+	// commits a frame, the next ones queue up, and consecutive card frames
+	// are then applied in one commit (a full card list of a million cards
+	// is 500 frames).
+	frames := make(chan wire.Message, frameQueue)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
+		defer close(frames)
 		for {
 			m, err := read(conn)
 			if errors.Is(err, wire.ErrType) {
@@ -329,13 +338,57 @@ func (u *Uplink) session(ctx context.Context) error {
 				u.touch()
 				continue
 			}
-			if err == nil {
-				u.touch()
-				conn.SetReadDeadline(time.Now().Add(pongWait))
+			if err != nil {
+				readErr <- err
+				return
+			}
+			u.touch()
+			conn.SetReadDeadline(time.Now().Add(pongWait))
+			select {
+			case frames <- m:
+			case <-done:
+				return
+			}
+		}
+	}()
+	go func() {
+		var next wire.Message
+		for {
+			m := next
+			next = nil
+			if m == nil {
+				var ok bool
+				if m, ok = <-frames; !ok {
+					return
+				}
+			}
+			var err error
+			if cards, ok := m.(*wire.Cards); ok {
+				batch := []*wire.Cards{cards}
+			drain:
+				for len(batch) < maxCardFrames {
+					select {
+					case m2, ok := <-frames:
+						if !ok {
+							break drain
+						}
+						if c2, ok := m2.(*wire.Cards); ok {
+							batch = append(batch, c2)
+							continue
+						}
+						next = m2
+						break drain
+					default:
+						break drain
+					}
+				}
+				err = u.applyCards(batch)
+			} else {
 				err = u.handle(m)
 			}
 			if err != nil {
 				readErr <- err
+				conn.Close() // ends the reader
 				return
 			}
 			if _, ok := m.(*wire.Acks); ok {
@@ -401,10 +454,7 @@ func (u *Uplink) handle(m wire.Message) error {
 			}
 		}
 	case *wire.Cards:
-		if err := j.ApplyCards(m); err != nil {
-			return err
-		}
-		u.log.Info("cards received", "cards", len(m.Cards), "cursor", m.Cursor)
+		return u.applyCards([]*wire.Cards{m})
 	case *wire.Hotlist:
 		if err := j.ApplyHotlist(m); err != nil {
 			return err
@@ -427,6 +477,30 @@ func (u *Uplink) handle(m wire.Message) error {
 	default:
 		return fmt.Errorf("uplink: unexpected %T", m)
 	}
+	return nil
+}
+
+// Bounds of the frames waiting to be applied.
+const (
+	// frameQueue is how many frames read may wait to be applied: the
+	// largest frames (wire.MaxFrame) would take 16 MiB, card frames of
+	// wire.MaxCards take about 100 KiB each.
+	frameQueue = 16
+	// maxCardFrames is the most card frames applied in one commit.
+	maxCardFrames = frameQueue
+)
+
+// applyCards stores card frames received one after the other, in one
+// commit.
+func (u *Uplink) applyCards(frames []*wire.Cards) error {
+	if err := u.cfg.Journal.ApplyCards(frames...); err != nil {
+		return err
+	}
+	n := 0
+	for _, m := range frames {
+		n += len(m.Cards)
+	}
+	u.log.Info("cards received", "cards", n, "frames", len(frames), "cursor", frames[len(frames)-1].Cursor)
 	return nil
 }
 
