@@ -486,8 +486,13 @@ const (
 	// largest frames (wire.MaxFrame) would take 16 MiB, card frames of
 	// wire.MaxCards take about 100 KiB each.
 	frameQueue = 16
-	// maxCardFrames is the most card frames applied in one commit.
-	maxCardFrames = frameQueue
+	// maxCardFrames is the most card frames applied in one commit. It
+	// bounds the pages a commit holds dirty in memory: card changes in
+	// version order are spread over the cache's key space, about a page
+	// each, so four frames of wire.MaxCards may dirty some 32 MiB of a
+	// million-card cache (a new register's card list, in key order,
+	// dirties few).
+	maxCardFrames = 4
 )
 
 // applyCards stores card frames received one after the other, in one

@@ -41,7 +41,7 @@
 //     in the commit of the cards it covers (cachesync.go).
 //
 // register_cache_load_1m_s, the rss child's time to store the cards
-// (BENCH_REGISTER_CARD_FRAMES frames a commit, 16 by default, as the uplink
+// (BENCH_REGISTER_CARD_FRAMES frames a commit, 4 by default, as the uplink
 // applies them when they queue up), is reported beside them.
 //
 // The journals live in BENCH_REGISTER_DIR (default /var/tmp: on disk, so

@@ -61,9 +61,9 @@ func childLoad(dir string, cards, lookups int) error {
 	defer j.Close()
 	day := journal.Day(time.Now())
 	// Frames per commit: the uplink applies in one commit the card frames
-	// that queued up while the last commit ran, at most 16; a register
+	// that queued up while the last commit ran, at most 4; a register
 	// slower than the link always has them queued.
-	perCommit, err := bench.Int("BENCH_REGISTER_CARD_FRAMES", 16)
+	perCommit, err := bench.Int("BENCH_REGISTER_CARD_FRAMES", 4)
 	if err != nil {
 		return err
 	}
