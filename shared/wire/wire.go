@@ -16,7 +16,7 @@
 //	server → register  Welcome{LastSeq, LastHash, ServerTime}   or Refused
 //	register → server  Entries{…}        (journal entries from LastSeq+1 on, in order)
 //	server → register  Acks{…}           (one per entry, after the batch is committed)
-//	server → register  Cards{…}          (card deltas since CardCursor, then as they change)
+//	server → register  Cards{…}          (card deltas since CardCursor, or every card, then as they change)
 //	server → register  Rules{…}          (after Welcome, and again whenever the rules change)
 //	server → register  Hotlist{…}        (a snapshot or the changes since HotlistCursor, then as it changes)
 //
@@ -212,6 +212,11 @@ type Card struct {
 
 // Cards carries card changes in Version order. Cursor is the highest Version
 // the register may now record as held.
+//
+// A register with no cursor is sent every card, in card number order, in
+// frames with Cursor 0 (nothing to record yet) but the last, whose Cursor
+// is the card version the list was begun at: a list cut short leaves the
+// register without a cursor, and it is sent again.
 type Cards struct {
 	Cursor uint64
 	Cards  []Card
