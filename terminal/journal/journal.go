@@ -493,46 +493,35 @@ func (j *Journal) touch(n int) {
 }
 
 // ApplyCards stores card states pushed by the server, keeping for each card
-// the state with the higher version, and the highest cursor of the frames,
-// in one transaction: the cursor is never durable before the cards it
-// covers. Several frames in one call cost one commit (one fsync, and each
-// page of the cache written once), which is what lets a register take a
-// million cards quickly: the uplink hands it the frames that queued up
-// while the last commit ran.
-func (j *Journal) ApplyCards(frames ...*wire.Cards) error {
-	n := 0
+// the state with the higher version.
+func (j *Journal) ApplyCards(m *wire.Cards) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		cards := tx.Bucket(bucketCards)
-		var cursor uint64
-		for _, m := range frames {
-			cursor = max(cursor, m.Cursor)
-			n += len(m.Cards)
-			for i := range m.Cards {
-				c := &m.Cards[i]
-				if v := cards.Get([]byte(c.CardNo)); v != nil {
-					var old wire.Card
-					if err := decodeCard(c.CardNo, v, &old); err != nil {
-						return err
-					}
-					if old.Version >= c.Version {
-						continue
-					}
-				}
-				if err := cards.Put([]byte(c.CardNo), encodeCard(c)); err != nil {
+		for i := range m.Cards {
+			c := &m.Cards[i]
+			if v := cards.Get([]byte(c.CardNo)); v != nil {
+				var old wire.Card
+				if err := decodeCard(c.CardNo, v, &old); err != nil {
 					return err
 				}
+				if old.Version >= c.Version {
+					continue
+				}
+			}
+			if err := cards.Put([]byte(c.CardNo), encodeCard(c)); err != nil {
+				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if cursor > u64(meta.Get(keyCardCursor)) {
-			return meta.Put(keyCardCursor, seqKey(cursor))
+		if m.Cursor > u64(meta.Get(keyCardCursor)) {
+			return meta.Put(keyCardCursor, seqKey(m.Cursor))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("journal: apply cards: %w", err)
 	}
-	j.touch(n)
+	j.touch(len(m.Cards))
 	return nil
 }
 

@@ -318,17 +318,9 @@ func (u *Uplink) session(ctx context.Context) error {
 		u.touch()
 		return conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
-	readErr := make(chan error, 2)
+	readErr := make(chan error, 1)
 	acked := make(chan struct{}, 1)
-	// One goroutine reads frames, another applies them: while the journal
-	// commits a frame, the next ones queue up, and consecutive card frames
-	// are then applied in one commit (a full card list of a million cards
-	// is 500 frames).
-	frames := make(chan wire.Message, frameQueue)
-	done := make(chan struct{})
-	defer close(done)
 	go func() {
-		defer close(frames)
 		for {
 			m, err := read(conn)
 			if errors.Is(err, wire.ErrType) {
@@ -338,57 +330,13 @@ func (u *Uplink) session(ctx context.Context) error {
 				u.touch()
 				continue
 			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			u.touch()
-			conn.SetReadDeadline(time.Now().Add(pongWait))
-			select {
-			case frames <- m:
-			case <-done:
-				return
-			}
-		}
-	}()
-	go func() {
-		var next wire.Message
-		for {
-			m := next
-			next = nil
-			if m == nil {
-				var ok bool
-				if m, ok = <-frames; !ok {
-					return
-				}
-			}
-			var err error
-			if cards, ok := m.(*wire.Cards); ok {
-				batch := []*wire.Cards{cards}
-			drain:
-				for len(batch) < maxCardFrames {
-					select {
-					case m2, ok := <-frames:
-						if !ok {
-							break drain
-						}
-						if c2, ok := m2.(*wire.Cards); ok {
-							batch = append(batch, c2)
-							continue
-						}
-						next = m2
-						break drain
-					default:
-						break drain
-					}
-				}
-				err = u.applyCards(batch)
-			} else {
+			if err == nil {
+				u.touch()
+				conn.SetReadDeadline(time.Now().Add(pongWait))
 				err = u.handle(m)
 			}
 			if err != nil {
 				readErr <- err
-				conn.Close() // ends the reader
 				return
 			}
 			if _, ok := m.(*wire.Acks); ok {
@@ -454,7 +402,10 @@ func (u *Uplink) handle(m wire.Message) error {
 			}
 		}
 	case *wire.Cards:
-		return u.applyCards([]*wire.Cards{m})
+		if err := j.ApplyCards(m); err != nil {
+			return err
+		}
+		u.log.Info("cards received", "cards", len(m.Cards), "cursor", m.Cursor)
 	case *wire.Hotlist:
 		if err := j.ApplyHotlist(m); err != nil {
 			return err
@@ -477,35 +428,6 @@ func (u *Uplink) handle(m wire.Message) error {
 	default:
 		return fmt.Errorf("uplink: unexpected %T", m)
 	}
-	return nil
-}
-
-// Bounds of the frames waiting to be applied.
-const (
-	// frameQueue is how many frames read may wait to be applied: the
-	// largest frames (wire.MaxFrame) would take 16 MiB, card frames of
-	// wire.MaxCards take about 100 KiB each.
-	frameQueue = 16
-	// maxCardFrames is the most card frames applied in one commit. It
-	// bounds the pages a commit holds dirty in memory: card changes in
-	// version order are spread over the cache's key space, about a page
-	// each, so four frames of wire.MaxCards may dirty some 32 MiB of a
-	// million-card cache (a new register's card list, in key order,
-	// dirties few).
-	maxCardFrames = 4
-)
-
-// applyCards stores card frames received one after the other, in one
-// commit.
-func (u *Uplink) applyCards(frames []*wire.Cards) error {
-	if err := u.cfg.Journal.ApplyCards(frames...); err != nil {
-		return err
-	}
-	n := 0
-	for _, m := range frames {
-		n += len(m.Cards)
-	}
-	u.log.Info("cards received", "cards", n, "frames", len(frames), "cursor", frames[len(frames)-1].Cursor)
 	return nil
 }
 

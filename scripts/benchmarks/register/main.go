@@ -40,9 +40,9 @@
 //     holding the server's last card version as its card cursor, written
 //     in the commit of the cards it covers (cachesync.go).
 //
-// register_cache_load_1m_s, the rss child's time to store the cards
-// (BENCH_REGISTER_CARD_FRAMES frames a commit, 4 by default, as the uplink
-// applies them when they queue up), is reported beside them.
+// register_cache_load_1m_s, the rss child's time to store the cards (in
+// version order, the slow order, a commit per frame), is reported beside
+// them.
 //
 // The journals live in BENCH_REGISTER_DIR (default /var/tmp: on disk, so
 // that fsync costs what it costs; a tmpfs is reported as such). The card

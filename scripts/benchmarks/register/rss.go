@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fanka/fanka/scripts/benchmarks/bench"
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
@@ -60,14 +59,6 @@ func childLoad(dir string, cards, lookups int) error {
 	}
 	defer j.Close()
 	day := journal.Day(time.Now())
-	// Frames per commit: the uplink applies in one commit the card frames
-	// that queued up while the last commit ran, at most 4; a register
-	// slower than the link always has them queued.
-	perCommit, err := bench.Int("BENCH_REGISTER_CARD_FRAMES", 4)
-	if err != nil {
-		return err
-	}
-	var frames []*wire.Cards
 	start := time.Now()
 	batch := make([]wire.Card, 0, wire.MaxCards)
 	for i := 0; i < cards; i++ {
@@ -85,12 +76,8 @@ func childLoad(dir string, cards, lookups int) error {
 			if err != nil {
 				return err
 			}
-			frames = append(frames, m.(*wire.Cards))
-			if len(frames) == max(perCommit, 1) || i == cards-1 {
-				if err := j.ApplyCards(frames...); err != nil {
-					return err
-				}
-				frames = frames[:0]
+			if err := j.ApplyCards(m.(*wire.Cards)); err != nil {
+				return err
 			}
 			batch = batch[:0]
 		}

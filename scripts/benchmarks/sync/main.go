@@ -16,7 +16,7 @@
 //	                     server's database is on disk as always.)
 //
 // Each register has a disk of its own in a canteen, and a register does an
-// fsync per sale, per ack frame and per commit of card-change frames. A hundred
+// fsync per sale, per ack frame and per card-change frame. A hundred
 // registers in one process on one disk would measure those fsyncs queueing
 // on one device, not the link: that is why their journals go on tmpfs
 // here. The register's own fsync cost is measured by the register suite.
