@@ -23,6 +23,7 @@ type Store interface {
 	RuleStore
 	SubsidyStore
 	CardFeed
+	HotlistFeed
 	TerminalStore
 	CanteenStore
 	AlarmStore
@@ -175,6 +176,10 @@ type CardFeed interface {
 	// CardsSince returns up to limit cards whose Version is above version,
 	// in Version order.
 	CardsSince(ctx context.Context, version uint64, limit int) ([]Card, error)
+	// CardsAfter returns up to limit cards whose card number is above
+	// after, in card number order: a new register's whole card list, which
+	// it stores faster in key order than in Version order.
+	CardsAfter(ctx context.Context, after string, limit int) ([]Card, error)
 	// CardVersion returns the Version of the last card change committed:
 	// CardsSince it returns nothing, and no change committed later has a
 	// lower Version.
@@ -183,6 +188,26 @@ type CardFeed interface {
 	// buffer of one) after each commit that changed a card, and a function
 	// that ends the subscription.
 	SubscribeCards() (<-chan struct{}, func())
+}
+
+// HotlistFeed tells registers which cards to refuse whatever their card
+// cache says: the hotlist, every card frozen, lost or closed. It is written
+// in the transaction that changes a card's status, and versioned by the
+// card change counter: an entry's Version is the card's Version after the
+// change that listed it or took it off (wire.Hotlist). The store keeps an
+// entry for every card ever listed, so that any cursor up to
+// HotlistVersion can be continued from; SubscribeCards signals its changes.
+type HotlistFeed interface {
+	// HotlistSince returns up to limit entries whose Version is above
+	// version, in Version order: cards listed (frozen, lost, closed) or
+	// taken off (active) since.
+	HotlistSince(ctx context.Context, version uint64, limit int) ([]wire.HotlistEntry, error)
+	// HotlistSnapshot returns up to limit listed cards whose card number
+	// is above after, in card number order.
+	HotlistSnapshot(ctx context.Context, after string, limit int) ([]wire.HotlistEntry, error)
+	// HotlistVersion returns the highest Version of an entry committed, 0
+	// when no card was ever listed.
+	HotlistVersion(ctx context.Context) (uint64, error)
 }
 
 // TerminalStore keeps the registers.

@@ -1,6 +1,6 @@
 // Package gateway is the registers' door to the server: the WebSocket
 // endpoint that proves each register's key, settles the journal entries it
-// streams, acks them, and pushes card changes back.
+// streams, acks them, and pushes card changes and the hotlist back.
 //
 // It speaks shared/wire exactly, one binary frame per message:
 //
@@ -8,8 +8,12 @@
 //	register → gateway  Hello (register id, card cursor, signature over the nonce)
 //	gateway → register  Welcome (last settled seq and hash) or Refused, then close
 //	register → gateway  Entries …        gateway → register  Acks …
-//	gateway → register  Cards (changes since the cursor, then as cards change)
+//	gateway → register  Cards (changes since the cursor, then as cards change;
+//	                    a register with no cursor first gets every card, in
+//	                    card number order)
 //	gateway → register  Rules (after Welcome, then each time their version changes)
+//	gateway → register  Hotlist (the whole list or the changes since the
+//	                    register's hotlist cursor, then as it changes)
 //
 // A gap, a broken chain, a bad signature or an entry that cannot be
 // decoded ends the connection with Refused, an alarm and a log line;
@@ -49,6 +53,7 @@ import (
 type Store interface {
 	server.Settler
 	server.CardFeed
+	server.HotlistFeed
 	server.AlarmStore
 	server.RuleStore
 	// Terminal returns a register; ENOTFOUND if there is none.
@@ -115,6 +120,9 @@ type Gateway struct {
 	// changes: the commits made meanwhile go out together, and a card that
 	// changed several times goes out once.
 	CardsInterval time.Duration
+	// HotlistPerFrame is the most hotlist entries sent in one Hotlist
+	// frame, at most wire.MaxHotlist.
+	HotlistPerFrame int
 	// FramesPerSecond and FrameBurst limit the Entries frames a register
 	// sends on one connection: a token bucket of FrameBurst frames that
 	// fills at FramesPerSecond. EntriesPerSecond and EntryBurst limit the
@@ -141,6 +149,7 @@ type Gateway struct {
 	store    Store
 	feed     feed     // card changes, read once for every session
 	rules    ruleFeed // the rules, read once for every session
+	hotlist  hotlistFeed
 	upgrader websocket.Upgrader
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -169,6 +178,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 		PingInterval:      DefaultPingInterval,
 		CardsPerFrame:     wire.MaxCards,
 		CardsInterval:     DefaultCardsInterval,
+		HotlistPerFrame:   wire.MaxHotlist,
 		FramesPerSecond:   DefaultFramesPerSecond,
 		FrameBurst:        DefaultFrameBurst,
 		EntriesPerSecond:  DefaultEntriesPerSecond,
@@ -188,6 +198,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 	}
 	g.feed.g = g
 	g.rules.g = g
+	g.hotlist.g = g
 	return g
 }
 
@@ -491,11 +502,24 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 		return err
 	}
 
-	// Card changes and pings go out from their own goroutine; entries come
-	// in on this one. If the pusher fails, it ends the connection itself,
-	// which ends this goroutine's read or write.
+	// Card changes and pings go out from their own goroutine, the hotlist
+	// from another; entries come in on this one. If a pusher fails, it
+	// ends the connection itself, which ends this goroutine's read or
+	// write. A register whose Hello carried no hotlist cursor is older
+	// than the Hotlist message and is sent none.
 	pushCtx, stopPush := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if hello.Hotlist {
+		hotlistChanged := c.g.hotlist.subscribe(c)
+		defer c.g.hotlist.unsubscribe(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.followHotlist(pushCtx, hello.HotlistCursor, hotlistChanged); err != nil && pushCtx.Err() == nil {
+				c.end(pushCtx, err)
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -590,6 +614,12 @@ func settleRefusal(err error) *refusal {
 func (c *conn) push(ctx context.Context, cursor uint64) error {
 	ping := time.NewTicker(c.g.PingInterval)
 	defer ping.Stop()
+	if cursor == 0 {
+		var err error
+		if cursor, err = c.sendCardList(ctx); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
 	for {
 		var err error
 		if cursor, err = c.sendCards(ctx, cursor); err != nil {
@@ -670,6 +700,54 @@ func (c *conn) follow(ctx context.Context, s *subscription, cursor uint64, ping 
 // ping pings the register.
 func (c *conn) ping() error {
 	return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.g.WriteTimeout))
+}
+
+// sendCardList sends a register that holds no card every card, in card
+// number order, and returns the cursor it then holds: the card version
+// when the list was begun. Every frame but the last carries cursor 0, so
+// that a register whose list was cut short holds no cursor and is sent the
+// list again (the cards it stored are skipped, being no newer); the last
+// one carries the version. A card changed meanwhile may go out newer than
+// that version; the changes after it, sent next, hold it again. In key
+// order the register's bbolt appends each card, where in Version order
+// (spread over the key space) it rewrites a page for each: for a million
+// cards that is the difference between seconds and minutes.
+func (c *conn) sendCardList(ctx context.Context) (uint64, error) {
+	version, err := c.g.store.CardVersion(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, refuse(wire.RefuseInternal, "", err, "internal error")
+	}
+	if version == 0 {
+		return 0, nil
+	}
+	limit := min(max(c.g.CardsPerFrame, 1), wire.MaxCards)
+	after := ""
+	for {
+		cards, err := c.g.store.CardsAfter(ctx, after, limit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, nil
+			}
+			return 0, refuse(wire.RefuseInternal, "", err, "internal error")
+		}
+		m := &wire.Cards{Cards: make([]wire.Card, len(cards))}
+		for i, card := range cards {
+			m.Cards[i] = card.Wire()
+		}
+		if len(cards) < limit {
+			m.Cursor = version
+		}
+		if err := c.write(m); err != nil {
+			return 0, err
+		}
+		if m.Cursor != 0 {
+			return version, nil
+		}
+		after = cards[len(cards)-1].CardNo
+	}
 }
 
 // sendCards sends every card changed after cursor, in frames of at most

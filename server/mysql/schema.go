@@ -285,6 +285,16 @@ var migrations = [][]string{
 		`ALTER TABLE terminals ADD COLUMN IF NOT EXISTS canteen_id BIGINT NOT NULL DEFAULT 1`,
 		`ALTER TABLE terminals ADD KEY IF NOT EXISTS terminals_canteen (canteen_id)`,
 	},
+	// 9: the hotlist (see the SQLite store's migration 9).
+	{
+		`CREATE TABLE IF NOT EXISTS hotlist (
+			card_no VARCHAR(32) NOT NULL PRIMARY KEY,
+			status  VARCHAR(16) NOT NULL,
+			version BIGINT UNSIGNED NOT NULL,
+			UNIQUE KEY hotlist_version (version)
+		) ` + tableOptions,
+		`INSERT IGNORE INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE status <> 'active'`,
+	},
 }
 
 // LatestSchema is the schema version this code migrates a database to.

@@ -499,13 +499,22 @@ func (s *settlement) record(e *journal.Entry, raw []byte, h journal.Hash, r resu
 // entries.
 func (s *settlement) flush(ctx context.Context) error {
 	var cards []any
+	var listed []server.Card
 	for _, no := range slices.Sorted(maps.Keys(s.changed)) {
 		c := s.cards[no]
 		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount, string(c.Status), c.Reason, int64(c.DayAmount), c.LastSale, c.Period, c.PeriodCount)
+		if c.Status != server.CardActive {
+			listed = append(listed, *c)
+		}
 	}
 	if err := updateRows(ctx, s.tx, "cards", "card_no", []string{"version = ", "day = ", "today_count = ", "status = ", "reason = ",
 		"day_amount = ", "last_sale = ", "period = ", "period_count = "}, cards); err != nil {
 		return fmt.Errorf("update cards: %w", err)
+	}
+	// A sale that overdrew a card froze it; one on a card that is listed
+	// gave it a new version: either way the hotlist takes the card's.
+	if err := sqlops.ListCards(ctx, s.tx, listed); err != nil {
+		return err
 	}
 	// The transactions before the postings and entries that refer to
 	// them; after the cards, so that their rows are locked in the order

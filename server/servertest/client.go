@@ -18,6 +18,9 @@ type Client struct {
 	Conn *websocket.Conn
 	// Rules are the rules the server sent after its Welcome (Handshake).
 	Rules *wire.Rules
+	// Hotlist, if not nil, makes Hello say that the client takes Hotlist
+	// messages, holding the hotlist up to *Hotlist.
+	Hotlist *uint64
 }
 
 // Dial connects to the terminal endpoint at url (ws:// or wss://) and
@@ -70,6 +73,9 @@ func (c *Client) Hello(r *Register, cursor uint64) (wire.Message, error) {
 		return nil, fmt.Errorf("got %T, want a challenge", m)
 	}
 	h := &wire.Hello{Terminal: r.ID, CardCursor: cursor}
+	if c.Hotlist != nil {
+		h.Hotlist, h.HotlistCursor = true, *c.Hotlist
+	}
 	copy(h.Sig[:], ed25519.Sign(r.Key, wire.HelloMessage(ch.Nonce, r.ID)))
 	if err := c.Send(h); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)

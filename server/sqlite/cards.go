@@ -11,6 +11,7 @@ import (
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
+	"github.com/fanka/fanka/shared/wire"
 )
 
 // cardColumns are the columns scanCard reads, from cards c joined with
@@ -241,4 +242,24 @@ func queryCardKeys(ctx context.Context, q interface {
 		cards = cards[n:]
 	}
 	return keys, nil
+}
+
+// HotlistSince implements server.HotlistFeed.
+func (db *DB) HotlistSince(ctx context.Context, version uint64, limit int) ([]wire.HotlistEntry, error) {
+	return sqlops.HotlistSince(ctx, readTx{db}, version, limit)
+}
+
+// HotlistSnapshot implements server.HotlistFeed.
+func (db *DB) HotlistSnapshot(ctx context.Context, after string, limit int) ([]wire.HotlistEntry, error) {
+	return sqlops.HotlistSnapshot(ctx, readTx{db}, after, limit)
+}
+
+// HotlistVersion implements server.HotlistFeed.
+func (db *DB) HotlistVersion(ctx context.Context) (uint64, error) {
+	return sqlops.HotlistVersion(ctx, readTx{db})
+}
+
+// CardsAfter implements server.CardFeed.
+func (db *DB) CardsAfter(ctx context.Context, after string, limit int) ([]server.Card, error) {
+	return sqlops.CardsAfter(ctx, readTx{db}, cardColumns, scanAny, after, limit)
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -14,11 +15,19 @@ import (
 // _cache_size, _txlock).
 const Driver = "fanka-sqlite"
 
+// readerDriver is Driver for the store's readers, which also map the file
+// into memory, up to readerMapBytes.
+const readerDriver = "fanka-sqlite-reader"
+
 func init() {
+	// Statement journals (a multi-row statement inside a transaction) and
+	// temporary indexes stay in memory, not in temporary files.
 	sql.Register(Driver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		// Statement journals (a multi-row statement inside a transaction)
-		// and temporary indexes stay in memory, not in temporary files.
 		_, err := c.Exec(`PRAGMA temp_store = MEMORY`, nil)
+		return err
+	}})
+	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(fmt.Sprintf(`PRAGMA temp_store = MEMORY; PRAGMA mmap_size = %d`, readerMapBytes), nil)
 		return err
 	}})
 }

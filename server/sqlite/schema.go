@@ -282,6 +282,17 @@ CREATE TABLE canteens (
 INSERT INTO canteens (id, name, revenue_account, created) VALUES (1, '食堂', 1, 0);
 ALTER TABLE terminals ADD COLUMN canteen_id INTEGER NOT NULL DEFAULT 1 REFERENCES canteens (id);
 `,
+	// 9: the hotlist registers refuse cards by (sqlops/hotlist.go): one
+	// row per card ever listed, with the card version of the change that
+	// last listed it or took it off; every card not active is listed.
+	`
+CREATE TABLE hotlist (
+	card_no TEXT PRIMARY KEY,
+	status  TEXT NOT NULL,               -- frozen, lost, closed: listed; active: taken off
+	version INTEGER NOT NULL UNIQUE      -- the card version of the change
+) STRICT;
+INSERT INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE status <> 'active';
+`,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

@@ -695,13 +695,22 @@ func (g *groupSettlement) flush(ctx context.Context) error {
 		return err
 	}
 	cards := make([]any, 0, 4*len(g.changed))
+	var listed []server.Card
 	for _, no := range slices.Sorted(maps.Keys(g.changed)) {
 		c := g.cards[no]
 		cards = append(cards, c.CardNo, c.Version, c.Day, c.TodayCount, string(c.Status), c.Reason, int64(c.DayAmount), c.LastSale, c.Period, c.PeriodCount)
+		if c.Status != server.CardActive {
+			listed = append(listed, *c)
+		}
 	}
 	if err := updateRows(ctx, g.tx, "cards", "card_no", "version = v.column2, day = v.column3, today_count = v.column4, status = v.column5, "+
 		"reason = v.column6, day_amount = v.column7, last_sale = v.column8, period = v.column9, period_count = v.column10", 10, cards); err != nil {
 		return fmt.Errorf("update cards: %w", err)
+	}
+	// A sale that overdrew a card froze it; one on a card that is listed
+	// gave it a new version: either way the hotlist takes the card's.
+	if err := sqlops.ListCards(ctx, g.tx, listed); err != nil {
+		return err
 	}
 	if g.versioned && g.version != g.startVer {
 		if _, err := g.tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'card_version'`, g.version); err != nil {

@@ -175,6 +175,9 @@ func (s *Store) Apply(ctx context.Context, tx Tx, op server.CardOp, st server.Ca
 			return out, fmt.Errorf("card %s: %w", c.CardNo, err)
 		}
 	}
+	if err := WriteHotlist(ctx, tx, changes, versions); err != nil {
+		return out, err
+	}
 
 	if h := plan.NewHold; h != nil {
 		res, err := tx.ExecContext(ctx, `INSERT INTO holds (account_id, card_no, amount, reason, state, created, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,

@@ -132,6 +132,13 @@ func MigrationTest(t *testing.T, env MigrationEnv) {
 				}
 				tables = append(tables, fixtureTables[v]...)
 			}
+			if k >= 1 {
+				// A card reported lost before the hotlist existed: the
+				// migration that makes it lists the card.
+				if _, err := raw.Exec(`UPDATE cards SET status = 'lost' WHERE card_no = ?`, fixtureCard); err != nil {
+					t.Fatal(err)
+				}
+			}
 			before := map[string]int64{}
 			for _, tb := range tables {
 				before[tb] = countRows(t, raw, tb)
@@ -174,6 +181,10 @@ func MigrationTest(t *testing.T, env MigrationEnv) {
 				if q, err := store.QueuedPrintJobs(ctx); err != nil || q["office"] != 1 {
 					t.Errorf("queued print jobs after the migration: %v, %v; want office: 1", q, err)
 				}
+			}
+			hot, err := store.HotlistSnapshot(ctx, "", 10)
+			if err != nil || len(hot) != 1 || hot[0] != (wire.HotlistEntry{Version: card.Version, CardNo: fixtureCard, Status: wire.CardLost}) {
+				t.Errorf("hotlist after the migration: %+v, %v; want %s lost at version %d", hot, err, fixtureCard, card.Version)
 			}
 			acks, err := store.Settle(ctx, r.ID, [][]byte{r.Sale(t, fixtureCard, 100)})
 			if err != nil || len(acks) != 1 || acks[0].Seq != 2 || acks[0].Balance != fixtureBalance-100 {

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,7 @@ func Run(t *testing.T, open Open) {
 		{"DailyReportSparse", testDailyReportSparse},
 		{"Audit", testAudit},
 		{"Canteens", testCanteens},
+		{"Hotlist", testHotlist},
 	}
 	tests = append(tests, opsTests...)
 	for _, tt := range tests {
@@ -692,7 +694,31 @@ func testCardFeed(t *testing.T, open Open) {
 	if two, _ := s.CardsSince(ctx, 0, 2); len(two) != 2 {
 		t.Errorf("limit 2: %d cards", len(two))
 	}
-	cursor := all[2].Version
+	// By card number, in pages.
+	servertest.OpenCard(t, s, "0499", 100)
+	woken()
+	var byNo []string
+	for after := ""; ; {
+		page, err := s.CardsAfter(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			byNo = append(byNo, c.CardNo)
+			after = c.CardNo
+		}
+		if len(page) < 2 {
+			break
+		}
+	}
+	if want := []string{"0499", "04A1", "04B2", "04C3"}; !slices.Equal(byNo, want) {
+		t.Errorf("cards by number: %v, want %v", byNo, want)
+	}
+	all, err = s.CardsSince(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cursor := all[3].Version
 	if none, _ := s.CardsSince(ctx, cursor, 100); len(none) != 0 {
 		t.Errorf("cards after the last: %+v", none)
 	}

@@ -12,12 +12,13 @@
 // The conversation:
 //
 //	server → register  Challenge{Nonce, ServerTime}
-//	register → server  Hello{Terminal, CardCursor, Sig(HelloMessage(nonce, terminal))}
+//	register → server  Hello{Terminal, CardCursor, Sig(HelloMessage(nonce, terminal)), HotlistCursor}
 //	server → register  Welcome{LastSeq, LastHash, ServerTime}   or Refused
 //	register → server  Entries{…}        (journal entries from LastSeq+1 on, in order)
 //	server → register  Acks{…}           (one per entry, after the batch is committed)
-//	server → register  Cards{…}          (card deltas since CardCursor, then as they change)
+//	server → register  Cards{…}          (card deltas since CardCursor, or every card, then as they change)
 //	server → register  Rules{…}, RulesV1{…}  (after Welcome, and again whenever the rules change)
+//	server → register  Hotlist{…}        (a snapshot or the changes since HotlistCursor, then as it changes)
 //
 // A gap, a broken chain or a bad signature ends the connection with Refused;
 // the register resends from the server's LastSeq on the next connection.
@@ -62,6 +63,7 @@ const (
 	TypeRefused   Type = 7
 	TypeRulesV1   Type = 8 // Rules without presets and offline limits, for registers that predate them
 	TypeRules     Type = 9
+	TypeHotlist   Type = 10
 )
 
 // Message is one of the message types of this package.
@@ -85,10 +87,20 @@ type Challenge struct {
 }
 
 // Hello proves the register holds its enrolled key.
+//
+//	Hello = Terminal:u32 CardCursor:u64 Sig:64 [HotlistCursor:u64]
+//
+// HotlistCursor came later: a register that sends it (Hotlist true) takes
+// Hotlist messages; one that does not (its Hello ends after Sig, as before)
+// is sent none, so older registers keep working.
 type Hello struct {
 	Terminal   uint32
 	CardCursor uint64 // the last card change version the register holds; 0 for none
 	Sig        [ed25519.SignatureSize]byte
+	// Hotlist says that the register takes Hotlist messages, and
+	// HotlistCursor is the hotlist version it holds (0 for none).
+	Hotlist       bool
+	HotlistCursor uint64
 }
 
 // HelloMessage is what a register signs to answer a challenge.
@@ -201,6 +213,11 @@ type Card struct {
 
 // Cards carries card changes in Version order. Cursor is the highest Version
 // the register may now record as held.
+//
+// A register with no cursor is sent every card, in card number order, in
+// frames with Cursor 0 (nothing to record yet) but the last, whose Cursor
+// is the card version the list was begun at: a list cut short leaves the
+// register without a cursor, and it is sent again.
 type Cards struct {
 	Cursor uint64
 	Cards  []Card
@@ -245,6 +262,11 @@ func (m *Hello) encode(w *bin.Writer) error {
 	w.U32(m.Terminal)
 	w.U64(m.CardCursor)
 	w.Raw(m.Sig[:])
+	if m.Hotlist {
+		w.U64(m.HotlistCursor)
+	} else if m.HotlistCursor != 0 {
+		return fmt.Errorf("%w: hello: a hotlist cursor without Hotlist", ErrMalformed)
+	}
 	return nil
 }
 
@@ -357,6 +379,9 @@ func Decode(b []byte) (Message, error) {
 	case TypeHello:
 		h := &Hello{Terminal: r.U32(), CardCursor: r.U64()}
 		r.Fixed(h.Sig[:])
+		if r.Err() == nil && r.Len() > 0 {
+			h.Hotlist, h.HotlistCursor = true, r.U64()
+		}
 		m = h
 	case TypeWelcome:
 		w := &Welcome{LastSeq: r.U64()}
@@ -406,6 +431,12 @@ func Decode(b []byte) (Message, error) {
 		m = c
 	case TypeRefused:
 		m = &Refused{Code: RefuseCode(r.U16()), Message: string(r.Bytes8(MaxMessage))}
+	case TypeHotlist:
+		h, err := decodeHotlist(&r)
+		if err != nil {
+			return nil, err
+		}
+		m = h
 	case TypeRules, TypeRulesV1:
 		rules, err := decodeRules(&r, t == TypeRules)
 		if err != nil {

@@ -23,6 +23,10 @@ func samples() []wire.Message {
 		&wire.Refused{Code: wire.RefuseChain, Message: "gap after seq 4"},
 		sampleRules(),
 		&wire.RulesV1{Rules: wire.Rules{Version: 2, MaxSale: 500, Periods: []wire.MealPeriod{{Name: "lunch", Start: 600, End: 800}}}},
+		&wire.Hello{Terminal: 7, CardCursor: 99, Sig: [64]byte{9}, Hotlist: true, HotlistCursor: 12},
+		&wire.Hotlist{Cursor: 30, Entries: []wire.HotlistEntry{{Version: 12, CardNo: "04A1", Status: wire.CardLost}, {Version: 30, CardNo: "04A2", Status: wire.CardActive}}},
+		&wire.Hotlist{Flags: wire.HotlistSnapshot | wire.HotlistFirst | wire.HotlistLast, Cursor: 30, Entries: []wire.HotlistEntry{{Version: 31, CardNo: "04A1", Status: wire.CardFrozen}, {Version: 5, CardNo: "04B0", Status: wire.CardClosed}}},
+		&wire.Hotlist{Flags: wire.HotlistSnapshot, Cursor: 30},
 	}
 }
 

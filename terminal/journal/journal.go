@@ -8,6 +8,9 @@
 // its own for audit. When the disk is full Record fails with an error
 // wrapping terminal.ErrJournalFull, and nothing is recorded.
 //
+// The hotlist (hotlist.go) says which cards to refuse whatever the cache
+// says.
+//
 // The card cache may hold millions of cards. They stay on disk: records
 // are compact (cards.go), and the journal drops its mapping of the file's
 // pages every few dozen cards it reads or writes, so that the register's
@@ -123,7 +126,7 @@ func Open(path string, terminalID uint32, key ed25519.PrivateKey) (*Journal, err
 
 func (j *Journal) load() error {
 	return j.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketMeta, bucketCards, bucketTaps, bucketReceipts} {
+		for _, b := range [][]byte{bucketEntries, bucketMeta, bucketCards, bucketTaps, bucketReceipts, bucketHotlist} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -293,7 +296,9 @@ func (j *Journal) count(pe pendingEntry, sign int) {
 func Day(t time.Time) int32 { return terminal.Day(t) }
 
 // Card returns what the register knows of a card: the server's last word on
-// it and this register's sales the server has not reflected yet.
+// it and this register's sales the server has not reflected yet. A card on
+// the hotlist has the hotlist's status unless the cache holds a newer
+// state of it, and is found even when the cache does not hold it.
 func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, error) {
 	// j.mu is held across the read so that an ack cannot be applied
 	// between reading the card and reading what is pending: the card
@@ -302,10 +307,16 @@ func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, e
 	defer j.mu.Unlock()
 	var c wire.Card
 	var found bool
+	var hot hotEntry
+	var listed bool
 	day := Day(now)
 	var dayAmount money.Fen
 	var lastSale time.Time
 	err := j.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if hot, listed, err = hotlisted(tx, cardNo); err != nil {
+			return err
+		}
 		v := tx.Bucket(bucketCards).Get([]byte(cardNo))
 		if v == nil {
 			return nil
@@ -315,8 +326,20 @@ func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, e
 		return decodeCard(cardNo, v, &c)
 	})
 	j.touch(1)
-	if err != nil || !found {
+	if err != nil {
 		return terminal.CardView{}, false, err
+	}
+	// The hotlist wins over a cached state that is not newer: the cache
+	// may not have caught up (a million cards take a while), or may hold
+	// an ack's version of the card, which carries no status.
+	if listed && (!found || hot.version >= c.Version) {
+		if !found {
+			return terminal.CardView{CardNo: cardNo, Status: hot.status}, true, nil
+		}
+		c.Status = hot.status
+	}
+	if !found {
+		return terminal.CardView{}, false, nil
 	}
 	today := int(c.TodayCount)
 	if c.Day != day {

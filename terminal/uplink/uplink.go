@@ -1,5 +1,6 @@
 // Package uplink streams the register's journal to the server over one
-// WebSocket (shared/wire) and brings back acks and card changes.
+// WebSocket (shared/wire) and brings back acks, card changes, the hotlist
+// and the rules, which it stores in the journal.
 //
 // The register never waits for it: sales are durable in the journal first,
 // and the uplink sends whatever the server has not settled, from the seq the
@@ -298,7 +299,11 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 	if err != nil {
 		return err
 	}
-	hello := &wire.Hello{Terminal: u.cfg.Terminal, CardCursor: cursor}
+	hotCursor, err := j.HotlistCursor()
+	if err != nil {
+		return err
+	}
+	hello := &wire.Hello{Terminal: u.cfg.Terminal, CardCursor: cursor, Hotlist: true, HotlistCursor: hotCursor}
 	copy(hello.Sig[:], ed25519.Sign(u.cfg.Key, wire.HelloMessage(ch.Nonce, u.cfg.Terminal)))
 	var wmu sync.Mutex // gorilla allows one concurrent writer
 	send := func(m wire.Message) error {
@@ -440,6 +445,11 @@ func (u *Uplink) handle(m wire.Message) error {
 			return nil
 		}
 		return u.handle(&m.Rules)
+	case *wire.Hotlist:
+		if err := j.ApplyHotlist(m); err != nil {
+			return err
+		}
+		u.log.Info("hotlist received", "entries", len(m.Entries), "snapshot", m.Flags&wire.HotlistSnapshot != 0, "cursor", m.Cursor)
 	case *wire.Rules:
 		if skew := time.Duration(m.ServerTime-u.cfg.Now().UnixMilli()) * time.Millisecond; skew > MaxClockSkew || skew < -MaxClockSkew {
 			u.log.Warn("clock skew: the register's clock differs from the server's; fix the register's time (NTP)",

@@ -84,6 +84,8 @@ type fakeServer struct {
 	// raw frames, if set, are sent after the welcome (and the rules) as
 	// they are.
 	raw [][]byte
+	// hellos are the Hellos received, in order.
+	hellos []*wire.Hello
 }
 
 // hangUp closes every connection (httptest does not track hijacked ones).
@@ -129,6 +131,9 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hello := m.(*wire.Hello)
+	s.mu.Lock()
+	s.hellos = append(s.hellos, hello)
+	s.mu.Unlock()
 	if !ed25519.Verify(key.Public().(ed25519.PublicKey), wire.HelloMessage(ch.Nonce, hello.Terminal), hello.Sig[:]) {
 		send(&wire.Refused{Code: wire.RefuseBadSignature, Message: "bad signature"})
 		return

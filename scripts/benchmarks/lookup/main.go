@@ -6,7 +6,7 @@
 // The store is a fresh fanka.db in a temporary directory (server/sqlite,
 // WAL, synchronous=FULL). BENCH_LOOKUP_REF cards are opened through the
 // store's OpenCard (from 8 goroutines); the others, up to
-// BENCH_SETTLE_CARDS, by a loader for benchmarks alone (bulkOpen) that
+// BENCH_SETTLE_CARDS, by a loader for benchmarks alone (settleload.BulkOpen) that
 // writes the rows OpenCard writes in large transactions, because OpenCard
 // commits each card with an fsync. The run fails unless the loader's rows
 // match OpenCard's (checkBulk: every table grows alike per card, and a
@@ -199,7 +199,7 @@ func run(ctx context.Context, cfg settleload.Config, set settings) error {
 }
 
 // openCards creates the store at path and opens cfg.Cards cards in it: the
-// first set.ref through OpenCard, the others with bulkOpen, and checks
+// first set.ref through OpenCard, the others with settleload.BulkOpen, and checks
 // that both wrote alike.
 func openCards(ctx context.Context, cfg settleload.Config, set settings, path string) ([]string, uint64, error) {
 	store := sqlite.New(path)
@@ -232,7 +232,7 @@ func openCards(ctx context.Context, cfg settleload.Config, set settings, path st
 	bulkPerS := 0.0
 	if bulk > 0 {
 		t = time.Now()
-		if err := bulkOpen(ctx, path, set.ref, cfg.Cards, time.Now()); err != nil {
+		if err := settleload.BulkOpen(ctx, path, set.ref, cfg.Cards, time.Now()); err != nil {
 			return nil, 0, err
 		}
 		bulkPerS = float64(bulk) / time.Since(t).Seconds()

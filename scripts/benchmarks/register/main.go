@@ -10,15 +10,18 @@
 //     virtual.DisplayPeer decodes the Epson bytes. In between: reading the
 //     card's UID through pcscd, the card cache lookup in bbolt, the GBK
 //     frame. Measured with terminal.Config.Shown.
+//
 //   - register_confirm_to_durable_p99_ms (bar ≤ 10): BENCH_REGISTER_SALES
 //     sales keyed on the pty keypad (keypad-ascii bytes); the time is from
 //     the register reading the 确认 key to the return of the write of 成功,
 //     the entry signed, chained and fsync'd in bbolt in between. The cards
 //     come from the in-memory reader (PC/SC is not on this path).
+//
 //   - register_confirm_to_durable_printing_p99_ms (bar ≤ 10): the same,
 //     with a receipt printer (printertest's virtual TCP printer) printing
 //     each sale's receipt from the journal's queue meanwhile: printing
 //     must not slow a sale.
+//
 //   - register_rss_1m_cards_mib (bar ≤ 64): a child process, as
 //     fanka-terminal runs (its soft memory limit), receives
 //     BENCH_REGISTER_CACHE cards (wire.Cards frames of wire.MaxCards,
@@ -27,9 +30,19 @@
 //     The child's peak (VmHWM, during the sync) and its anonymous and
 //     file-backed parts are reported beside it, without a bar.
 //
-// register_cache_sync_1m_s, the time to receive the cards from the server,
-// needs the server and is not measured here; register_cache_load_1m_s, the
-// child's time to store them, is reported as a note.
+//   - register_cache_sync_1m_s (bar ≤ 30): a server on SQLite with
+//     BENCH_REGISTER_CACHE cards (opened by settleload's bulk loader, not
+//     timed, numbered as the rss child's are, spread over the key space as
+//     real UIDs: the register inserts them in random key order, since they
+//     arrive in version order) and its gateway on a TLS listener on loopback, in this
+//     process; a new register (the production uplink and journal, on
+//     disk) connects: the time from the uplink's start to its journal
+//     holding the server's last card version as its card cursor, written
+//     in the commit of the cards it covers (cachesync.go).
+//
+// register_cache_load_1m_s, the rss child's time to store the cards (in
+// version order, the slow order, a commit per frame), is reported beside
+// them.
 //
 // The journals live in BENCH_REGISTER_DIR (default /var/tmp: on disk, so
 // that fsync costs what it costs; a tmpfs is reported as such). The card
@@ -37,8 +50,8 @@
 // terminal/pcsc's tests also use: do not run them at the same time).
 // Settings, from the environment: BENCH_REGISTER_CARDS (200),
 // BENCH_REGISTER_SALES (2000), BENCH_REGISTER_CACHE (1000000),
-// BENCH_REGISTER_LOOKUPS (10000), and BENCH_REGISTER_ONLY (card, confirm or
-// rss: run just that part).
+// BENCH_REGISTER_LOOKUPS (10000), and BENCH_REGISTER_ONLY (card, confirm,
+// rss or sync: run just that part).
 package main
 
 import (
@@ -66,7 +79,7 @@ const (
 )
 
 type config struct {
-	Only    string // "", "card", "confirm" or "rss"
+	Only    string // "", "card", "confirm", "rss" or "sync"
 	Dir     string
 	Slot    virtual.Slot
 	Cards   int // card insertions
@@ -78,9 +91,9 @@ type config struct {
 func configFromEnv() (config, error) {
 	cfg := config{Dir: os.Getenv("BENCH_REGISTER_DIR"), Only: os.Getenv("BENCH_REGISTER_ONLY")}
 	switch cfg.Only {
-	case "", "card", "confirm", "rss":
+	case "", "card", "confirm", "rss", "sync":
 	default:
-		return cfg, fmt.Errorf("BENCH_REGISTER_ONLY=%q: want card, confirm or rss", cfg.Only)
+		return cfg, fmt.Errorf("BENCH_REGISTER_ONLY=%q: want card, confirm, rss or sync", cfg.Only)
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = "/var/tmp"
@@ -210,6 +223,24 @@ func run(ctx context.Context, cfg config) error {
 		bench.Result("register_confirm_to_durable_printing_p99_ms", pp99, "ms")
 		bench.Result("register_confirm_to_durable_printing_max_ms", ms(slices.Max(lat)), "ms")
 		bars = append(bars, func() { bench.AtMost("register_confirm_to_durable_printing_p99_ms", pp99, barConfirmToDurableMs) })
+	}
+	if cfg.Only == "" || cfg.Only == "sync" {
+		sd, err := mkdir("sync-server")
+		if err != nil {
+			return err
+		}
+		rd, err := mkdir("sync-register")
+		if err != nil {
+			return err
+		}
+		note("cache sync: %d cards from the server to a new register", cfg.Cache)
+		d, err := cacheSync(ctx, sd, rd, cfg.Cache)
+		if err != nil {
+			return fmt.Errorf("cache sync: %w", err)
+		}
+		s := d.Seconds()
+		bench.Result("register_cache_sync_1m_s", s, "s")
+		bars = append(bars, func() { bench.AtMost("register_cache_sync_1m_s", s, barCacheSyncS) })
 	}
 	if cfg.Only == "" || cfg.Only == "rss" {
 		note("card cache: %d cards, then %d lookups, in a child process", cfg.Cache, cfg.Lookups)
