@@ -467,6 +467,12 @@ func (j *Journal) ApplyAcks(acks []wire.Ack) error {
 				continue
 			}
 			c.Version, c.Balance, c.Day, c.TodayCount = a.Version, a.Balance, a.Day, a.TodayCount
+			// The server froze an active card its entry overdrew, at this
+			// version (server.Card.FreezeIfOverdrawn): the card delta of
+			// that version is not taken after the ack, so the ack says it.
+			if c.Balance < 0 && c.Status == wire.CardActive {
+				c.Status = wire.CardFrozen
+			}
 			if err := cards.Put([]byte(c.CardNo), encodeCard(&c)); err != nil {
 				return err
 			}

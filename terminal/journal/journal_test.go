@@ -421,3 +421,31 @@ func TestShiftQueue(t *testing.T) {
 		t.Fatalf("after all: a document left (%v)", err)
 	}
 }
+
+// TestAckOfOverdraftFreezes: the server freezes an active card that an
+// entry overdrew, at the ack's version; the card delta of that version is
+// not taken after the ack, so the ack itself freezes the cached card, and
+// a recharge's delta (a higher version) unfreezes it.
+func TestAckOfOverdraftFreezes(t *testing.T) {
+	j := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"))
+	day := journal.Day(now)
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 5, Cards: []wire.Card{{Version: 5, CardNo: card, Name: "张三", Status: wire.CardActive, Balance: 500, Day: day}}}))
+	must2(t, j, sale(800)) // seq 1, offline: the balance goes to -3.00
+	must(t, j.ApplyAcks([]wire.Ack{{Seq: 1, Outcome: wire.SettledOverdraft, CardNo: card, Balance: -300, Version: 6, Day: day, TodayCount: 1}}))
+	// The server's delta at version 6 says frozen too: it is not newer.
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 6, Cards: []wire.Card{{Version: 6, CardNo: card, Status: wire.CardFrozen, Balance: -300, Day: day, TodayCount: 1}}}))
+	if v, _, err := j.Card(card, now); err != nil || v.Status != wire.CardFrozen || v.Balance != -300 {
+		t.Fatalf("after the overdraft's ack: %+v %v, want frozen at -3.00", v, err)
+	}
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 7, Cards: []wire.Card{{Version: 7, CardNo: card, Status: wire.CardActive, Balance: 1700, Day: day, TodayCount: 1}}}))
+	if v, _, err := j.Card(card, now); err != nil || v.Status != wire.CardActive || v.Balance != 1700 {
+		t.Fatalf("after the recharge: %+v %v, want active at 17.00", v, err)
+	}
+	// A card already frozen by the office, or lost, keeps its status.
+	must(t, j.ApplyCards(&wire.Cards{Cursor: 8, Cards: []wire.Card{{Version: 8, CardNo: card, Status: wire.CardLost, Balance: 100, Day: day, TodayCount: 1}}}))
+	must2(t, j, sale(500)) // seq 2
+	must(t, j.ApplyAcks([]wire.Ack{{Seq: 2, Outcome: wire.Flagged, CardNo: card, Balance: -400, Version: 9, Day: day, TodayCount: 2}}))
+	if v, _, err := j.Card(card, now); err != nil || v.Status != wire.CardLost {
+		t.Fatalf("a lost card after an overdraft's ack: %+v %v, want lost", v, err)
+	}
+}
