@@ -29,10 +29,12 @@ func TestRateLimit(t *testing.T) {
 		perFrame  int
 		atLeast   time.Duration
 	}{
-		// Burst 2 at 20/s: frames 4, 5 and 6 each wait 50 ms.
+		// Burst 2 at 5/s: frames 3 to 6 each wait 200 ms, longer than a
+		// frame takes to settle even on a busy machine (a slower settle
+		// would refill the bucket, and no frame would wait).
 		{"frames", func(g *gateway.Gateway) {
-			g.FramesPerSecond, g.FrameBurst, g.EntriesPerSecond = 20, 2, 0
-		}, 6, 1, 100 * time.Millisecond},
+			g.FramesPerSecond, g.FrameBurst, g.EntriesPerSecond = 5, 2, 0
+		}, 6, 1, 600 * time.Millisecond},
 		// Burst 100 at 100/s: the fourth frame of 50 waits 500 ms.
 		{"entries", func(g *gateway.Gateway) {
 			g.FramesPerSecond, g.EntriesPerSecond, g.EntryBurst = 0, 100, 100
