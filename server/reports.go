@@ -160,9 +160,11 @@ type RegisterTotal struct {
 	Name     string    `json:"name"`
 	Sales    int64     `json:"sales"`
 	Amount   money.Fen `json:"amount"`
-	Voids    int64     `json:"voids"`
-	Flagged  int64     `json:"flagged"`
-	// FlaggedAmount is the amount of the flagged sales.
+	// Voids and Flagged count the voids and the sales flagged for review,
+	// VoidAmount and FlaggedAmount their amounts.
+	Voids         int64     `json:"voids"`
+	VoidAmount    money.Fen `json:"void_amount"`
+	Flagged       int64     `json:"flagged"`
 	FlaggedAmount money.Fen `json:"flagged_amount"`
 	// FirstSeq and LastSeq are the register's first and last journal
 	// entries counted on the day.
@@ -172,11 +174,39 @@ type RegisterTotal struct {
 	ByCashier []CashierTotal `json:"by_cashier"` // the cashiers the entries name, in order of their ids ("": none signed in)
 }
 
-// PeriodTotal is a meal period's part of a day.
+// PeriodTotal is a meal period's part of a day: its sales net of voids,
+// and the voids and flagged sales among them.
 type PeriodTotal struct {
-	Period string    `json:"period"`
-	Sales  int64     `json:"sales"`
-	Amount money.Fen `json:"amount"`
+	Period        string    `json:"period"`
+	Sales         int64     `json:"sales"`
+	Amount        money.Fen `json:"amount"`
+	Voids         int64     `json:"voids"`
+	VoidAmount    money.Fen `json:"void_amount"`
+	Flagged       int64     `json:"flagged"`
+	FlaggedAmount money.Fen `json:"flagged_amount"`
+}
+
+// add counts a sale or void (n 1 or -1, a its signed amount) of c.
+func (p *PeriodTotal) add(c Counted, n int64, a money.Fen) {
+	p.Sales += n
+	p.Amount += a
+	if c.Void {
+		p.Voids++
+		p.VoidAmount += c.Amount
+	} else if c.Flagged {
+		p.Flagged++
+		p.FlaggedAmount += c.Amount
+	}
+}
+
+// merge adds o's totals to p's.
+func (p *PeriodTotal) merge(o PeriodTotal) {
+	p.Sales += o.Sales
+	p.Amount += o.Amount
+	p.Voids += o.Voids
+	p.VoidAmount += o.VoidAmount
+	p.Flagged += o.Flagged
+	p.FlaggedAmount += o.FlaggedAmount
 }
 
 // CashierTotal is a cashier's part of a register's day.
@@ -306,6 +336,7 @@ func (t *DailyTally) Count(c Counted) {
 	reg.Amount += a
 	if c.Void {
 		reg.Voids++
+		reg.VoidAmount += c.Amount
 	} else if c.Flagged {
 		reg.Flagged++
 		reg.FlaggedAmount += c.Amount
@@ -331,10 +362,8 @@ func (t *DailyTally) Count(c Counted) {
 	if p < 0 {
 		p = len(t.periods.Periods) // other
 	}
-	t.report.ByPeriod[p].Sales += n
-	t.report.ByPeriod[p].Amount += a
-	reg.ByPeriod[p].Sales += n
-	reg.ByPeriod[p].Amount += a
+	t.report.ByPeriod[p].add(c, n, a)
+	reg.ByPeriod[p].add(c, n, a)
 }
 
 // Office kinds of transaction a day's report totals.
@@ -485,6 +514,7 @@ func (t *DailyTally) Merge(o *DailyTally) {
 		mine.Sales += reg.Sales
 		mine.Amount += reg.Amount
 		mine.Voids += reg.Voids
+		mine.VoidAmount += reg.VoidAmount
 		mine.Flagged += reg.Flagged
 		mine.FlaggedAmount += reg.FlaggedAmount
 		if reg.FirstSeq != 0 && (mine.FirstSeq == 0 || reg.FirstSeq < mine.FirstSeq) {
@@ -514,8 +544,7 @@ func (t *DailyTally) Merge(o *DailyTally) {
 // periods in the same order.
 func addTotals(to, from []PeriodTotal) {
 	for i, p := range from {
-		to[i].Sales += p.Sales
-		to[i].Amount += p.Amount
+		to[i].merge(p)
 	}
 }
 

@@ -223,8 +223,9 @@ func testDailyReport(t *testing.T, open Open) {
 	want := server.DailyReport{
 		Date: at(0, 0).Format(time.DateOnly), Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800, Refunds: 1, RefundAmount: 250,
 		ByRegister: []server.RegisterTotal{
-			{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 500, Voids: 1, FirstSeq: 1, LastSeq: 3,
-				ByPeriod:  []server.PeriodTotal{{Period: "breakfast", Sales: 1, Amount: 500}, {Period: "lunch"}, {Period: "dinner"}, {Period: "other"}},
+			{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800, FirstSeq: 1, LastSeq: 3,
+				ByPeriod: []server.PeriodTotal{{Period: "breakfast", Sales: 1, Amount: 500}, {Period: "lunch", Voids: 1, VoidAmount: 800},
+					{Period: "dinner"}, {Period: "other"}},
 				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 1, Amount: 500}}},
 			// seq 3 was made yesterday
 			{Terminal: r2.ID, Name: "二号窗口", Sales: 3, Amount: 600, FirstSeq: 1, LastSeq: 4,
@@ -233,7 +234,7 @@ func testDailyReport(t *testing.T, open Open) {
 		},
 		ByPeriod: []server.PeriodTotal{
 			{Period: "breakfast", Sales: 1, Amount: 500},
-			{Period: "lunch", Sales: 1, Amount: 300},
+			{Period: "lunch", Sales: 1, Amount: 300, Voids: 1, VoidAmount: 800},
 			{Period: "dinner"},
 			{Period: "other", Sales: 2, Amount: 300},
 		},
@@ -265,7 +266,7 @@ func testDailyReport(t *testing.T, open Open) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPeriods := []server.PeriodTotal{{Period: "lunch", Sales: 3, Amount: 600}, {Period: "other", Sales: 1, Amount: 500}}
+	wantPeriods := []server.PeriodTotal{{Period: "lunch", Sales: 3, Amount: 600, Voids: 1, VoidAmount: 800}, {Period: "other", Sales: 1, Amount: 500}}
 	if diff := cmp.Diff(wantPeriods, custom.ByPeriod); diff != "" {
 		t.Errorf("periods with lunch 11:00-16:00 (-want +got):\n%s", diff)
 	}
@@ -290,7 +291,7 @@ func testDailyReport(t *testing.T, open Open) {
 		t.Errorf("report of a flagged sale, a recharge and a close of C2 (balance %d): %+v", c2.Balance, later)
 	}
 	wantReg := []server.RegisterTotal{{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700, FirstSeq: 4, LastSeq: 4,
-		ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 700}, {Period: "dinner"}, {Period: "other"}},
+		ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700}, {Period: "dinner"}, {Period: "other"}},
 		ByCashier: []server.CashierTotal{{Cashier: "C07", Sales: 1, Amount: 700}}}}
 	if diff := cmp.Diff(wantReg, later.ByRegister); diff != "" {
 		t.Errorf("registers two days on (-want +got):\n%s", diff)
