@@ -126,34 +126,94 @@ func (q DailyQuery) Bounds() (start, end time.Time) {
 
 // DailyReport is one day's takings. Sales count sales net of voids (as a
 // card's daily count does) and Amount is net of voids; a void counts on
-// the day, hour and period of its own time, against the register that
-// made it.
+// the day, hour, minute and period of its own time, against the register
+// and cashier that made it. A sale's meal period is found from its time
+// with the periods the report is asked with (the rules' as they are now):
+// it is not stored with the sale.
 type DailyReport struct {
-	Date         string          `json:"date"`   // YYYY-MM-DD
-	Sales        int64           `json:"sales"`  // sales on the day, net of voids
-	Amount       money.Fen       `json:"amount"` // their takings, net of voids
-	Voids        int64           `json:"voids"`
-	VoidAmount   money.Fen       `json:"void_amount"`
-	Refunds      int64           `json:"refunds"`       // office refunds made that day
-	RefundAmount money.Fen       `json:"refund_amount"` // what they paid back
-	ByRegister   []RegisterTotal `json:"by_register"`   // registers with a sale or void, in id order
-	ByPeriod     []PeriodTotal   `json:"by_period"`     // every meal period, in order, then "other"
-	ByHour       []HourTotal     `json:"by_hour"`       // the 24 hours of the day
+	Date           string          `json:"date"`   // YYYY-MM-DD
+	Sales          int64           `json:"sales"`  // sales on the day, net of voids
+	Amount         money.Fen       `json:"amount"` // their takings, net of voids
+	Voids          int64           `json:"voids"`
+	VoidAmount     money.Fen       `json:"void_amount"`
+	Flagged        int64           `json:"flagged"`        // sales settled but flagged for review
+	FlaggedAmount  money.Fen       `json:"flagged_amount"` // their amount
+	Refunds        int64           `json:"refunds"`        // office refunds made that day
+	RefundAmount   money.Fen       `json:"refund_amount"`  // what they paid back
+	Recharges      int64           `json:"recharges"`      // office recharges made that day
+	RechargeAmount money.Fen       `json:"recharge_amount"`
+	Closes         int64           `json:"closes"`       // cards closed that day
+	CloseAmount    money.Fen       `json:"close_amount"` // what was paid out
+	ByRegister     []RegisterTotal `json:"by_register"`  // registers with a sale or void, in id order
+	ByPeriod       []PeriodTotal   `json:"by_period"`    // every meal period, in order, then "other"
+	ByHour         []HourTotal     `json:"by_hour"`      // the 24 hours of the day
+	// ByMinute is the 1440 minutes of the day, 0 the one from 00:00; the
+	// API serves it on its own (GET /api/v1/reports/minutes).
+	ByMinute []MinuteTotal `json:"-"`
 }
 
-// RegisterTotal is a register's part of a day.
+// RegisterTotal is a register's part of a day. Grouping by canteen is a
+// register's attribute: a Canteen field here, filled by Report from the
+// registers as it fills Name.
 type RegisterTotal struct {
 	Terminal uint32    `json:"terminal_id"`
 	Name     string    `json:"name"`
 	Sales    int64     `json:"sales"`
 	Amount   money.Fen `json:"amount"`
+	// Voids and Flagged count the voids and the sales flagged for review,
+	// VoidAmount and FlaggedAmount their amounts.
+	Voids         int64     `json:"voids"`
+	VoidAmount    money.Fen `json:"void_amount"`
+	Flagged       int64     `json:"flagged"`
+	FlaggedAmount money.Fen `json:"flagged_amount"`
+	// FirstSeq and LastSeq are the register's first and last journal
+	// entries counted on the day.
+	FirstSeq  uint64         `json:"first_seq"`
+	LastSeq   uint64         `json:"last_seq"`
+	ByPeriod  []PeriodTotal  `json:"by_period"`  // as the report's ByPeriod
+	ByCashier []CashierTotal `json:"by_cashier"` // the cashiers the entries name, in order of their ids ("": none signed in)
 }
 
-// PeriodTotal is a meal period's part of a day.
+// PeriodTotal is a meal period's part of a day: its sales net of voids,
+// and the voids and flagged sales among them.
 type PeriodTotal struct {
-	Period string    `json:"period"`
-	Sales  int64     `json:"sales"`
-	Amount money.Fen `json:"amount"`
+	Period        string    `json:"period"`
+	Sales         int64     `json:"sales"`
+	Amount        money.Fen `json:"amount"`
+	Voids         int64     `json:"voids"`
+	VoidAmount    money.Fen `json:"void_amount"`
+	Flagged       int64     `json:"flagged"`
+	FlaggedAmount money.Fen `json:"flagged_amount"`
+}
+
+// add counts a sale or void (n 1 or -1, a its signed amount) of c.
+func (p *PeriodTotal) add(c Counted, n int64, a money.Fen) {
+	p.Sales += n
+	p.Amount += a
+	if c.Void {
+		p.Voids++
+		p.VoidAmount += c.Amount
+	} else if c.Flagged {
+		p.Flagged++
+		p.FlaggedAmount += c.Amount
+	}
+}
+
+// merge adds o's totals to p's.
+func (p *PeriodTotal) merge(o PeriodTotal) {
+	p.Sales += o.Sales
+	p.Amount += o.Amount
+	p.Voids += o.Voids
+	p.VoidAmount += o.VoidAmount
+	p.Flagged += o.Flagged
+	p.FlaggedAmount += o.FlaggedAmount
+}
+
+// CashierTotal is a cashier's part of a register's day.
+type CashierTotal struct {
+	Cashier string    `json:"cashier"`
+	Sales   int64     `json:"sales"`
+	Amount  money.Fen `json:"amount"`
 }
 
 // HourTotal is an hour's part of a day.
@@ -163,13 +223,19 @@ type HourTotal struct {
 	Amount money.Fen `json:"amount"`
 }
 
+// MinuteTotal is a minute's part of a day.
+type MinuteTotal struct {
+	Sales  int64     `json:"sales"`
+	Amount money.Fen `json:"amount"`
+}
+
 // ReportStore totals the ledger for the office.
 type ReportStore interface {
 	// DailyReport returns the report of q's day: its sales and voids (those
 	// whose Day is the day, so an offline sale settled later counts on the
-	// day it was made), its office refunds (by when they were made), the
-	// names of its registers. It reads only the day's rows. EINVALID for
-	// meal periods that ValidateMealPeriods refuses.
+	// day it was made), its office recharges, refunds and closes (by when
+	// they were made), the names of its registers. It reads only the day's
+	// rows. EINVALID for meal periods that ValidateMealPeriods refuses.
 	DailyReport(ctx context.Context, q DailyQuery) (DailyReport, error)
 }
 
@@ -180,6 +246,7 @@ type DailyTally struct {
 	periods  Rules // their Periods
 	report   DailyReport
 	register map[uint32]int // index in report.ByRegister
+	cashier  []map[string]int
 }
 
 // NewDailyTally returns an empty tally for q, which must have passed
@@ -192,65 +259,156 @@ func NewDailyTally(q DailyQuery) *DailyTally {
 	t := &DailyTally{loc: q.Date.Location(), periods: Rules{Periods: periods}, register: map[uint32]int{}}
 	t.report.Date = q.Date.Format(time.DateOnly)
 	t.report.ByRegister = []RegisterTotal{}
-	for _, p := range periods {
-		t.report.ByPeriod = append(t.report.ByPeriod, PeriodTotal{Period: p.Name})
-	}
-	t.report.ByPeriod = append(t.report.ByPeriod, PeriodTotal{Period: OtherPeriod})
+	t.report.ByPeriod = t.newPeriods()
 	for h := range 24 {
 		t.report.ByHour = append(t.report.ByHour, HourTotal{Hour: h})
 	}
+	t.report.ByMinute = make([]MinuteTotal, 24*60)
 	return t
+}
+
+// newPeriods returns a zero total of every period, then of "other".
+func (t *DailyTally) newPeriods() []PeriodTotal {
+	out := make([]PeriodTotal, 0, len(t.periods.Periods)+1)
+	for _, p := range t.periods.Periods {
+		out = append(out, PeriodTotal{Period: p.Name})
+	}
+	return append(out, PeriodTotal{Period: OtherPeriod})
+}
+
+// registerAt returns register terminal's total, added if it has none.
+func (t *DailyTally) registerAt(terminal uint32) *RegisterTotal {
+	i, ok := t.register[terminal]
+	if !ok {
+		i = len(t.report.ByRegister)
+		t.register[terminal] = i
+		t.report.ByRegister = append(t.report.ByRegister, RegisterTotal{Terminal: terminal, ByPeriod: t.newPeriods(), ByCashier: []CashierTotal{}})
+		t.cashier = append(t.cashier, map[string]int{})
+	}
+	return &t.report.ByRegister[i]
+}
+
+// cashierAt returns the total of cashier on register reg (an index in
+// ByRegister), added if it has none.
+func (t *DailyTally) cashierAt(reg int, cashier string) *CashierTotal {
+	r := &t.report.ByRegister[reg]
+	i, ok := t.cashier[reg][cashier]
+	if !ok {
+		i = len(r.ByCashier)
+		t.cashier[reg][cashier] = i
+		r.ByCashier = append(r.ByCashier, CashierTotal{Cashier: cashier})
+	}
+	return &r.ByCashier[i]
+}
+
+// Counted is a sale or void as a tally counts it.
+type Counted struct {
+	Terminal uint32
+	Seq      uint64
+	Void     bool
+	Flagged  bool // settled, flagged for review
+	Amount   money.Fen
+	At       time.Time // when it counts as made (see SaleTime)
+	Cashier  string
 }
 
 // Add counts a sale (void false) or a void of amount, made at the time at
 // register terminal.
 func (t *DailyTally) Add(terminal uint32, void bool, amount money.Fen, at time.Time) {
-	n, a := int64(1), amount
-	if void {
-		n, a = -1, -amount
+	t.Count(Counted{Terminal: terminal, Void: void, Amount: amount, At: at})
+}
+
+// Count counts c.
+func (t *DailyTally) Count(c Counted) {
+	n, a := int64(1), c.Amount
+	if c.Void {
+		n, a = -1, -c.Amount
 		t.report.Voids++
-		t.report.VoidAmount += amount
+		t.report.VoidAmount += c.Amount
+	} else if c.Flagged {
+		t.report.Flagged++
+		t.report.FlaggedAmount += c.Amount
 	}
 	t.report.Sales += n
 	t.report.Amount += a
-	i, ok := t.register[terminal]
-	if !ok {
-		i = len(t.report.ByRegister)
-		t.register[terminal] = i
-		t.report.ByRegister = append(t.report.ByRegister, RegisterTotal{Terminal: terminal})
+	reg := t.registerAt(c.Terminal)
+	reg.Sales += n
+	reg.Amount += a
+	if c.Void {
+		reg.Voids++
+		reg.VoidAmount += c.Amount
+	} else if c.Flagged {
+		reg.Flagged++
+		reg.FlaggedAmount += c.Amount
 	}
-	t.report.ByRegister[i].Sales += n
-	t.report.ByRegister[i].Amount += a
+	if c.Seq != 0 {
+		if reg.FirstSeq == 0 || c.Seq < reg.FirstSeq {
+			reg.FirstSeq = c.Seq
+		}
+		reg.LastSeq = max(reg.LastSeq, c.Seq)
+	}
+	cashier := t.cashierAt(t.register[c.Terminal], c.Cashier)
+	cashier.Sales += n
+	cashier.Amount += a
 
-	at = at.In(t.loc)
+	at := c.At.In(t.loc)
 	h := at.Hour()
 	t.report.ByHour[h].Sales += n
 	t.report.ByHour[h].Amount += a
+	m := h*60 + at.Minute()
+	t.report.ByMinute[m].Sales += n
+	t.report.ByMinute[m].Amount += a
 	p := t.periods.Period(at) - 1
 	if p < 0 {
 		p = len(t.periods.Periods) // other
 	}
-	t.report.ByPeriod[p].Sales += n
-	t.report.ByPeriod[p].Amount += a
+	t.report.ByPeriod[p].add(c, n, a)
+	reg.ByPeriod[p].add(c, n, a)
+}
+
+// Office kinds of transaction a day's report totals.
+var reportOfficeKinds = []TxKind{TxRecharge, TxRefund, TxClose}
+
+// ReportOfficeKinds returns the kinds of office transaction a day's
+// report totals: recharges, refunds and closes.
+func ReportOfficeKinds() []TxKind { return slices.Clone(reportOfficeKinds) }
+
+// AddOffice counts n office transactions of kind (a recharge, refund or
+// close) moving amount in all; other kinds are not counted.
+func (t *DailyTally) AddOffice(kind TxKind, n int64, amount money.Fen) {
+	switch kind {
+	case TxRecharge:
+		t.report.Recharges += n
+		t.report.RechargeAmount += amount
+	case TxRefund:
+		t.report.Refunds += n
+		t.report.RefundAmount += amount
+	case TxClose:
+		t.report.Closes += n
+		t.report.CloseAmount += amount
+	}
 }
 
 // AddRefunds counts n office refunds paying back amount in all.
-func (t *DailyTally) AddRefunds(n int64, amount money.Fen) {
-	t.report.Refunds += n
-	t.report.RefundAmount += amount
-}
+func (t *DailyTally) AddRefunds(n int64, amount money.Fen) { t.AddOffice(TxRefund, n, amount) }
 
 // Report returns the report, with the registers named by names and put in
-// id order.
+// id order, each one's cashiers in order of their ids.
 func (t *DailyTally) Report(names map[uint32]string) DailyReport {
 	r := t.report
 	regs := make([]RegisterTotal, len(r.ByRegister))
 	copy(regs, r.ByRegister)
 	for i := range regs {
 		regs[i].Name = names[regs[i].Terminal]
+		regs[i].ByPeriod = slices.Clone(regs[i].ByPeriod)
+		regs[i].ByCashier = slices.Clone(regs[i].ByCashier)
+		slices.SortFunc(regs[i].ByCashier, func(a, b CashierTotal) int { return cmp.Compare(a.Cashier, b.Cashier) })
 	}
 	slices.SortFunc(regs, func(a, b RegisterTotal) int { return cmp.Compare(a.Terminal, b.Terminal) })
 	r.ByRegister = regs
+	r.ByPeriod = slices.Clone(r.ByPeriod)
+	r.ByHour = slices.Clone(r.ByHour)
+	r.ByMinute = slices.Clone(r.ByMinute)
 	return r
 }
 
@@ -307,28 +465,32 @@ func EntryRuns(day []DayEntry) []EntryRun {
 }
 
 // AddEntry counts the day's entry e, whose stored encoding, or its first
-// journal.FiguresSize bytes, is raw.
-func (t *DailyTally) AddEntry(e DayEntry, raw []byte) error {
-	_, at, amount, err := journal.Figures(raw)
+// journal.FiguresSize bytes, is raw; flagged if it settled flagged for
+// review.
+func (t *DailyTally) AddEntry(e DayEntry, raw []byte, flagged bool) error {
+	f, err := journal.ReadFigures(raw)
 	if err != nil {
 		return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
 	}
-	t.Add(e.Terminal, e.Void, amount, SaleTime(at, e.Settled))
+	t.Count(Counted{Terminal: e.Terminal, Seq: e.Seq, Void: e.Void, Flagged: flagged, Amount: f.Amount,
+		At: SaleTime(f.Time, e.Settled), Cashier: f.Cashier})
 	return nil
 }
 
 // AddFigures counts an entry of register terminal known to be the day's,
-// a sale or a void as its encoding says, settled at settled; raw is its
-// stored encoding, or its first journal.FiguresSize bytes.
-func (t *DailyTally) AddFigures(terminal uint32, raw []byte, settled time.Time) error {
-	kind, at, amount, err := journal.Figures(raw)
+// a sale or a void as its encoding says, settled at settled, flagged for
+// review or not; raw is its stored encoding, or its first
+// journal.FiguresSize bytes.
+func (t *DailyTally) AddFigures(terminal uint32, raw []byte, settled time.Time, flagged bool) error {
+	f, err := journal.ReadFigures(raw)
 	if err != nil {
 		return fmt.Errorf("entry of register %d: %w", terminal, err)
 	}
-	if kind != journal.KindSale && kind != journal.KindVoid {
-		return fmt.Errorf("entry of register %d: %w: kind %v", terminal, journal.ErrInvalid, kind)
+	if f.Kind != journal.KindSale && f.Kind != journal.KindVoid {
+		return fmt.Errorf("entry of register %d: %w: kind %v", terminal, journal.ErrInvalid, f.Kind)
 	}
-	t.Add(terminal, kind == journal.KindVoid, amount, SaleTime(at, settled))
+	t.Count(Counted{Terminal: terminal, Seq: f.Seq, Void: f.Kind == journal.KindVoid, Flagged: flagged, Amount: f.Amount,
+		At: SaleTime(f.Time, settled), Cashier: f.Cashier})
 	return nil
 }
 
@@ -339,25 +501,50 @@ func (t *DailyTally) Merge(o *DailyTally) {
 	r.Amount += o.report.Amount
 	r.Voids += o.report.Voids
 	r.VoidAmount += o.report.VoidAmount
+	r.Flagged += o.report.Flagged
+	r.FlaggedAmount += o.report.FlaggedAmount
 	r.Refunds += o.report.Refunds
 	r.RefundAmount += o.report.RefundAmount
+	r.Recharges += o.report.Recharges
+	r.RechargeAmount += o.report.RechargeAmount
+	r.Closes += o.report.Closes
+	r.CloseAmount += o.report.CloseAmount
 	for _, reg := range o.report.ByRegister {
-		i, ok := t.register[reg.Terminal]
-		if !ok {
-			i = len(r.ByRegister)
-			t.register[reg.Terminal] = i
-			r.ByRegister = append(r.ByRegister, RegisterTotal{Terminal: reg.Terminal})
+		mine := t.registerAt(reg.Terminal)
+		mine.Sales += reg.Sales
+		mine.Amount += reg.Amount
+		mine.Voids += reg.Voids
+		mine.VoidAmount += reg.VoidAmount
+		mine.Flagged += reg.Flagged
+		mine.FlaggedAmount += reg.FlaggedAmount
+		if reg.FirstSeq != 0 && (mine.FirstSeq == 0 || reg.FirstSeq < mine.FirstSeq) {
+			mine.FirstSeq = reg.FirstSeq
 		}
-		r.ByRegister[i].Sales += reg.Sales
-		r.ByRegister[i].Amount += reg.Amount
+		mine.LastSeq = max(mine.LastSeq, reg.LastSeq)
+		addTotals(mine.ByPeriod, reg.ByPeriod)
+		i := t.register[reg.Terminal]
+		for _, c := range reg.ByCashier {
+			mc := t.cashierAt(i, c.Cashier)
+			mc.Sales += c.Sales
+			mc.Amount += c.Amount
+		}
 	}
-	for i, p := range o.report.ByPeriod {
-		r.ByPeriod[i].Sales += p.Sales
-		r.ByPeriod[i].Amount += p.Amount
-	}
+	addTotals(r.ByPeriod, o.report.ByPeriod)
 	for i, h := range o.report.ByHour {
 		r.ByHour[i].Sales += h.Sales
 		r.ByHour[i].Amount += h.Amount
+	}
+	for i, m := range o.report.ByMinute {
+		r.ByMinute[i].Sales += m.Sales
+		r.ByMinute[i].Amount += m.Amount
+	}
+}
+
+// addTotals adds the periods' totals of from to those of to, the same
+// periods in the same order.
+func addTotals(to, from []PeriodTotal) {
+	for i, p := range from {
+		to[i].merge(p)
 	}
 }
 
@@ -372,15 +559,15 @@ type RunReader struct {
 // NewRunReader returns a reader of run into t.
 func (t *DailyTally) NewRunReader(run EntryRun) *RunReader { return &RunReader{tally: t, run: run} }
 
-// Next takes the stored entry seq, raw. An entry of the run that is
-// missing is an error.
-func (r *RunReader) Next(seq uint64, raw []byte) error {
+// Next takes the stored entry seq, raw, flagged for review or not. An
+// entry of the run that is missing is an error.
+func (r *RunReader) Next(seq uint64, raw []byte, flagged bool) error {
 	if r.i < len(r.run.Entries) && r.run.Entries[r.i].Seq < seq {
 		return fmt.Errorf("entry %d/%d of the day is not stored", r.run.Terminal, r.run.Entries[r.i].Seq)
 	}
 	if r.i < len(r.run.Entries) && r.run.Entries[r.i].Seq == seq {
 		r.i++
-		return r.tally.AddEntry(r.run.Entries[r.i-1], raw)
+		return r.tally.AddEntry(r.run.Entries[r.i-1], raw, flagged)
 	}
 	return nil
 }

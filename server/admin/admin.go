@@ -60,7 +60,8 @@ type Store interface {
 type Printers interface {
 	// Printers returns the state of every printer, by name.
 	Printers(ctx context.Context) ([]printer.State, error)
-	// Enqueue queues documents to print (slips of office operations).
+	// Enqueue queues documents to print (slips of office operations,
+	// reports).
 	Enqueue(ctx context.Context, jobs ...server.PrintJob) ([]int64, error)
 }
 
@@ -162,6 +163,15 @@ func New(store Store, terminal http.Handler, logger *slog.Logger) *Server {
 	s.mux.Handle("GET /api/v1/sales/live", s.auth(s.handleLive, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/reports/daily", s.auth(s.handleDailyReport, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/reports/daily.csv", s.auth(s.handleDailyCSV, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/periods", s.auth(s.handlePeriods, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/periods.csv", s.auth(s.handlePeriodsCSV, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/registers", s.auth(s.handleRegisters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/registers.csv", s.auth(s.handleRegistersCSV, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	s.mux.Handle("GET /api/v1/reports/minutes", s.auth(s.handleMinutes, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
+	// An auditor may print what an auditor may read and download: a
+	// report moves no money and changes nothing but the print queue, and
+	// the audit log keeps who printed what.
+	s.mux.Handle("POST /api/v1/reports/print", s.auth(s.handlePrintReport, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/audit", s.auth(s.handleAudit, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("POST /api/v1/audit/verify", s.auth(s.handleAuditVerify, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))
 	s.mux.Handle("GET /api/v1/printers", s.auth(s.handlePrinters, server.RoleAdmin, server.RoleOperator, server.RoleAuditor))

@@ -49,19 +49,7 @@ func (s *Server) checkPrint(ctx context.Context, kind server.OpKind, name string
 	if _, ok := slipKinds[kind]; !ok {
 		return server.Errorf(server.EINVALID, "only recharges, refunds and closes print a slip")
 	}
-	if s.Printers == nil {
-		return server.Errorf(server.EINVALID, "this server has no printers")
-	}
-	states, err := s.Printers.Printers(ctx)
-	if err != nil {
-		return err
-	}
-	for _, st := range states {
-		if st.Name == name {
-			return nil
-		}
-	}
-	return server.Errorf(server.EINVALID, "no printer %q", name)
+	return s.printerKnown(ctx, name)
 }
 
 // printSlip queues the slip of an operation.

@@ -226,22 +226,29 @@ func (s *Server) handleDailyCSV(w http.ResponseWriter, r *http.Request, _ server
 		s.error(w, r, err)
 		return
 	}
+	rows := [][]string{{"日期 date", "收银机编号 register id", "收银机 register", "笔数 sales", "金额(元) amount (yuan)"}}
+	for _, reg := range rep.ByRegister {
+		rows = append(rows, []string{rep.Date, strconv.FormatUint(uint64(reg.Terminal), 10), csvText(reg.Name), strconv.FormatInt(reg.Sales, 10), reg.Amount.String()})
+	}
+	rows = append(rows, []string{rep.Date, "", "合计 total", strconv.FormatInt(rep.Sales, 10), rep.Amount.String()})
+	s.csv(w, r, "fanka-daily-"+rep.Date+".csv", rows)
+}
+
+// csv answers with rows as a CSV file named name, for a spreadsheet: a
+// UTF-8 byte order mark first, so that Excel shows the Chinese, and CRLF
+// line ends, as Excel writes them.
+func (s *Server) csv(w http.ResponseWriter, r *http.Request, name string, rows [][]string) {
 	var b bytes.Buffer
 	b.WriteString(utf8BOM)
 	cw := csv.NewWriter(&b)
-	cw.UseCRLF = true // as Excel writes it
-	cw.Write([]string{"日期 date", "收银机编号 register id", "收银机 register", "笔数 sales", "金额(元) amount (yuan)"})
-	for _, reg := range rep.ByRegister {
-		cw.Write([]string{rep.Date, strconv.FormatUint(uint64(reg.Terminal), 10), csvText(reg.Name), strconv.FormatInt(reg.Sales, 10), reg.Amount.String()})
-	}
-	cw.Write([]string{rep.Date, "", "合计 total", strconv.FormatInt(rep.Sales, 10), rep.Amount.String()})
-	cw.Flush()
+	cw.UseCRLF = true
+	cw.WriteAll(rows)
 	if err := cw.Error(); err != nil {
-		s.error(w, r, fmt.Errorf("daily report %s as CSV: %w", rep.Date, err))
+		s.error(w, r, fmt.Errorf("%s: %w", name, err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="fanka-daily-%s.csv"`, rep.Date))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b.Bytes())

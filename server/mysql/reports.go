@@ -9,7 +9,6 @@ import (
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
-	"github.com/fanka/fanka/shared/money"
 )
 
 // Sales implements server.SaleStore.
@@ -74,13 +73,13 @@ func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.Dail
 	return tally.Report(names), nil
 }
 
-// tallyDay adds q's day's sales, voids and refunds to tally.
+// tallyDay adds q's day's sales, voids and office totals to tally.
 func tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *server.DailyTally) error {
 	// The join runs in the database: the day's index gives (terminal_id,
 	// seq) in order, so the entries' primary key is walked forward; only
 	// the first bytes of each entry, which hold its time and amount, come
 	// back.
-	rows, err := tx.QueryContext(ctx, `SELECT t.terminal_id, t.seq, t.kind, t.created, SUBSTRING(e.raw, 1, ?)
+	rows, err := tx.QueryContext(ctx, `SELECT t.terminal_id, t.seq, t.kind, t.created, SUBSTRING(e.raw, 1, ?), e.outcome = 'flagged'
 		FROM transactions t FORCE INDEX (transactions_day)
 		JOIN entries e ON e.terminal_id = t.terminal_id AND e.seq = t.seq
 		WHERE t.day = ? AND t.kind IN ('sale', 'void')
@@ -93,11 +92,12 @@ func tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *serve
 		var terminal, seq, created int64
 		var kind string
 		var raw sql.RawBytes
-		if err := rows.Scan(&terminal, &seq, &kind, &created, &raw); err != nil {
+		var flagged bool
+		if err := rows.Scan(&terminal, &seq, &kind, &created, &raw, &flagged); err != nil {
 			return fmt.Errorf("sales: %w", err)
 		}
 		e := server.DayEntry{Terminal: uint32(terminal), Seq: uint64(seq), Void: kind == string(server.TxVoid), Settled: time.UnixMilli(created)}
-		if err := tally.AddEntry(e, raw); err != nil {
+		if err := tally.AddEntry(e, raw, flagged); err != nil {
 			return fmt.Errorf("sales: %w", err)
 		}
 	}
@@ -106,18 +106,7 @@ func tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tally *serve
 	}
 
 	start, end := q.Bounds()
-	var n int64
-	var paid money.Fen
-	// What a refund paid back: the sum of its postings' credits, whichever
-	// accounts it moved money between.
-	err = tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT t.id), COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0)
-		FROM transactions t JOIN postings p ON p.tx_id = t.id
-		WHERE t.kind = 'refund' AND t.created >= ? AND t.created < ?`, ms(start), ms(end)).Scan(&n, &paid)
-	if err != nil {
-		return fmt.Errorf("refunds: %w", err)
-	}
-	tally.AddRefunds(n, paid)
-	return nil
+	return sqlops.OfficeTotals(ctx, tx, ms(start), ms(end), tally)
 }
 
 // terminalNames returns every register's name, by id.

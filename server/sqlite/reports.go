@@ -12,7 +12,6 @@ import (
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
-	"github.com/fanka/fanka/shared/money"
 )
 
 // Sales implements server.SaleStore.
@@ -90,7 +89,7 @@ type dayRun struct {
 // run's own (see server.EntryRun.Dense).
 func (r dayRun) dense() bool { return r.to-r.from+1 <= 2*uint64(r.count)+1000 }
 
-// tallyDay adds q's day's sales, voids and refunds to tally. The day's
+// tallyDay adds q's day's sales, voids and office totals to tally. The day's
 // index gives, per register, how many sales and voids it made that day
 // and the range of their seqs, without a row per sale; the entries of
 // that range are then read (see tallyRuns).
@@ -119,18 +118,7 @@ func (db *DB) tallyDay(ctx context.Context, tx *sql.Tx, q server.DailyQuery, tal
 	}
 
 	start, end := q.Bounds()
-	var n int64
-	var paid money.Fen
-	// What a refund paid back: the sum of its postings' credits, whichever
-	// accounts it moved money between.
-	err = tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT t.id), COALESCE(SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0)
-		FROM transactions t JOIN postings p ON p.tx_id = t.id
-		WHERE t.kind = 'refund' AND t.kind NOT IN ('sale', 'void') AND t.created >= ? AND t.created < ?`, ms(start), ms(end)).Scan(&n, &paid)
-	if err != nil {
-		return fmt.Errorf("refunds: %w", err)
-	}
-	tally.AddRefunds(n, paid)
-	return nil
+	return sqlops.OfficeTotals(ctx, tx, ms(start), ms(end), tally)
 }
 
 // reportReaders is how many connections read a report's entries at once.
@@ -184,7 +172,7 @@ func (db *DB) tallyRuns(ctx context.Context, q server.DailyQuery, runs []dayRun,
 func (db *DB) tallyRun(ctx context.Context, q server.DailyQuery, run dayRun, tally *server.DailyTally) error {
 	if run.dense() {
 		t := server.NewDailyTally(q)
-		rows, err := db.read.QueryContext(ctx, `SELECT settled_at, substr(raw, 1, ?) FROM entries
+		rows, err := db.read.QueryContext(ctx, `SELECT settled_at, substr(raw, 1, ?), outcome = 'flagged' FROM entries
 			WHERE terminal_id = ? AND seq BETWEEN ? AND ? AND tx_id IS NOT NULL`,
 			journal.FiguresSize, run.terminal, int64(run.from), int64(run.to))
 		if err != nil {
@@ -195,10 +183,11 @@ func (db *DB) tallyRun(ctx context.Context, q server.DailyQuery, run dayRun, tal
 		for rows.Next() {
 			var settled int64
 			var raw sql.RawBytes
-			if err := rows.Scan(&settled, &raw); err != nil {
+			var flagged bool
+			if err := rows.Scan(&settled, &raw, &flagged); err != nil {
 				return err
 			}
-			if err := t.AddFigures(run.terminal, raw, time.UnixMilli(settled)); err != nil {
+			if err := t.AddFigures(run.terminal, raw, time.UnixMilli(settled), flagged); err != nil {
 				return err
 			}
 			n++
@@ -241,11 +230,12 @@ func (db *DB) tallyRunExactly(ctx context.Context, q server.DailyQuery, run dayR
 		if !er.Dense() {
 			for _, e := range er.Entries {
 				var raw []byte
-				if err := db.read.QueryRowContext(ctx, `SELECT substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq = ?`,
-					journal.FiguresSize, e.Terminal, int64(e.Seq)).Scan(&raw); err != nil {
+				var flagged bool
+				if err := db.read.QueryRowContext(ctx, `SELECT substr(raw, 1, ?), outcome = 'flagged' FROM entries WHERE terminal_id = ? AND seq = ?`,
+					journal.FiguresSize, e.Terminal, int64(e.Seq)).Scan(&raw, &flagged); err != nil {
 					return fmt.Errorf("entry %d/%d: %w", e.Terminal, e.Seq, err)
 				}
-				if err := r.Next(e.Seq, raw); err != nil {
+				if err := r.Next(e.Seq, raw, flagged); err != nil {
 					return err
 				}
 			}
@@ -263,7 +253,7 @@ func (db *DB) tallyRunExactly(ctx context.Context, q server.DailyQuery, run dayR
 
 // readRange feeds r the entries of er's seq range, in order.
 func readRange(ctx context.Context, q *sql.DB, er server.EntryRun, r *server.RunReader) error {
-	rows, err := q.QueryContext(ctx, `SELECT seq, substr(raw, 1, ?) FROM entries WHERE terminal_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+	rows, err := q.QueryContext(ctx, `SELECT seq, substr(raw, 1, ?), outcome = 'flagged' FROM entries WHERE terminal_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
 		journal.FiguresSize, er.Terminal, int64(er.From), int64(er.To))
 	if err != nil {
 		return err
@@ -272,10 +262,11 @@ func readRange(ctx context.Context, q *sql.DB, er server.EntryRun, r *server.Run
 	for rows.Next() {
 		var seq int64
 		var raw sql.RawBytes
-		if err := rows.Scan(&seq, &raw); err != nil {
+		var flagged bool
+		if err := rows.Scan(&seq, &raw, &flagged); err != nil {
 			return err
 		}
-		if err := r.Next(uint64(seq), raw); err != nil {
+		if err := r.Next(uint64(seq), raw, flagged); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/money"
 )
 
 // saleColumns are what scanSale reads: a transaction and, for a sale or
@@ -89,4 +90,36 @@ func LastTransactionID(ctx context.Context, q Tx) (int64, error) {
 		return 0, fmt.Errorf("last transaction id: %w", err)
 	}
 	return id, nil
+}
+
+// OfficeTotals adds to tally the office's recharges, refunds and closes
+// made from start to end (Unix milliseconds, end excluded): how many, and
+// what each moved: a recharge and a refund the sum of their postings'
+// credits (what the card got), a close what it paid into the cash drawer
+// (what the diner took away). The kind's filter lets SQLite use its index
+// of the office transactions, which leaves sales and voids out.
+func OfficeTotals(ctx context.Context, q Tx, start, end int64, tally *server.DailyTally) error {
+	rows, err := q.QueryContext(ctx, `SELECT t.kind, COUNT(DISTINCT t.id), COALESCE(SUM(CASE
+			WHEN t.kind = 'close' THEN (CASE WHEN p.account_id = ? THEN p.amount ELSE 0 END)
+			WHEN p.amount > 0 THEN p.amount ELSE 0 END), 0)
+		FROM transactions t JOIN postings p ON p.tx_id = t.id
+		WHERE t.kind IN ('recharge', 'refund', 'close') AND t.kind NOT IN ('sale', 'void') AND t.created >= ? AND t.created < ?
+		GROUP BY t.kind`, server.CashAccount, start, end)
+	if err != nil {
+		return fmt.Errorf("office totals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var n int64
+		var amount money.Fen
+		if err := rows.Scan(&kind, &n, &amount); err != nil {
+			return fmt.Errorf("office totals: %w", err)
+		}
+		tally.AddOffice(server.TxKind(kind), n, amount)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("office totals: %w", err)
+	}
+	return nil
 }

@@ -223,17 +223,29 @@ func testDailyReport(t *testing.T, open Open) {
 	want := server.DailyReport{
 		Date: at(0, 0).Format(time.DateOnly), Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800, Refunds: 1, RefundAmount: 250,
 		ByRegister: []server.RegisterTotal{
-			{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 500},
-			{Terminal: r2.ID, Name: "二号窗口", Sales: 3, Amount: 600},
+			{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800, FirstSeq: 1, LastSeq: 3,
+				ByPeriod: []server.PeriodTotal{{Period: "breakfast", Sales: 1, Amount: 500}, {Period: "lunch", Voids: 1, VoidAmount: 800},
+					{Period: "dinner"}, {Period: "other"}},
+				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 1, Amount: 500}}},
+			// seq 3 was made yesterday
+			{Terminal: r2.ID, Name: "二号窗口", Sales: 3, Amount: 600, FirstSeq: 1, LastSeq: 4,
+				ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 300}, {Period: "dinner"}, {Period: "other", Sales: 2, Amount: 300}},
+				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 3, Amount: 600}}},
 		},
 		ByPeriod: []server.PeriodTotal{
 			{Period: "breakfast", Sales: 1, Amount: 500},
-			{Period: "lunch", Sales: 1, Amount: 300},
+			{Period: "lunch", Sales: 1, Amount: 300, Voids: 1, VoidAmount: 800},
 			{Period: "dinner"},
 			{Period: "other", Sales: 2, Amount: 300},
 		},
 		ByHour: hours,
 	}
+	minutes := make([]server.MinuteTotal, 24*60)
+	minutes[7*60] = server.MinuteTotal{Sales: 1, Amount: 500}
+	minutes[12*60] = server.MinuteTotal{Sales: 2, Amount: 1100}
+	minutes[12*60+1] = server.MinuteTotal{Sales: -1, Amount: -800}
+	minutes[15*60] = server.MinuteTotal{Sales: 2, Amount: 300}
+	want.ByMinute = minutes
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("today's report (-want +got):\n%s", diff)
 	}
@@ -254,9 +266,35 @@ func testDailyReport(t *testing.T, open Open) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPeriods := []server.PeriodTotal{{Period: "lunch", Sales: 3, Amount: 600}, {Period: "other", Sales: 1, Amount: 500}}
+	wantPeriods := []server.PeriodTotal{{Period: "lunch", Sales: 3, Amount: 600, Voids: 1, VoidAmount: 800}, {Period: "other", Sales: 1, Amount: 500}}
 	if diff := cmp.Diff(wantPeriods, custom.ByPeriod); diff != "" {
 		t.Errorf("periods with lunch 11:00-16:00 (-want +got):\n%s", diff)
+	}
+
+	// Two days on: a sale on a frozen card, made offline by cashier C07,
+	// settles flagged; a recharge and a close in the office.
+	clock.Set(at(11, 0).AddDate(0, 0, 2))
+	op(t, s, server.CardOp{Kind: server.OpFreeze, CardNo: "C1"})
+	settle(t, s, r1, r1.Record(t, journal.Entry{Kind: journal.KindSale, CardNo: "C1", Amount: 700, Cashier: "C07"}))
+	op(t, s, server.CardOp{Kind: server.OpRecharge, CardNo: "C2", Amount: 1000})
+	c2, err := s.Card(ctx, "C2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op(t, s, server.CardOp{Kind: server.OpClose, CardNo: "C2"})
+	later, err := s.DailyReport(ctx, server.DailyQuery{Date: clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later.Sales != 1 || later.Flagged != 1 || later.FlaggedAmount != 700 || later.Recharges != 1 || later.RechargeAmount != 1000 ||
+		later.Closes != 1 || later.CloseAmount != c2.Balance || later.Refunds != 0 {
+		t.Errorf("report of a flagged sale, a recharge and a close of C2 (balance %d): %+v", c2.Balance, later)
+	}
+	wantReg := []server.RegisterTotal{{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700, FirstSeq: 4, LastSeq: 4,
+		ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700}, {Period: "dinner"}, {Period: "other"}},
+		ByCashier: []server.CashierTotal{{Cashier: "C07", Sales: 1, Amount: 700}}}}
+	if diff := cmp.Diff(wantReg, later.ByRegister); diff != "" {
+		t.Errorf("registers two days on (-want +got):\n%s", diff)
 	}
 
 	empty, err := s.DailyReport(ctx, server.DailyQuery{Date: at(0, 0).AddDate(0, 0, 7)})

@@ -10,6 +10,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,7 +26,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fanka/fanka/server/admin"
+	printqueue "github.com/fanka/fanka/server/printer"
 	"github.com/fanka/fanka/server/servertest"
+	"github.com/fanka/fanka/server/sqlite"
+	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/printer/printertest"
 	"github.com/fanka/fanka/shared/wire"
 )
 
@@ -431,12 +437,98 @@ func TestBrowserReports(t *testing.T) {
 	}
 }
 
+// TestBrowserReportViews: the report page draws the day per meal period
+// and per register, the per-register CSV downloads, and the Print button
+// queues the daily report on the office printer, which prints it once;
+// the dashboard draws the sales of the last 60 minutes.
+func TestBrowserReportViews(t *testing.T) {
+	t.Parallel()
+	office := printertest.MustPrinter(t)
+	var q *printqueue.Queue
+	s := startSite(t, func(api *admin.Server, store *sqlite.DB) {
+		q = printqueue.NewQueue(store, nil)
+		q.MinBackoff, q.StatusInterval = 20*time.Millisecond, 20*time.Millisecond
+		if err := q.Add("office", &printer.Network{Addr: office.Addr(), TwoWay: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		api.Printers = q
+	})
+	servertest.OpenCard(t, s.Store, "0C03", 10000)
+	reg := servertest.NewRegister(t)
+	servertest.Enroll(t, s.Store, reg)
+	if _, err := s.Store.Settle(context.Background(), reg.ID, [][]byte{
+		reg.Record(t, journal.Entry{Kind: journal.KindSale, CardNo: "0C03", Amount: 1250, Cashier: "C01"}),
+		reg.Record(t, journal.Entry{Kind: journal.KindSale, CardNo: "0C03", Amount: 800, Cashier: "C01"}),
+	}); err != nil {
+		t.Fatalf("settle two sales: %v", err)
+	}
+	ctx := tab(t)
+	signInBrowser(t, ctx, s, "auditor", auditorPassword)
+
+	do(t, ctx, "the dashboard", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#dash-minutes")))
+	waitFor(t, ctx, "the minutes chart drawn", `document.querySelector('#dash-minutes').complete && document.querySelector('#dash-minutes').naturalWidth > 0`)
+	minutes := eval[int](t, ctx, `fetch(document.querySelector('#dash-minutes').src).then(r => r.text()).then(s => (s.match(/class="bar"/g) || []).length)`)
+	if minutes != 60 && minutes != time.Now().Hour()*60+time.Now().Minute()+1 {
+		t.Errorf("the minutes chart has %d bars, want 60 (or the minutes since midnight)", minutes)
+	}
+	waitFor(t, ctx, "the register's sales today", `[...document.querySelectorAll('#dash-registers td')].some(td => td.textContent === '2 / 20.50')`)
+	screenshot(t, ctx, "dashboard-minutes")
+
+	do(t, ctx, "open the reports", chromedp.Navigate(s.URL+"/reports"), chromedp.WaitVisible(chromedp.CSS("#rep-period-chart")))
+	for _, c := range []struct {
+		sel  string
+		bars int
+	}{{"#rep-period-chart", 4}, {"#rep-reg-chart", 1}} {
+		waitFor(t, ctx, c.sel+" drawn", `document.querySelector('`+c.sel+`').complete && document.querySelector('`+c.sel+`').naturalWidth > 0`)
+		bars := eval[int](t, ctx, `fetch(document.querySelector('`+c.sel+`').src).then(r => r.text()).then(s => (s.match(/class="bar"/g) || []).length)`)
+		if bars != c.bars {
+			t.Errorf("%s has %d bars, want %d", c.sel, bars, c.bars)
+		}
+	}
+	// The period chart's bars are the periods' takings: one of them 20.50.
+	if got := eval[bool](t, ctx, `fetch(document.querySelector('#rep-period-chart').src).then(r => r.text()).then(s => s.includes(': 20.50</title>'))`); !got {
+		t.Errorf("no bar of the period chart is 20.50")
+	}
+	waitFor(t, ctx, "the register's row", `[...document.querySelectorAll('#rep-byreg td')].some(td => td.textContent === 'C01: 2')`)
+	waitFor(t, ctx, "the periods' rows", `document.querySelectorAll('#rep-byperiod tbody tr').length === 4`)
+	do(t, ctx, "scroll to the periods", chromedp.ScrollIntoView(chromedp.CSS("#rep-periods")))
+	screenshot(t, ctx, "reports-periods")
+	do(t, ctx, "scroll to the registers", chromedp.ScrollIntoView(chromedp.CSS("#rep-registers")))
+	screenshot(t, ctx, "reports-registers")
+
+	csv := download(t, ctx, "#rep-reg-csv")
+	if !strings.Contains(csv, "收银员 cashiers") || !strings.Contains(csv, ",till,C01: 2,2,20.50,") {
+		t.Errorf("the per-register CSV downloaded from the page:\n%s", csv)
+	}
+
+	waitFor(t, ctx, "the printer offered", `document.querySelector('#rep-printer').value === 'office'`)
+	do(t, ctx, "print the daily report", chromedp.ScrollIntoView(chromedp.CSS("#rep-printing")), chromedp.Click(chromedp.CSS("#rep-print-printer")))
+	waitFor(t, ctx, "queued", `!document.querySelector('#rep-print-notice').hidden && document.querySelector('#rep-print-notice').textContent.includes('office')`)
+	screenshot(t, ctx, "reports-print")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(office.Transcripts()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // a second copy would be on its way by now
+	got := office.Transcripts()
+	if len(got) != 1 || !strings.Contains(got[0], "营业日报") || !strings.Contains(got[0], "消费合计          2      ￥20.50") {
+		t.Errorf("the office printer printed %d documents, want the daily report once:\n%s", len(got), strings.Join(got, "\n----\n"))
+	}
+}
+
 // download clicks the link sel as a person would and returns the file the
 // browser saved.
 func download(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	dir := t.TempDir()
-	done := make(chan string, 1)
+	// Downloads of the tests that run beside this one are events of the
+	// same browser: a completed download is this one's if its file is in
+	// this one's directory.
+	done := make(chan string, 16)
 	chromedp.ListenBrowser(ctx, func(ev any) {
 		if p, ok := ev.(*cdpbrowser.EventDownloadProgress); ok && p.State == cdpbrowser.DownloadProgressStateCompleted {
 			select {
@@ -454,17 +546,22 @@ func download(t *testing.T, ctx context.Context, sel string) string {
 		t.Fatalf("allow downloads: %v", err)
 	}
 	do(t, ctx, "click "+sel, chromedp.Click(chromedp.CSS(sel)))
-	select {
-	case guid := <-done:
-		b, err := os.ReadFile(filepath.Join(dir, guid))
-		if err != nil {
-			t.Fatalf("the downloaded file: %v", err)
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case guid := <-done:
+			b, err := os.ReadFile(filepath.Join(dir, guid))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // another test's download
+			}
+			if err != nil {
+				t.Fatalf("the downloaded file: %v", err)
+			}
+			return string(b)
+		case <-timeout:
+			t.Fatalf("clicking %s downloaded nothing in 20 s", sel)
 		}
-		return string(b)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("clicking %s downloaded nothing in 20 s", sel)
 	}
-	return ""
 }
 
 // TestBrowserLiveFeed: a sale made by a register appears in the live feed.

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/shared/money"
 )
 
@@ -57,6 +60,10 @@ func BarChart(title string, bars []Bar, format func(int64) string) []byte {
 	}
 	n := float64(max(len(bars), 1))
 	slot := plotW / n
+	step := 1 // every bar labelled up to 24, else about 12 labels
+	if len(bars) > 24 {
+		step = (len(bars) + 11) / 12
+	}
 	for i, bar := range bars {
 		h := 0.0
 		if top > 0 {
@@ -65,7 +72,7 @@ func BarChart(title string, bars []Bar, format func(int64) string) []byte {
 		x := float64(chartLeft) + float64(i)*slot + slot*0.15
 		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#c0392b"><title>%s: %s</title></rect>`,
 			x, base-h, slot*0.7, h, esc(bar.Label), esc(format(bar.Value)))
-		if len(bars) <= 24 || i%2 == 0 {
+		if i%step == 0 {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-family="sans-serif" font-size="11" text-anchor="middle" fill="#333">%s</text>`,
 				x+slot*0.35, chartH-10, esc(bar.Label))
 		}
@@ -83,11 +90,93 @@ type dailyReport struct {
 	ByHour []any  `json:"by_hour"`
 }
 
-// handleDailyChart draws the takings per hour of the day ?date= (today if
-// empty) as SVG, from the API's report, asked with the request's own
+// A chartSpec draws one chart from one answer of the API.
+type chartSpec struct {
+	// api is the API's path for the request (its ?date= checked).
+	api func(r *http.Request, date string) string
+	// bars decodes the API's answer into the chart's title (a text key) and
+	// bars.
+	bars func(body []byte, lang string) (title string, bars []Bar, err error)
+}
+
+// charts are the charts under /charts/, by name.
+var charts = map[string]chartSpec{
+	"daily": {
+		api: func(_ *http.Request, date string) string {
+			return "/api/v1/reports/daily?date=" + url.QueryEscape(date)
+		},
+		bars: func(body []byte, lang string) (string, []Bar, error) {
+			var rep dailyReport
+			err := decodeJSON(body, &rep)
+			return text(lang, "rep.chart"), hourBars(rep.ByHour), err
+		},
+	},
+	"periods": {
+		api: func(_ *http.Request, date string) string {
+			return "/api/v1/reports/periods?date=" + url.QueryEscape(date)
+		},
+		bars: func(body []byte, lang string) (string, []Bar, error) {
+			var rep admin.PeriodsResponse
+			err := decodeJSON(body, &rep)
+			var bars []Bar
+			for _, p := range rep.Periods {
+				label := p.Period
+				if label == server.OtherPeriod {
+					label = text(lang, "rep.other")
+				}
+				bars = append(bars, Bar{Label: label, Value: int64(p.Amount)})
+			}
+			return text(lang, "rep.periodchart"), bars, err
+		},
+	},
+	"registers": {
+		api: func(_ *http.Request, date string) string {
+			return "/api/v1/reports/registers?date=" + url.QueryEscape(date)
+		},
+		bars: func(body []byte, lang string) (string, []Bar, error) {
+			var rep admin.RegistersResponse
+			err := decodeJSON(body, &rep)
+			var bars []Bar
+			for _, reg := range rep.Registers {
+				label := reg.Name
+				if label == "" {
+					label = "#" + strconv.FormatUint(uint64(reg.Terminal), 10)
+				}
+				bars = append(bars, Bar{Label: label, Value: int64(reg.Amount)})
+			}
+			return text(lang, "rep.regchart"), bars, err
+		},
+	},
+	"minutes": {
+		api: func(r *http.Request, date string) string {
+			path := "/api/v1/reports/minutes?date=" + url.QueryEscape(date)
+			if last := r.FormValue("last"); last != "" {
+				path += "&last=" + url.QueryEscape(last)
+			}
+			return path
+		},
+		bars: func(body []byte, lang string) (string, []Bar, error) {
+			var rep admin.MinutesResponse
+			err := decodeJSON(body, &rep)
+			var bars []Bar
+			for _, m := range rep.Minutes {
+				bars = append(bars, Bar{Label: m.Minute, Value: m.Sales})
+			}
+			return text(lang, "dash.perminute"), bars, err
+		},
+	},
+}
+
+// handleChart draws the chart named in the path as SVG for the day ?date=
+// (today if empty), from the API's answer, asked with the request's own
 // credentials: the API decides who may see it.
-func (s *Server) handleDailyChart(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleChart(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.session(w, r); !ok {
+		return
+	}
+	spec, ok := charts[strings.TrimSuffix(r.PathValue("chart"), ".svg")]
+	if !ok || !strings.HasSuffix(r.PathValue("chart"), ".svg") {
+		http.NotFound(w, r)
 		return
 	}
 	date := r.FormValue("date")
@@ -98,21 +187,35 @@ func (s *Server) handleDailyChart(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "date must be YYYY-MM-DD", http.StatusBadRequest)
 		return
 	}
-	var rep dailyReport
-	status, err := s.callAPI(r, "/api/v1/reports/daily?date="+url.QueryEscape(date), &rep)
-	if err != nil {
-		// The image says why there is no chart.
-		s.logger.Info("web: chart", "date", date, "status", status, "err", err)
-		w.Header().Set("Content-Type", "image/svg+xml")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		w.Write(BarChart(text(lang(r), "error")+": "+err.Error(), nil, yuan))
-		return
-	}
-	bars := hourBars(rep.ByHour)
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(BarChart(text(lang(r), "rep.chart")+" "+date, bars, yuan))
+	format := yuan
+	if r.PathValue("chart") == "minutes.svg" {
+		format = func(n int64) string { return strconv.FormatInt(n, 10) }
+	}
+	body, status, err := s.askAPI(r, spec.api(r, date))
+	var title string
+	var bars []Bar
+	if err == nil {
+		title, bars, err = spec.bars(body, lang(r))
+		if err != nil {
+			status = http.StatusBadGateway
+		}
+	}
+	if err != nil {
+		// The image says why there is no chart.
+		s.logger.Info("web: chart", "chart", r.PathValue("chart"), "date", date, "status", status, "err", err)
+		w.WriteHeader(status)
+		w.Write(BarChart(text(lang(r), "error")+": "+err.Error(), nil, format))
+		return
+	}
+	w.Write(BarChart(title+" "+date, bars, format))
+}
+
+func decodeJSON(body []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	return dec.Decode(out)
 }
 
 // hourBars turns the report's by_hour rows into 24 bars, 0 to 23: the
@@ -154,13 +257,13 @@ func number(v any) (int64, bool) {
 	return 0, false
 }
 
-// callAPI asks the API for path with r's credentials and decodes the JSON
-// answer into out. On failure it returns the API's status and an error
-// with its message.
-func (s *Server) callAPI(r *http.Request, path string, out any) (int, error) {
+// askAPI asks the API for path with r's credentials and returns its
+// answer. On failure it returns the API's status and an error with its
+// message.
+func (s *Server) askAPI(r *http.Request, path string) ([]byte, int, error) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, path, nil)
 	if err != nil {
-		return http.StatusBadRequest, err
+		return nil, http.StatusBadRequest, err
 	}
 	req.RemoteAddr = r.RemoteAddr
 	for _, c := range r.Cookies() {
@@ -173,14 +276,9 @@ func (s *Server) callAPI(r *http.Request, path string, out any) (int, error) {
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		json.Unmarshal(rec.body.Bytes(), &e)
-		return rec.status, fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
+		return nil, rec.status, fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
 	}
-	dec := json.NewDecoder(&rec.body)
-	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		return http.StatusBadGateway, fmt.Errorf("decode %s: %w", path, err)
-	}
-	return http.StatusOK, nil
+	return rec.body.Bytes(), http.StatusOK, nil
 }
 
 // recorder keeps a response in memory.

@@ -42,7 +42,9 @@ type site struct {
 	TLS   *httptest.Server
 }
 
-func startSite(t *testing.T) *site {
+// startSite starts the page and the API over a new store; setup, if
+// given, sets the API's fields before it serves.
+func startSite(t *testing.T, setup ...func(*admin.Server, *sqlite.DB)) *site {
 	t.Helper()
 	store := servertest.MustOpenSQLite(t, nil)
 	ctx := context.Background()
@@ -60,6 +62,9 @@ func startSite(t *testing.T) *site {
 	}
 	gw := gateway.New(store, nil)
 	api := admin.New(store, gw, nil)
+	for _, f := range setup {
+		f(api, store)
+	}
 	page, err := web.New(api, nil)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)

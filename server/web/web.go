@@ -106,7 +106,7 @@ func New(api *admin.Server, logger *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /lang", s.handleLang)
 	s.mux.Handle("GET /static/", s.static)
 	s.mux.Handle("GET /guide/img/", http.FileServerFS(files))
-	s.mux.HandleFunc("GET /charts/daily.svg", s.handleDailyChart)
+	s.mux.HandleFunc("GET /charts/{chart}", s.handleChart)
 	for _, p := range pageSet {
 		pattern := "GET " + p.Path
 		if p.Path == "/" {

@@ -6,19 +6,23 @@
 // the middle of the ledger.
 //
 // Settling tens of millions of sales through the server would take hours,
-// so the ledger is written directly into SQLite by a generator that writes
-// the rows settlement writes, as it writes them: for each card its
-// account, the card and the opening deposit (an "open" transaction, cash
-// to diner); for each sale a register's journal entry, chained and signed
-// with the register's Ed25519 key, its "sale" transaction (origin, day,
-// card, settlement time), its two postings (diner to revenue) and the
-// entry's row with its ack; then the balances, the card change counter
-// and the registers' cursors. Sales fall in the meal periods (most at
-// lunch), days one after the other, each sale's transaction id in the
-// order of its time, as settlement numbers them. The store's own
-// migrations make the schema, and `fanka-server verify` would pass on the
+// so the ledger is loaded directly into SQLite by a loader that writes the
+// rows settlement writes, as it writes them: for each card its account,
+// the card and the opening deposit (an "open" transaction, cash to diner);
+// for each sale a register's journal entry, chained and signed with the
+// register's Ed25519 key, its "sale" transaction (origin, day, card,
+// settlement time), its two postings (diner to revenue) and the entry's
+// row with its ack, flagged with the rules it broke as settlement flags it
+// (the settler's own rule functions decide); then the balances, the
+// cards' counters, the card change counter and the registers' cursors.
+// Sales fall in the meal periods (most at lunch), days one after the
+// other, each sale's transaction id in the order of its time, as
+// settlement numbers them. The store's own migrations make the schema;
+// one index is built after the rows (see deferredIndexes). A test
+// (ledger_test.go) settles the same sales through the store and finds the
+// same reports, rows and indexes. `fanka-server verify` passes on the
 // result (BENCH_WEB_VERIFY=1 runs the store's Verify; it checks every
-// signature, so it is slow).
+// signature, so it is slow) unless the entries were left unsigned.
 //
 // The report reads one day's rows, through the index of the day; what it
 // costs depends on the sales of that day, and on the ledger's length only
@@ -36,8 +40,10 @@
 // (50), BENCH_WEB_REQUESTS (40: reports asked, after 2 to warm up),
 // BENCH_WEB_DATA (a directory: the ledger is written there and kept, and a
 // later run with the same directory reuses it instead of writing it again)
-// BENCH_WEB_VERIFY=1 and BENCH_CPUPROFILE (a file for a CPU profile of
-// the store's reports).
+// BENCH_WEB_VERIFY=1, BENCH_WEB_UNSIGNED=1 (entries written without their
+// signatures: signing is most of the loader's work on a busy machine, and
+// the report never reads them) and BENCH_CPUPROFILE (a file for a CPU
+// profile of the store's reports).
 package main
 
 import (
@@ -65,6 +71,11 @@ type config struct {
 	Requests  int    // reports asked, measured
 	Data      string // a directory to keep the ledger in, or ""
 	Verify    bool   // verify the ledger after writing it
+	// Unsigned writes the entries without their registers' signatures:
+	// signing is most of the loader's work (Ed25519, some 40 µs an entry
+	// on a busy core), the report never reads a signature, and the rows
+	// keep their size. Verify then refuses the entries.
+	Unsigned bool
 	// CPUProfile is a file for a CPU profile of the store's reports, or "".
 	CPUProfile string
 }
@@ -85,6 +96,7 @@ func configFromEnv() (config, error) {
 	num(&cfg.Requests, "BENCH_WEB_REQUESTS", 40)
 	cfg.Data = os.Getenv("BENCH_WEB_DATA")
 	cfg.Verify = os.Getenv("BENCH_WEB_VERIFY") == "1"
+	cfg.Unsigned = os.Getenv("BENCH_WEB_UNSIGNED") == "1"
 	cfg.CPUProfile = os.Getenv("BENCH_CPUPROFILE")
 	if err := errors.Join(errs...); err != nil {
 		return cfg, err
@@ -143,6 +155,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	bench.Result("web_ledger_sales", float64(led.Sales), "sales")
+	if cfg.Verify && led.Unsigned {
+		return errors.New("BENCH_WEB_VERIFY=1: the ledger's entries were written unsigned (BENCH_WEB_UNSIGNED=1); verify would refuse them")
+	}
 
 	res, err := measure(ctx, cfg, path, led)
 	if err != nil {

@@ -140,24 +140,41 @@ function extras(x) {
   }).join('; ');
 }
 
-async function dashboard() {
+// dashRefresh is how often the dashboard asks again, in ms.
+const dashRefresh = 15000;
+
+async function dashboardOnce() {
   const date = today();
   $('#dash-chart').src = '/charts/daily.svg?date=' + date;
+  $('#dash-minutes').src = '/charts/minutes.svg?date=' + date + '&last=60&t=' + Date.now();
   api('GET', '/reports/daily?date=' + date).then(rep => {
     $('#dash-sales').textContent = rep.sales;
     $('#dash-amount').textContent = yuan(rep.amount);
+    showError('#dash-error', null);
   }).catch(err => showError('#dash-error', err));
-  api('GET', '/terminals').then(r => {
-    fillRows('#dash-registers', (r.terminals || []).map(x => el('tr', {},
-      el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
-      el('td', { class: 'extras' }, extras(x)))));
-  }).catch(err => showError('#dash-reg-error', err));
+  try {
+    const [r, regs] = await Promise.all([api('GET', '/terminals'), api('GET', '/reports/registers?date=' + date)]);
+    const today = new Map((regs.registers || []).map(x => [x.terminal_id, x]));
+    fillRows('#dash-registers', (r.terminals || []).map(x => {
+      const d = today.get(x.id);
+      return el('tr', {},
+        el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+        el('td', { class: 'num' }, d ? d.sales + ' / ' + yuan(d.amount) : '0 / 0.00'),
+        el('td', { class: 'extras' }, extras(x)));
+    }));
+    showError('#dash-reg-error', null);
+  } catch (err) { showError('#dash-reg-error', err); }
   if ($('#dash-alarms')) {
     api('GET', '/alarms?limit=20').then(r => {
       fillRows('#dash-alarms', (r.alarms || []).map(a => el('tr', {},
         el('td', {}, when(a.time)), el('td', {}, a.code), el('td', {}, a.terminal || ''), el('td', {}, a.message))));
     }).catch(err => showError('#dash-alarm-error', err));
   }
+}
+
+function dashboard() {
+  dashboardOnce();
+  setInterval(() => { if (!document.hidden) dashboardOnce(); }, dashRefresh);
 }
 
 // --- cards -----------------------------------------------------------------
@@ -415,22 +432,58 @@ async function sales() {
 
 // --- reports ---------------------------------------------------------------
 
+function periodName(p) { return p === 'other' ? t('rep.other') : p; }
+
 async function loadReport(date) {
   showError('#rep-error', null);
-  $('#rep-chart').src = '/charts/daily.svg?date=' + encodeURIComponent(date);
-  $('#rep-csv').href = '/api/v1/reports/daily.csv?date=' + encodeURIComponent(date);
-  $('#rep-csv').setAttribute('download', 'fanka-' + date + '.csv');
+  const d = encodeURIComponent(date);
+  $('#rep-chart').src = '/charts/daily.svg?date=' + d;
+  $('#rep-period-chart').src = '/charts/periods.svg?date=' + d;
+  $('#rep-reg-chart').src = '/charts/registers.svg?date=' + d;
+  for (const [id, kind] of [['#rep-csv', 'daily'], ['#rep-period-csv', 'periods'], ['#rep-reg-csv', 'registers']]) {
+    $(id).href = '/api/v1/reports/' + kind + '.csv?date=' + d;
+    $(id).setAttribute('download', 'fanka-' + kind + '-' + date + '.csv');
+  }
   try {
-    const rep = await api('GET', '/reports/daily?date=' + encodeURIComponent(date));
+    const rep = await api('GET', '/reports/daily?date=' + d);
     $('#rep-sales').textContent = rep.sales;
     $('#rep-amount').textContent = yuan(rep.amount);
     const more = [];
     if (rep.voids) more.push(t('rep.voids') + ' ' + rep.voids + ' / ' + yuan(rep.void_amount));
+    if (rep.flagged) more.push(t('col.flagged') + ' ' + rep.flagged + ' / ' + yuan(rep.flagged_amount));
     if (rep.refunds) more.push(t('rep.refunds') + ' ' + rep.refunds + ' / ' + yuan(rep.refund_amount));
     show('#rep-more', more.join(' · '));
-    genericTable('#rep-byreg', rep.by_register);
-    genericTable('#rep-byperiod', rep.by_period);
   } catch (err) { showError('#rep-error', err); }
+  try {
+    const r = await api('GET', '/reports/periods?date=' + d);
+    fillRows('#rep-byperiod', r.periods.map(p => el('tr', {},
+      el('td', {}, periodName(p.period)), el('td', {}, p.start ? p.start + '–' + p.end : ''), el('td', { class: 'num' }, p.sales),
+      el('td', { class: 'num' }, yuan(p.amount)), el('td', { class: 'num' }, p.voids), el('td', { class: 'num' }, p.flagged))));
+    $('#rep-zperiod').replaceChildren(...r.periods.filter(p => p.period !== 'other').map(p => el('option', { value: p.period }, p.period)));
+  } catch (err) { showError('#rep-error', err); }
+  try {
+    const r = await api('GET', '/reports/registers?date=' + d);
+    fillRows('#rep-byreg', r.registers.map(x => el('tr', {},
+      el('td', {}, x.terminal_id), el('td', {}, x.name),
+      el('td', {}, x.by_cashier.map(c => (c.cashier || '–') + ': ' + c.sales).join('; ')),
+      el('td', { class: 'num' }, x.sales), el('td', { class: 'num' }, yuan(x.amount)), el('td', { class: 'num' }, x.voids),
+      el('td', { class: 'num' }, x.flagged), el('td', {}, x.first_seq ? x.first_seq + '–' + x.last_seq : ''))));
+  } catch (err) { showError('#rep-error', err); }
+}
+
+// printReport queues the chosen report of the shown day on the chosen
+// printer.
+async function printReport(ev) {
+  ev.preventDefault();
+  showError('#rep-print-error', null); show('#rep-print-notice', '');
+  const kind = $('#rep-kind').value;
+  const body = { printer: $('#rep-printer').value, report: kind, date: $('#rep-date').value };
+  if (kind === 'z') body.period = $('#rep-zperiod').value;
+  if (kind === 'shift') body.terminal_id = parseInt($('#rep-shiftreg').value, 10);
+  try {
+    const r = await api('POST', '/reports/print', body);
+    show('#rep-print-notice', t('rep.queued') + ': ' + r.title + ' → ' + body.printer);
+  } catch (err) { showError('#rep-print-error', err); }
 }
 
 function reports() {
@@ -438,6 +491,20 @@ function reports() {
   $('#rep-date').value = d;
   $('#rep-form').addEventListener('submit', ev => { ev.preventDefault(); loadReport($('#rep-date').value); });
   $('#rep-print').addEventListener('click', () => window.print());
+  const kind = $('#rep-kind');
+  kind.addEventListener('change', () => {
+    $('#rep-zperiod-label').hidden = kind.value !== 'z';
+    $('#rep-shiftreg-label').hidden = kind.value !== 'shift';
+  });
+  $('#rep-print-form').addEventListener('submit', printReport);
+  api('GET', '/printers').then(r => {
+    const list = r.printers || [];
+    $('#rep-printer').replaceChildren(...list.map(p => el('option', { value: p.name }, p.name + ' (' + p.status + ')')));
+    if (!list.length) { show('#rep-print-notice', t('rep.noprinter')); $('#rep-print-printer').disabled = true; }
+  }).catch(err => showError('#rep-print-error', err));
+  api('GET', '/terminals').then(r => {
+    $('#rep-shiftreg').replaceChildren(...(r.terminals || []).map(x => el('option', { value: String(x.id) }, x.id + ' ' + x.name)));
+  }).catch(err => showError('#rep-print-error', err));
   loadReport(d);
 }
 
