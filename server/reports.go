@@ -145,21 +145,27 @@ type DailyReport struct {
 	Closes         int64           `json:"closes"`       // cards closed that day
 	CloseAmount    money.Fen       `json:"close_amount"` // what was paid out
 	ByRegister     []RegisterTotal `json:"by_register"`  // registers with a sale or void, in id order
-	ByPeriod       []PeriodTotal   `json:"by_period"`    // every meal period, in order, then "other"
-	ByHour         []HourTotal     `json:"by_hour"`      // the 24 hours of the day
+	// ByCanteen totals ByRegister by the canteen each register sells for
+	// now, in canteen id order (a register moved during the day counts
+	// its day with its new canteen; the ledger keeps each sale with the
+	// canteen it was made for: see GET /api/v1/canteens).
+	ByCanteen []CanteenTotal `json:"by_canteen"`
+	ByPeriod  []PeriodTotal  `json:"by_period"` // every meal period, in order, then "other"
+	ByHour    []HourTotal    `json:"by_hour"`   // the 24 hours of the day
 	// ByMinute is the 1440 minutes of the day, 0 the one from 00:00; the
 	// API serves it on its own (GET /api/v1/reports/minutes).
 	ByMinute []MinuteTotal `json:"-"`
 }
 
-// RegisterTotal is a register's part of a day. Grouping by canteen is a
-// register's attribute: a Canteen field here, filled by Report from the
-// registers as it fills Name.
+// RegisterTotal is a register's part of a day.
 type RegisterTotal struct {
-	Terminal uint32    `json:"terminal_id"`
-	Name     string    `json:"name"`
-	Sales    int64     `json:"sales"`
-	Amount   money.Fen `json:"amount"`
+	Terminal uint32 `json:"terminal_id"`
+	Name     string `json:"name"`
+	// Canteen and CanteenName: the canteen the register sells for now.
+	Canteen     int64     `json:"canteen_id"`
+	CanteenName string    `json:"canteen"`
+	Sales       int64     `json:"sales"`
+	Amount      money.Fen `json:"amount"`
 	// Voids and Flagged count the voids and the sales flagged for review,
 	// VoidAmount and FlaggedAmount their amounts.
 	Voids         int64     `json:"voids"`
@@ -207,6 +213,26 @@ func (p *PeriodTotal) merge(o PeriodTotal) {
 	p.VoidAmount += o.VoidAmount
 	p.Flagged += o.Flagged
 	p.FlaggedAmount += o.FlaggedAmount
+}
+
+// CanteenTotal is a canteen's part of a day: its registers' totals.
+type CanteenTotal struct {
+	Canteen       int64     `json:"canteen_id"`
+	Name          string    `json:"name"`
+	Registers     int       `json:"registers"` // its registers with a sale or void
+	Sales         int64     `json:"sales"`
+	Amount        money.Fen `json:"amount"`
+	Voids         int64     `json:"voids"`
+	VoidAmount    money.Fen `json:"void_amount"`
+	Flagged       int64     `json:"flagged"`
+	FlaggedAmount money.Fen `json:"flagged_amount"`
+}
+
+// ReportRegister is what a report shows of a register beside its totals.
+type ReportRegister struct {
+	Name        string
+	Canteen     int64
+	CanteenName string
 }
 
 // CashierTotal is a cashier's part of a register's day.
@@ -392,20 +418,40 @@ func (t *DailyTally) AddOffice(kind TxKind, n int64, amount money.Fen) {
 // AddRefunds counts n office refunds paying back amount in all.
 func (t *DailyTally) AddRefunds(n int64, amount money.Fen) { t.AddOffice(TxRefund, n, amount) }
 
-// Report returns the report, with the registers named by names and put in
-// id order, each one's cashiers in order of their ids.
-func (t *DailyTally) Report(names map[uint32]string) DailyReport {
+// Report returns the report, with the registers named as registers says
+// and put in id order, each one's cashiers in order of their ids, and
+// totalled by canteen.
+func (t *DailyTally) Report(registers map[uint32]ReportRegister) DailyReport {
 	r := t.report
 	regs := make([]RegisterTotal, len(r.ByRegister))
 	copy(regs, r.ByRegister)
+	canteens := map[int64]*CanteenTotal{}
 	for i := range regs {
-		regs[i].Name = names[regs[i].Terminal]
+		info := registers[regs[i].Terminal]
+		regs[i].Name, regs[i].Canteen, regs[i].CanteenName = info.Name, info.Canteen, info.CanteenName
+		c := canteens[info.Canteen]
+		if c == nil {
+			c = &CanteenTotal{Canteen: info.Canteen, Name: info.CanteenName}
+			canteens[info.Canteen] = c
+		}
+		c.Registers++
+		c.Sales += regs[i].Sales
+		c.Amount += regs[i].Amount
+		c.Voids += regs[i].Voids
+		c.VoidAmount += regs[i].VoidAmount
+		c.Flagged += regs[i].Flagged
+		c.FlaggedAmount += regs[i].FlaggedAmount
 		regs[i].ByPeriod = slices.Clone(regs[i].ByPeriod)
 		regs[i].ByCashier = slices.Clone(regs[i].ByCashier)
 		slices.SortFunc(regs[i].ByCashier, func(a, b CashierTotal) int { return cmp.Compare(a.Cashier, b.Cashier) })
 	}
 	slices.SortFunc(regs, func(a, b RegisterTotal) int { return cmp.Compare(a.Terminal, b.Terminal) })
 	r.ByRegister = regs
+	r.ByCanteen = make([]CanteenTotal, 0, len(canteens))
+	for _, c := range canteens {
+		r.ByCanteen = append(r.ByCanteen, *c)
+	}
+	slices.SortFunc(r.ByCanteen, func(a, b CanteenTotal) int { return cmp.Compare(a.Canteen, b.Canteen) })
 	r.ByPeriod = slices.Clone(r.ByPeriod)
 	r.ByHour = slices.Clone(r.ByHour)
 	r.ByMinute = slices.Clone(r.ByMinute)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/fanka/fanka/server"
 )
 
@@ -44,14 +46,25 @@ func TestDailyTallyPeriods(t *testing.T) {
 		// Times given in UTC count in the query's location.
 		tally.Add(1, c.void, 100, time.Date(2026, 3, 2, c.h, c.m, 0, 0, loc).UTC())
 	}
-	rep := tally.Report(map[uint32]string{1: "一号窗口"})
-	want := map[string]int64{"breakfast": 2, "lunch": 2, "dinner": 0, "other": 4} // dinner: a sale and its void
+	tally.Add(2, false, 250, time.Date(2026, 3, 2, 12, 0, 0, 0, loc))
+	tally.Add(3, false, 50, time.Date(2026, 3, 2, 12, 0, 0, 0, loc))
+	rep := tally.Report(map[uint32]server.ReportRegister{1: {Name: "一号窗口", Canteen: 1, CanteenName: "食堂"},
+		2: {Name: "东一", Canteen: 2, CanteenName: "东区"}, 3: {Name: "二号窗口", Canteen: 1, CanteenName: "食堂"}})
+	wantCanteens := []server.CanteenTotal{{Canteen: 1, Name: "食堂", Registers: 2, Sales: 9, Amount: 850, Voids: 1, VoidAmount: 100},
+		{Canteen: 2, Name: "东区", Registers: 1, Sales: 1, Amount: 250}}
+	if diff := cmp.Diff(wantCanteens, rep.ByCanteen); diff != "" {
+		t.Errorf("by canteen (-want +got):\n%s", diff)
+	}
+	if rep.ByRegister[1].Canteen != 2 || rep.ByRegister[1].CanteenName != "东区" {
+		t.Errorf("register 2 in %d %q, want 2 东区", rep.ByRegister[1].Canteen, rep.ByRegister[1].CanteenName)
+	}
+	want := map[string]int64{"breakfast": 2, "lunch": 4, "dinner": 0, "other": 4} // dinner: a sale and its void
 	for _, p := range rep.ByPeriod {
 		if p.Sales != want[p.Period] {
 			t.Errorf("period %s: %d sales, want %d", p.Period, p.Sales, want[p.Period])
 		}
 	}
-	if rep.Sales != 8 || rep.Amount != 800 || rep.Voids != 1 || rep.ByHour[19].Sales != -1 || rep.ByHour[6].Sales != 1 || rep.ByRegister[0].Name != "一号窗口" {
+	if rep.Sales != 10 || rep.Amount != 1100 || rep.Voids != 1 || rep.ByHour[19].Sales != -1 || rep.ByHour[6].Sales != 1 || rep.ByRegister[0].Name != "一号窗口" {
 		t.Errorf("report %+v", rep)
 	}
 }

@@ -117,15 +117,15 @@ func periodNames(rep server.DailyReport) []string {
 // handleRegistersCSV answers GET /api/v1/reports/registers.csv: a row per
 // register, its cashiers in one column ("C01: 12; C02: 3", the sales each
 // made; "(none)" for entries made with no cashier signed in), then its sales
-// and amount in each meal period; then the day's total. A canteen column
-// goes after the register's name when registers have one.
+// and amount in each meal period; then the day's total. The register's
+// canteen follows its name.
 func (s *Server) handleRegistersCSV(w http.ResponseWriter, r *http.Request, _ server.User) {
 	rep, _, err := s.dailyReport(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	head := []string{"日期 date", "收银机编号 register id", "收银机 register", "收银员 cashiers", "笔数 sales", "金额(元) amount (yuan)",
+	head := []string{"日期 date", "收银机编号 register id", "收银机 register", "食堂 canteen", "收银员 cashiers", "笔数 sales", "金额(元) amount (yuan)",
 		"撤销 voids", "待复核 flagged", "首笔流水 first seq", "末笔流水 last seq"}
 	for _, p := range rep.ByPeriod {
 		head = append(head, csvText(p.Period)+" 笔数 sales", csvText(p.Period)+" 金额(元) amount (yuan)")
@@ -140,7 +140,7 @@ func (s *Server) handleRegistersCSV(w http.ResponseWriter, r *http.Request, _ se
 			}
 			cashiers[i] = fmt.Sprintf("%s: %d", name, c.Sales)
 		}
-		row := []string{rep.Date, strconv.FormatUint(uint64(reg.Terminal), 10), csvText(reg.Name), csvText(strings.Join(cashiers, "; ")),
+		row := []string{rep.Date, strconv.FormatUint(uint64(reg.Terminal), 10), csvText(reg.Name), csvText(reg.CanteenName), csvText(strings.Join(cashiers, "; ")),
 			count(reg.Sales), reg.Amount.String(), count(reg.Voids), count(reg.Flagged),
 			strconv.FormatUint(reg.FirstSeq, 10), strconv.FormatUint(reg.LastSeq, 10)}
 		for _, p := range reg.ByPeriod {
@@ -148,7 +148,7 @@ func (s *Server) handleRegistersCSV(w http.ResponseWriter, r *http.Request, _ se
 		}
 		rows = append(rows, row)
 	}
-	total := []string{rep.Date, "", "合计 total", "", count(rep.Sales), rep.Amount.String(), count(rep.Voids), count(rep.Flagged), "", ""}
+	total := []string{rep.Date, "", "合计 total", "", "", count(rep.Sales), rep.Amount.String(), count(rep.Voids), count(rep.Flagged), "", ""}
 	for _, p := range rep.ByPeriod {
 		total = append(total, count(p.Sales), p.Amount.String())
 	}

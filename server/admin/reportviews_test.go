@@ -105,12 +105,12 @@ func TestReportViews(t *testing.T) {
 	}
 	rows = readCSV(t, e, "/api/v1/reports/registers.csv?date=2026-03-02", auditor, "fanka-registers-2026-03-02.csv")
 	wantRows = [][]string{
-		{"日期 date", "收银机编号 register id", "收银机 register", "收银员 cashiers", "笔数 sales", "金额(元) amount (yuan)", "撤销 voids", "待复核 flagged",
+		{"日期 date", "收银机编号 register id", "收银机 register", "食堂 canteen", "收银员 cashiers", "笔数 sales", "金额(元) amount (yuan)", "撤销 voids", "待复核 flagged",
 			"首笔流水 first seq", "末笔流水 last seq", "breakfast 笔数 sales", "breakfast 金额(元) amount (yuan)", "lunch 笔数 sales",
 			"lunch 金额(元) amount (yuan)", "dinner 笔数 sales", "dinner 金额(元) amount (yuan)", "other 笔数 sales", "other 金额(元) amount (yuan)"},
-		{"2026-03-02", fmt.Sprint(a.ID), "till", "C01: 1; C02: 0", "1", "5.00", "1", "0", "1", "3", "1", "5.00", "0", "0.00", "0", "0.00", "0", "0.00"},
-		{"2026-03-02", fmt.Sprint(b.ID), "till", "(none): 1", "1", "8.00", "0", "0", "1", "1", "0", "0.00", "1", "8.00", "0", "0.00", "0", "0.00"},
-		{"2026-03-02", "", "合计 total", "", "2", "13.00", "1", "0", "", "", "1", "5.00", "1", "8.00", "0", "0.00", "0", "0.00"},
+		{"2026-03-02", fmt.Sprint(a.ID), "till", "食堂", "C01: 1; C02: 0", "1", "5.00", "1", "0", "1", "3", "1", "5.00", "0", "0.00", "0", "0.00", "0", "0.00"},
+		{"2026-03-02", fmt.Sprint(b.ID), "till", "食堂", "(none): 1", "1", "8.00", "0", "0", "1", "1", "0", "0.00", "1", "8.00", "0", "0.00", "0", "0.00"},
+		{"2026-03-02", "", "合计 total", "", "", "2", "13.00", "1", "0", "", "", "1", "5.00", "1", "8.00", "0", "0.00", "0", "0.00"},
 	}
 	if fmt.Sprintf("%q", rows) != fmt.Sprintf("%q", wantRows) {
 		t.Errorf("registers CSV\n%q\nwant\n%q", rows, wantRows)

@@ -70,7 +70,7 @@ func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.Dail
 	if err := db.tallyDay(ctx, tx, q, tally); err != nil {
 		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
 	}
-	names, err := terminalNames(ctx, tx)
+	names, err := sqlops.ReportRegisters(ctx, tx)
 	if err != nil {
 		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
 	}
@@ -274,23 +274,4 @@ func readRange(ctx context.Context, q *sql.DB, er server.EntryRun, r *server.Run
 		return err
 	}
 	return r.Done()
-}
-
-// terminalNames returns every register's name, by id.
-func terminalNames(ctx context.Context, tx *sql.Tx) (map[uint32]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM terminals`)
-	if err != nil {
-		return nil, fmt.Errorf("register names: %w", err)
-	}
-	defer rows.Close()
-	names := map[uint32]string{}
-	for rows.Next() {
-		var id uint32
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("register names: %w", err)
-		}
-		names[id] = name
-	}
-	return names, rows.Err()
 }

@@ -176,3 +176,26 @@ func (r *Revenues) Account(ctx context.Context, q Tx, canteen int64) (int64, err
 	r.mu.Unlock()
 	return account, nil
 }
+
+// ReportRegisters returns what a day's report shows of every register: its
+// name and its canteen's, by id.
+func ReportRegisters(ctx context.Context, q Tx) (map[uint32]server.ReportRegister, error) {
+	rows, err := q.QueryContext(ctx, `SELECT t.id, t.name, t.canteen_id, c.name FROM terminals t JOIN canteens c ON c.id = t.canteen_id`)
+	if err != nil {
+		return nil, fmt.Errorf("registers: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32]server.ReportRegister{}
+	for rows.Next() {
+		var id uint32
+		var r server.ReportRegister
+		if err := rows.Scan(&id, &r.Name, &r.Canteen, &r.CanteenName); err != nil {
+			return nil, fmt.Errorf("registers: %w", err)
+		}
+		out[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registers: %w", err)
+	}
+	return out, nil
+}

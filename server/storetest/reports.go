@@ -185,6 +185,13 @@ func testDailyReport(t *testing.T, open Open) {
 	r1.Time, r2.Time = clock.Now, clock.Now
 	enrollNamed(t, s, r1, "一号窗口")
 	enrollNamed(t, s, r2, "二号窗口")
+	east, err := s.CreateCanteen(ctx, "东区")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MoveTerminal(ctx, r2.ID, east.ID); err != nil {
+		t.Fatal(err)
+	}
 	servertest.OpenCard(t, s, "C1", 1000*money.Yuan)
 	servertest.OpenCard(t, s, "C2", 1000*money.Yuan)
 
@@ -205,9 +212,9 @@ func testDailyReport(t *testing.T, open Open) {
 
 	// An office refund of part of C2's sales, and one tomorrow.
 	clock.Set(at(16, 0))
-	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "C2", Amount: 250})
+	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "C2", Amount: 250, Canteen: east.ID}) // C2 paid at the east canteen
 	clock.Set(at(0, 1).AddDate(0, 0, 1))
-	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "C2", Amount: 50})
+	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "C2", Amount: 50, Canteen: east.ID}) // C2 paid at the east canteen
 
 	got, err := s.DailyReport(ctx, server.DailyQuery{Date: at(18, 0)})
 	if err != nil {
@@ -223,14 +230,18 @@ func testDailyReport(t *testing.T, open Open) {
 	want := server.DailyReport{
 		Date: at(0, 0).Format(time.DateOnly), Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800, Refunds: 1, RefundAmount: 250,
 		ByRegister: []server.RegisterTotal{
-			{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800, FirstSeq: 1, LastSeq: 3,
+			{Terminal: r1.ID, Name: "一号窗口", Canteen: server.FirstCanteen, CanteenName: "食堂", Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800, FirstSeq: 1, LastSeq: 3,
 				ByPeriod: []server.PeriodTotal{{Period: "breakfast", Sales: 1, Amount: 500}, {Period: "lunch", Voids: 1, VoidAmount: 800},
 					{Period: "dinner"}, {Period: "other"}},
 				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 1, Amount: 500}}},
 			// seq 3 was made yesterday
-			{Terminal: r2.ID, Name: "二号窗口", Sales: 3, Amount: 600, FirstSeq: 1, LastSeq: 4,
+			{Terminal: r2.ID, Name: "二号窗口", Canteen: east.ID, CanteenName: "东区", Sales: 3, Amount: 600, FirstSeq: 1, LastSeq: 4,
 				ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 300}, {Period: "dinner"}, {Period: "other", Sales: 2, Amount: 300}},
 				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 3, Amount: 600}}},
+		},
+		ByCanteen: []server.CanteenTotal{
+			{Canteen: server.FirstCanteen, Name: "食堂", Registers: 1, Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800},
+			{Canteen: east.ID, Name: "东区", Registers: 1, Sales: 3, Amount: 600},
 		},
 		ByPeriod: []server.PeriodTotal{
 			{Period: "breakfast", Sales: 1, Amount: 500},
@@ -290,7 +301,7 @@ func testDailyReport(t *testing.T, open Open) {
 		later.Closes != 1 || later.CloseAmount != c2.Balance || later.Refunds != 0 {
 		t.Errorf("report of a flagged sale, a recharge and a close of C2 (balance %d): %+v", c2.Balance, later)
 	}
-	wantReg := []server.RegisterTotal{{Terminal: r1.ID, Name: "一号窗口", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700, FirstSeq: 4, LastSeq: 4,
+	wantReg := []server.RegisterTotal{{Terminal: r1.ID, Name: "一号窗口", Canteen: server.FirstCanteen, CanteenName: "食堂", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700, FirstSeq: 4, LastSeq: 4,
 		ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700}, {Period: "dinner"}, {Period: "other"}},
 		ByCashier: []server.CashierTotal{{Cashier: "C07", Sales: 1, Amount: 700}}}}
 	if diff := cmp.Diff(wantReg, later.ByRegister); diff != "" {

@@ -495,13 +495,14 @@ func TestBrowserReportViews(t *testing.T) {
 	}
 	waitFor(t, ctx, "the register's row", `[...document.querySelectorAll('#rep-byreg td')].some(td => td.textContent === 'C01: 2')`)
 	waitFor(t, ctx, "the periods' rows", `document.querySelectorAll('#rep-byperiod tbody tr').length === 4`)
+	waitFor(t, ctx, "the canteen's row", `[...document.querySelectorAll('#rep-bycanteen tbody tr')].some(tr => tr.textContent.includes('食堂') && tr.textContent.includes('20.50'))`)
 	do(t, ctx, "scroll to the periods", chromedp.ScrollIntoView(chromedp.CSS("#rep-periods")))
 	screenshot(t, ctx, "reports-periods")
 	do(t, ctx, "scroll to the registers", chromedp.ScrollIntoView(chromedp.CSS("#rep-registers")))
 	screenshot(t, ctx, "reports-registers")
 
 	csv := download(t, ctx, "#rep-reg-csv")
-	if !strings.Contains(csv, "收银员 cashiers") || !strings.Contains(csv, ",till,C01: 2,2,20.50,") {
+	if !strings.Contains(csv, "收银员 cashiers") || !strings.Contains(csv, ",till,食堂,C01: 2,2,20.50,") {
 		t.Errorf("the per-register CSV downloaded from the page:\n%s", csv)
 	}
 

@@ -110,6 +110,8 @@ var messages = map[string][2]string{
 	"canteens":        {"食堂", "Canteens"},
 	"canteen.create":  {"新建食堂", "New canteen"},
 	"canteen.revenue": {"营业收入（元）", "Revenue (yuan)"},
+	"rep.bycanteen":   {"按食堂", "By canteen"},
+	"rep.registers":   {"收银机数", "Registers"},
 
 	"sales.void":                {"冲正", "void"},
 	"outcome.settled":           {"成功", "settled"},

@@ -453,6 +453,9 @@ async function loadReport(date) {
     if (rep.flagged) more.push(t('col.flagged') + ' ' + rep.flagged + ' / ' + yuan(rep.flagged_amount));
     if (rep.refunds) more.push(t('rep.refunds') + ' ' + rep.refunds + ' / ' + yuan(rep.refund_amount));
     show('#rep-more', more.join(' · '));
+    fillRows('#rep-bycanteen', (rep.by_canteen || []).map(c => el('tr', {},
+      el('td', {}, c.canteen_id), el('td', {}, c.name), el('td', { class: 'num' }, c.registers), el('td', { class: 'num' }, c.sales),
+      el('td', { class: 'num' }, yuan(c.amount)), el('td', { class: 'num' }, c.voids), el('td', { class: 'num' }, c.flagged))));
   } catch (err) { showError('#rep-error', err); }
   try {
     const r = await api('GET', '/reports/periods?date=' + d);
@@ -464,7 +467,7 @@ async function loadReport(date) {
   try {
     const r = await api('GET', '/reports/registers?date=' + d);
     fillRows('#rep-byreg', r.registers.map(x => el('tr', {},
-      el('td', {}, x.terminal_id), el('td', {}, x.name),
+      el('td', {}, x.terminal_id), el('td', {}, x.name), el('td', {}, x.canteen),
       el('td', {}, x.by_cashier.map(c => (c.cashier || '–') + ': ' + c.sales).join('; ')),
       el('td', { class: 'num' }, x.sales), el('td', { class: 'num' }, yuan(x.amount)), el('td', { class: 'num' }, x.voids),
       el('td', { class: 'num' }, x.flagged), el('td', {}, x.first_seq ? x.first_seq + '–' + x.last_seq : ''))));
