@@ -55,6 +55,17 @@ type Store interface {
 	server.CanteenStore
 }
 
+// Reports is what the office's reports and lists read: the daily report
+// (JSON and CSV), the sales list and the audit log. A store's own methods
+// serve; so does a reader of a replica (a *mysql.Reports).
+type Reports interface {
+	server.ReportStore
+	// Sales: see server.SaleStore.
+	Sales(ctx context.Context, since int64, limit int) ([]server.Sale, error)
+	// Audit: see server.AuditStore.
+	Audit(ctx context.Context, limit int) ([]server.AuditRecord, error)
+}
+
 // Printers is what the API shows of the printers: the print queue's view
 // of them (a *printer.Queue).
 type Printers interface {
@@ -107,11 +118,24 @@ type Server struct {
 	// file (server.LoadPersonCipher), or what it stored cannot be read
 	// after a restart.
 	Persons *server.PersonCipher
+	// Reports, if not nil, answers the reports and lists in place of the
+	// store: set it to a replica's reader to keep them off the database
+	// that settles. The live sale feed, what office operations read and
+	// the audit log's verification stay on the store.
+	Reports Reports
 
 	store    Store
 	mux      *http.ServeMux
 	live     *liveFeed
 	throttle throttle
+}
+
+// reports returns what the reports and lists read.
+func (s *Server) reports() Reports {
+	if s.Reports != nil {
+		return s.Reports
+	}
+	return s.store
 }
 
 // New returns the API over store, with the registers' endpoint terminal

@@ -159,7 +159,7 @@ func (s *Server) handleSales(w http.ResponseWriter, r *http.Request, _ server.Us
 		s.error(w, r, err)
 		return
 	}
-	sales, err := s.store.Sales(r.Context(), since, int(limit))
+	sales, err := s.reports().Sales(r.Context(), since, int(limit))
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -201,7 +201,7 @@ func (s *Server) handleDailyReport(w http.ResponseWriter, r *http.Request, _ ser
 		s.error(w, r, err)
 		return
 	}
-	rep, err := s.store.DailyReport(r.Context(), q)
+	rep, err := s.reports().DailyReport(r.Context(), q)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -221,7 +221,7 @@ func (s *Server) handleDailyCSV(w http.ResponseWriter, r *http.Request, _ server
 		s.error(w, r, err)
 		return
 	}
-	rep, err := s.store.DailyReport(r.Context(), q)
+	rep, err := s.reports().DailyReport(r.Context(), q)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -288,7 +288,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, _ server.Us
 		s.error(w, r, err)
 		return
 	}
-	recs, err := s.store.Audit(r.Context(), int(limit))
+	recs, err := s.reports().Audit(r.Context(), int(limit))
 	if err != nil {
 		s.error(w, r, err)
 		return

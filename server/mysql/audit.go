@@ -29,9 +29,9 @@ func (db *DB) AppendAudit(ctx context.Context, user, action string, detail any) 
 	return r, nil
 }
 
-// Audit implements server.AuditStore.
+// Audit implements server.AuditStore, on the primary.
 func (db *DB) Audit(ctx context.Context, limit int) ([]server.AuditRecord, error) {
-	return sqlops.Audit(ctx, db.db, limit)
+	return db.primaryReports().Audit(ctx, limit)
 }
 
 // VerifyAudit implements server.AuditStore, in one snapshot (a read-only

@@ -2,7 +2,10 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
 	"time"
+
+	"github.com/fanka/fanka/server"
 )
 
 // SchemaVersions is the number of migrations: the newest schema version.
@@ -22,4 +25,10 @@ func MigrateTo(ctx context.Context, dsn string, version int) error {
 	}
 	defer conn.Close()
 	return migrateTo(ctx, conn, version, time.Now())
+}
+
+// DailyReportIn runs the daily report's queries in tx, a transaction the
+// test holds open, as Reports.DailyReport runs them in its own.
+func DailyReportIn(ctx context.Context, tx *sql.Tx, q server.DailyQuery) (server.DailyReport, error) {
+	return dailyReport(ctx, tx, q)
 }

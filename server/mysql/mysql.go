@@ -26,6 +26,9 @@
 //
 // Card changes wake the subscribers of this process at once and those of
 // other processes on the same database within CardPoll.
+//
+// The office's reports and lists may read a replica instead (ReportDSN,
+// Reports): read-only snapshots, which take no lock on either database.
 package mysql
 
 import (
@@ -78,9 +81,14 @@ type DB struct {
 	// CardPoll is how often to look for card changes committed by other
 	// servers; see DefaultCardPoll. Negative: never.
 	CardPoll time.Duration
+	// ReportDSN, if not empty, names the report database, in DSN's form:
+	// a replica of DSN's database (or DSN's database itself), which
+	// Reports reads. Empty: Reports reads DSN's database.
+	ReportDSN string
 
-	db    *sql.DB
-	cards server.Signal
+	db      *sql.DB
+	reports *sql.DB // ReportDSN's; nil without one
+	cards   server.Signal
 
 	cardKeyCache server.CardKeys   // cards' public keys, for the batches' card signatures
 	rules        server.RulesCache // the rules settlement checks sales against
@@ -183,22 +191,21 @@ func (db *DB) Open(ctx context.Context) error {
 	if db.CardPoll == 0 {
 		db.CardPoll = DefaultCardPoll
 	}
-	cfg, err := ParseDSN(db.DSN)
-	if err != nil {
+	var err error
+	if db.db, err = openPool(db.DSN, 32); err != nil {
 		return fmt.Errorf("open %s: %w", Redact(db.DSN), err)
 	}
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", Redact(db.DSN), err)
-	}
-	db.db = sql.OpenDB(connector)
-	db.db.SetMaxOpenConns(32)
-	db.db.SetMaxIdleConns(32)
-	// Below the usual wait_timeout of servers and proxies.
-	db.db.SetConnMaxLifetime(5 * time.Minute)
 	if err := db.migrate(ctx); err != nil {
 		db.db.Close()
 		return fmt.Errorf("open %s: %w", Redact(db.DSN), err)
+	}
+	if db.ReportDSN != "" {
+		// Not connected yet: a replica that is down fails the reports,
+		// never the start of a server, which settles without it.
+		if db.reports, err = openPool(db.ReportDSN, 8); err != nil {
+			db.db.Close()
+			return fmt.Errorf("open report database %s: %w", Redact(db.ReportDSN), err)
+		}
 	}
 
 	pollCtx, cancel := context.WithCancel(context.Background())
@@ -207,7 +214,7 @@ func (db *DB) Open(ctx context.Context) error {
 		version, err := db.cardVersion(ctx)
 		if err != nil {
 			cancel()
-			db.db.Close()
+			db.closePools()
 			return fmt.Errorf("open %s: %w", Redact(db.DSN), err)
 		}
 		db.wg.Add(1)
@@ -225,10 +232,33 @@ func (db *DB) Close() error {
 	if db.db == nil {
 		return nil
 	}
-	if err := db.db.Close(); err != nil {
+	if err := db.closePools(); err != nil {
 		return fmt.Errorf("close %s: %w", Redact(db.DSN), err)
 	}
 	return nil
+}
+
+// openPool returns a pool of at most size connections to the database
+// dsn names, not yet connected.
+func openPool(dsn string, size int) (*sql.DB, error) {
+	pool, err := OpenRaw(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pool.SetMaxOpenConns(size)
+	pool.SetMaxIdleConns(size)
+	// Below the usual wait_timeout of servers and proxies.
+	pool.SetConnMaxLifetime(5 * time.Minute)
+	return pool, nil
+}
+
+// closePools closes the database and the report database.
+func (db *DB) closePools() error {
+	err := db.db.Close()
+	if db.reports != nil {
+		err = errors.Join(err, db.reports.Close())
+	}
+	return err
 }
 
 // SchemaVersion returns the version of the database's schema.

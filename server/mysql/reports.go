@@ -11,19 +11,93 @@ import (
 	"github.com/fanka/fanka/shared/journal"
 )
 
-// Sales implements server.SaleStore.
+// Reports is the office's reads of reports and lists: the daily report
+// (with its parts by meal period and by register, and its CSV), the sales
+// list and the audit log. It reads the report database (DB.ReportDSN, a
+// replica) when the store has one, the store's own database otherwise;
+// every read is a READ ONLY transaction, one snapshot.
+//
+// A replica applies the primary's commits a moment later (usually well
+// under a second; as long as it is stopped or behind, longer): what
+// Reports returns is the database as it was that moment ago.
+type Reports struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Reports returns the reads of reports and lists on the report database.
+func (db *DB) Reports() *Reports {
+	if db.reports != nil {
+		return &Reports{db: db.reports, now: db.Now}
+	}
+	return db.primaryReports()
+}
+
+// primaryReports returns the reads of reports and lists on the primary:
+// what the store's own methods read, whatever ReportDSN says.
+func (db *DB) primaryReports() *Reports { return &Reports{db: db.db, now: db.Now} }
+
+// read runs fn in a read-only REPEATABLE READ transaction: one snapshot,
+// which takes no lock and so never holds up settlement.
+func (r *Reports) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Sales is server.SaleStore's, on the report database.
+func (r *Reports) Sales(ctx context.Context, since int64, limit int) (sales []server.Sale, err error) {
+	err = r.read(ctx, func(tx *sql.Tx) error {
+		sales, err = sqlops.Sales(ctx, tx, r.now().Location(), since, limit)
+		return err
+	})
+	return sales, err
+}
+
+// SalesIn is server.SaleStore's, on the report database.
+func (r *Reports) SalesIn(ctx context.Context, ids []int64) (sales []server.Sale, err error) {
+	err = r.read(ctx, func(tx *sql.Tx) error {
+		sales, err = sqlops.SalesIn(ctx, tx, r.now().Location(), ids)
+		return err
+	})
+	return sales, err
+}
+
+// LastTransactionID is server.SaleStore's, on the report database.
+func (r *Reports) LastTransactionID(ctx context.Context) (id int64, err error) {
+	err = r.read(ctx, func(tx *sql.Tx) error {
+		id, err = sqlops.LastTransactionID(ctx, tx)
+		return err
+	})
+	return id, err
+}
+
+// Audit is server.AuditStore's, on the report database.
+func (r *Reports) Audit(ctx context.Context, limit int) (recs []server.AuditRecord, err error) {
+	err = r.read(ctx, func(tx *sql.Tx) error {
+		recs, err = sqlops.Audit(ctx, tx, limit)
+		return err
+	})
+	return recs, err
+}
+
+// Sales implements server.SaleStore, on the primary: the live sale feed
+// reads it (see README, "Reports on a replica").
 func (db *DB) Sales(ctx context.Context, since int64, limit int) ([]server.Sale, error) {
-	return sqlops.Sales(ctx, db.db, db.Now().Location(), since, limit)
+	return db.primaryReports().Sales(ctx, since, limit)
 }
 
-// SalesIn implements server.SaleStore.
+// SalesIn implements server.SaleStore, on the primary.
 func (db *DB) SalesIn(ctx context.Context, ids []int64) ([]server.Sale, error) {
-	return sqlops.SalesIn(ctx, db.db, db.Now().Location(), ids)
+	return db.primaryReports().SalesIn(ctx, ids)
 }
 
-// LastTransactionID implements server.SaleStore.
+// LastTransactionID implements server.SaleStore, on the primary.
 func (db *DB) LastTransactionID(ctx context.Context) (int64, error) {
-	return sqlops.LastTransactionID(ctx, db.db)
+	return db.primaryReports().LastTransactionID(ctx)
 }
 
 // Terminals implements server.TerminalLister.
@@ -47,28 +121,38 @@ func (db *DB) Terminals(ctx context.Context) ([]server.Terminal, error) {
 	return out, nil
 }
 
-// DailyReport implements server.ReportStore. It reads one snapshot (a
-// read-only REPEATABLE READ transaction): the day's sales and voids
-// through the transactions_day index, each with its entry (for the amount
-// and the register's time); then the day's refunds and the registers'
-// names.
+// DailyReport implements server.ReportStore, on the primary.
 func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.DailyReport, error) {
+	return db.primaryReports().DailyReport(ctx, q)
+}
+
+// DailyReport is server.ReportStore's, on the report database. It reads
+// one snapshot: the day's sales and voids through the transactions_day
+// index, each with its entry (for the amount and the register's time);
+// then the day's refunds and the registers' names.
+func (r *Reports) DailyReport(ctx context.Context, q server.DailyQuery) (rep server.DailyReport, err error) {
 	if err := server.ValidateMealPeriods(q.Periods); err != nil {
 		return server.DailyReport{}, err
 	}
-	date := q.Date.Format(time.DateOnly)
-	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	err = r.read(ctx, func(tx *sql.Tx) error {
+		rep, err = dailyReport(ctx, tx, q)
+		return err
+	})
 	if err != nil {
-		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
+		return server.DailyReport{}, fmt.Errorf("report of %s: %w", q.Date.Format(time.DateOnly), err)
 	}
-	defer tx.Rollback()
+	return rep, nil
+}
+
+// dailyReport reads q's day's report in tx.
+func dailyReport(ctx context.Context, tx *sql.Tx, q server.DailyQuery) (server.DailyReport, error) {
 	tally := server.NewDailyTally(q)
 	if err := tallyDay(ctx, tx, q, tally); err != nil {
-		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
+		return server.DailyReport{}, err
 	}
 	names, err := sqlops.ReportRegisters(ctx, tx)
 	if err != nil {
-		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
+		return server.DailyReport{}, err
 	}
 	return tally.Report(names), nil
 }

@@ -13,6 +13,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/fanka/fanka/server/mysql"
+	"github.com/fanka/fanka/server/mysql/mariadbd"
 )
 
 // MySQLEnv names the environment variable that holds the DSN of a MySQL,
@@ -117,4 +118,41 @@ func MustOpenMySQLAt(tb testing.TB, dsn string, now func() time.Time) *mysql.DB 
 		}
 	})
 	return db
+}
+
+// MustReplicatedMariaDB starts a MariaDB primary and an asynchronous
+// replica of it (two local mariadbd processes, see mariadbd.Start and
+// Server.Replicate) with an empty database fanka made on the primary and
+// replicated, and stops both when the test ends. It skips the test where
+// mariadbd cannot run.
+func MustReplicatedMariaDB(tb testing.TB) (primary, replica *mariadbd.Server) {
+	tb.Helper()
+	if err := mariadbd.Available(); err != nil {
+		tb.Skipf("no mariadbd can run here: %v", err)
+	}
+	ctx := context.Background()
+	// Not tb.TempDir: mariadbd runs as mysql when the test is root, and
+	// must reach its directory.
+	dir, err := os.MkdirTemp("", "fanka-replica-test-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	primary, err = mariadbd.Start(ctx, dir, "primary", mariadbd.PrimaryConfig(1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(primary.Stop)
+	replica, err = mariadbd.Start(ctx, dir, "replica", mariadbd.ReplicaConfig(2))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(replica.Stop)
+	if err := replica.Replicate(ctx, primary); err != nil {
+		tb.Fatal(err)
+	}
+	if err := primary.Exec(ctx, "CREATE DATABASE fanka CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		tb.Fatal(err)
+	}
+	return primary, replica
 }

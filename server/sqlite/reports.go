@@ -66,13 +66,22 @@ func (db *DB) DailyReport(ctx context.Context, q server.DailyQuery) (server.Dail
 		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
 	}
 	defer tx.Rollback()
+	rep, err := db.dailyReport(ctx, tx, q)
+	if err != nil {
+		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
+	}
+	return rep, nil
+}
+
+// dailyReport reads q's day's report in tx.
+func (db *DB) dailyReport(ctx context.Context, tx *sql.Tx, q server.DailyQuery) (server.DailyReport, error) {
 	tally := server.NewDailyTally(q)
 	if err := db.tallyDay(ctx, tx, q, tally); err != nil {
-		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
+		return server.DailyReport{}, err
 	}
 	names, err := sqlops.ReportRegisters(ctx, tx)
 	if err != nil {
-		return server.DailyReport{}, fmt.Errorf("report of %s: %w", date, err)
+		return server.DailyReport{}, err
 	}
 	return tally.Report(names), nil
 }

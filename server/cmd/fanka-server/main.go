@@ -47,9 +47,12 @@ const (
 const usage = `usage:
   fanka-server serve --data DIR [--listen ADDR] [--db DSN] [--printer NAME=LINK …]
                      [--metrics-listen ADDR] [--log-format json|text]
+                     [--report-db DSN]
       run the server: HTTPS API, register endpoint and GET /healthz, /readyz
       on ADDR (default %s), and the print queue for the printers named;
-      Prometheus metrics at http://ADDR/metrics of --metrics-listen
+      Prometheus metrics at http://ADDR/metrics of --metrics-listen; the
+      office's reports and lists read --report-db, a replica of a mysql://
+      --db (see README, "Reports on a replica")
   fanka-server verify --data DIR [--db DSN]
       check every ledger invariant and every register's journal chain
   fanka-server backup --data DIR [--db DSN] --out FILE
@@ -80,6 +83,9 @@ type Config struct {
 	Data   string // directory of the database, the TLS certificate and key
 	Listen string // address of the HTTPS listener
 	DB     string // database DSN; empty: SQLite in Data
+	// ReportDB is the DSN of a replica of DB that the office's reports and
+	// lists read (serve, with a mysql:// DB); empty: they read DB.
+	ReportDB string
 	// Printers are the printers the print queue drives, as NAME=LINK
 	// (e.g. office=tcp://192.0.2.7:9100, till1=serial:/dev/ttyUSB0?baud=19200).
 	Printers []string
@@ -159,6 +165,7 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 	fs.StringVar(&cfg.DB, "db", "", "database `DSN`: sqlite:PATH or mysql://… (default: SQLite in the data directory)")
 	if cmd == "serve" {
 		fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`address` to serve HTTPS on")
+		fs.StringVar(&cfg.ReportDB, "report-db", "", "`DSN` of a replica of --db (mysql://…) that the office's reports and lists read (default: --db)")
 		fs.StringVar(&cfg.PersonKey, "person-key", "", "`file` of the key sealing personal data (default: person.key in the data directory; servers sharing a database share it)")
 		fs.Func("printer", "a printer for the print queue, `NAME=LINK` (tcp://HOST:PORT, file:PATH, serial:PATH?baud=N); repeatable", func(v string) error {
 			name, link, ok := strings.Cut(v, "=")
@@ -206,6 +213,8 @@ func (m *Main) parseFlags(cmd string, args []string) (Config, error) {
 // error for a DSN of no known kind.
 func (cfg Config) storeKind() (kind, where string, err error) {
 	switch {
+	case cfg.ReportDB != "" && !strings.HasPrefix(cfg.DB, "mysql://"):
+		return "", "", errors.New("--report-db: a replica serves a mysql:// --db only (SQLite's reports read beside its writer already)")
 	case cfg.DB == "":
 		return "sqlite", filepath.Join(cfg.Data, "fanka.db"), nil
 	case strings.HasPrefix(cfg.DB, "sqlite:"):
@@ -217,6 +226,11 @@ func (cfg Config) storeKind() (kind, where string, err error) {
 	case strings.HasPrefix(cfg.DB, "mysql://"):
 		if _, err := mysql.ParseDSN(cfg.DB); err != nil {
 			return "", "", fmt.Errorf("--db: %w", err)
+		}
+		if cfg.ReportDB != "" {
+			if _, err := mysql.ParseDSN(cfg.ReportDB); err != nil {
+				return "", "", fmt.Errorf("--report-db: %w", err)
+			}
 		}
 		return "mysql", cfg.DB, nil
 	}
@@ -235,6 +249,7 @@ func (m *Main) openStore(ctx context.Context, cfg Config, existing bool) (server
 	}
 	if kind == "mysql" {
 		db := mysql.New(where)
+		db.ReportDSN = cfg.ReportDB
 		if existing {
 			db.CardPoll = -1
 		}

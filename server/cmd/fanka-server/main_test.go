@@ -147,6 +147,9 @@ func TestBadDatabase(t *testing.T) {
 		{[]string{"serve", "--data", t.TempDir(), "--db", "postgres://u:secret@h/db"}, "unknown kind of database"},
 		{[]string{"serve", "--data", t.TempDir(), "--db", "mysql://u:secret@h"}, "database name"},
 		{[]string{"verify", "--db", "mysql://u:secret@127.0.0.1:1/db?timeout=1s"}, "connect: connection refused"},
+		// A replica for reports: of a MySQL database only, and a URL.
+		{[]string{"serve", "--data", t.TempDir(), "--report-db", "mysql://u:secret@h/db"}, "--report-db: a replica serves a mysql:// --db only"},
+		{[]string{"serve", "--data", t.TempDir(), "--db", "mysql://u:secret@h/db", "--report-db", "mysql://u:secret@h"}, "--report-db: database URL: want one database name"},
 	} {
 		code, _, stderr := run(t, nil, tt.args...)
 		if code != 1 || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "secret") {

@@ -20,6 +20,7 @@ import (
 	"github.com/fanka/fanka/server/admin"
 	"github.com/fanka/fanka/server/gateway"
 	"github.com/fanka/fanka/server/metrics"
+	"github.com/fanka/fanka/server/mysql"
 	printqueue "github.com/fanka/fanka/server/printer"
 	"github.com/fanka/fanka/server/web"
 	"github.com/fanka/fanka/shared/printer"
@@ -75,6 +76,10 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	api := admin.New(store, gw, logger)
 	api.Fingerprint = fingerprint
 	api.Persons = persons
+	if db, ok := store.(*mysql.DB); ok && db.ReportDSN != "" {
+		api.Reports = db.Reports()
+		logger.Info("fanka-server: reports read a replica", "report_db", mysql.Redact(db.ReportDSN))
+	}
 	// The daily report totals by the rules' meal periods.
 	api.MealPeriods = func(ctx context.Context) ([]server.MealPeriod, error) {
 		rules, _, err := store.Rules(ctx)
