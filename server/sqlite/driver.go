@@ -15,6 +15,11 @@ import (
 // _cache_size, _txlock).
 const Driver = "fanka-sqlite"
 
+// writerDriver is Driver for the store's writer, which leaves checkpoints
+// to the checkpointer (see DB.checkpointer): it does not stop to copy the
+// log into the file, and sync that, at every thousand pages it commits.
+const writerDriver = "fanka-sqlite-writer"
+
 // readerDriver is Driver for the store's readers, which also map the file
 // into memory, up to readerMapBytes.
 const readerDriver = "fanka-sqlite-reader"
@@ -24,6 +29,10 @@ func init() {
 	// temporary indexes stay in memory, not in temporary files.
 	sql.Register(Driver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		_, err := c.Exec(`PRAGMA temp_store = MEMORY`, nil)
+		return err
+	}})
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(`PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0`, nil)
 		return err
 	}})
 	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {

@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -69,7 +70,10 @@ type DB struct {
 	revenues   sqlops.Revenues    // canteens' revenue accounts
 	settleq    chan *batch        // batches for the settler, the single writer of settlements
 	stopped    chan struct{}      // closed when the settler has ended
-	stopSettle context.CancelFunc // ends the settler
+	stopSettle context.CancelFunc // ends the settler and the checkpointer
+
+	checkpoints  *sql.DB       // the checkpointer's connection
+	checkpointed chan struct{} // closed when the checkpointer has returned
 }
 
 var _ server.Store = (*DB)(nil)
@@ -95,7 +99,7 @@ func (db *DB) Open(ctx context.Context) error {
 
 	// The writer keeps a large page cache: settlement inserts into the
 	// indexes of tables far larger than SQLite's default 2 MiB cache.
-	db.write, err = sql.Open(Driver, uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"+
+	db.write, err = sql.Open(writerDriver, uri+"?"+common+"&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate"+
 		fmt.Sprintf("&_cache_size=%d", -writerCacheKiB))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", db.Path, err)
@@ -125,10 +129,52 @@ func (db *DB) Open(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("open %s: %w", db.Path, err)
 	}
+	// The checkpointer's own connection: a checkpoint writes the file.
+	db.checkpoints, err = sql.Open(Driver, uri+"?"+common+"&_synchronous=FULL")
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("open %s: %w", db.Path, err)
+	}
+	db.checkpoints.SetMaxOpenConns(1)
 	settleCtx, stop := context.WithCancel(context.Background())
 	db.stopSettle = stop
 	go db.settler(settleCtx)
+	db.checkpointed = make(chan struct{})
+	go db.checkpointer(settleCtx)
 	return nil
+}
+
+// checkpointEvery is how often the checkpointer copies the write-ahead log
+// into the database file.
+const checkpointEvery = 500 * time.Millisecond
+
+// checkpointer copies the write-ahead log into the database file every
+// checkpointEvery, until ctx ends, on a connection of its own: PASSIVE
+// checkpoints wait for no one, so the writer commits meanwhile instead of
+// stopping to checkpoint itself (SQLite's automatic checkpoint, which the
+// writer's connection has off). A checkpoint copies the frames no reader
+// still needs; once all are copied, the next commit starts the log again
+// from its beginning.
+func (db *DB) checkpointer(ctx context.Context) {
+	defer close(db.checkpointed)
+	var warned time.Time
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var busy, logged, copied int
+		err := db.checkpoints.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied)
+		if err != nil && ctx.Err() == nil && time.Since(warned) > time.Minute {
+			// The log grows until a checkpoint succeeds: say so, once a
+			// minute at most.
+			slog.Warn("sqlite: checkpoint failed; the write-ahead log grows until one succeeds", "db", db.Path, "err", err)
+			warned = time.Now()
+		}
+	}
 }
 
 // Close closes the database.
@@ -136,6 +182,7 @@ func (db *DB) Close() error {
 	if db.stopSettle != nil {
 		db.stopSettle()
 		<-db.stopped
+		<-db.checkpointed
 	}
 	var errs []error
 	db.stmtMu.Lock()
@@ -147,7 +194,11 @@ func (db *DB) Close() error {
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
+	if db.checkpoints != nil {
+		errs = append(errs, db.checkpoints.Close())
+	}
 	if db.write != nil {
+		// The last connection to close checkpoints the whole log.
 		errs = append(errs, db.write.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
