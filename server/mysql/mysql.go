@@ -334,12 +334,16 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // inTx runs fn in a READ COMMITTED transaction and commits it if fn
 // succeeds. If the database rolled it back for a conflict (see retryable),
-// it runs fn again in a new transaction, at most MaxAttempts times in all:
-// fn must start from scratch each time.
+// it runs fn again in a new transaction, at most MaxAttempts times in all,
+// or maxLookAgain times for a row that another transaction committed
+// meanwhile (a retry): fn must start from scratch each time.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.tryTx(ctx, fn)
 		if err == nil || !retryable(err) || attempt >= db.MaxAttempts {
+			return err
+		}
+		if r := (retry{}); errors.As(err, &r) && attempt >= maxLookAgain {
 			return err
 		}
 		// Back off with jitter, so that the transactions that collided do
@@ -381,6 +385,14 @@ var retryCodes = map[uint16]bool{
 // database had reported a conflict: a unique key met a row that a
 // concurrent transaction committed, which the next run will see.
 type retry struct{ error }
+
+// maxLookAgain bounds the runs of a transaction that ends in a retry: the
+// next run sees the row it met, so a third that meets it still meets a row
+// that is really there (a person with an account, a card number taken),
+// and its error is the answer. Conflicts the database reports are run
+// again up to MaxAttempts, which is high for Galera; these would otherwise
+// wait out all of its back-offs, some seconds, before a 409.
+const maxLookAgain = 3
 
 func (r retry) Unwrap() error { return r.error }
 
