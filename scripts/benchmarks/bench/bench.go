@@ -120,3 +120,34 @@ func BusyFraction(a, b CPU) float64 {
 	}
 	return float64(b.Busy-a.Busy) / float64(b.Total-a.Total)
 }
+
+// ProcessCPU returns the CPU time a process has used so far, user and
+// system, from /proc/PID/stat (pid 0: this process).
+func ProcessCPU(pid int) (time.Duration, error) {
+	name := "/proc/self/stat"
+	if pid != 0 {
+		name = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: the fields that
+	// count start after its last ')'. utime and stime are the 14th and
+	// 15th fields, the 12th and 13th after the name.
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("%s: unexpected %q", name, b)
+	}
+	var ticks uint64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		ticks += n
+	}
+	// Linux counts in USER_HZ, 100 a second on every architecture Go runs on.
+	return time.Duration(ticks) * (time.Second / 100), nil
+}

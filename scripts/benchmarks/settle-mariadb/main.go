@@ -21,7 +21,12 @@
 // settle_mariadb_2servers_sales_per_s and their ratio (bar ≥ 1.5), and
 // ed25519_verify_per_s, the machine's Ed25519 rate on all cores measured
 // for a second before the settlements and one after, as the settle suite
-// does: a shared machine's business shows in it.
+// does: a shared machine's business shows in it. For each run it also
+// prints how busy the machine's cores were, the CPU time per sale of the
+// database server (when it runs on this machine: its pid file is readable)
+// and of this process (the servers and the registers), and
+// settle_mariadb_2servers_cpu_ceiling_ratio: the most two servers on this
+// machine could settle as a multiple of one at the same CPU cost per sale.
 //
 // Settings, from the environment: those of settleload.ConfigFromEnv
 // (BENCH_SETTLE_SALES (100000 here), BENCH_SETTLE_REGISTERS,
@@ -39,6 +44,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -89,14 +96,15 @@ func run(ctx context.Context, cfg settleload.Config, base string, keep bool) err
 	if err != nil {
 		return err
 	}
+	dbPID := databasePID(ctx, admin)
 	profile := cfg.CPUProfile
 	cfg.CPUProfile = ""
-	one, oneBusy, err := settle(ctx, cfg, admin, base, 1, keep)
+	one, err := settle(ctx, cfg, admin, base, 1, keep, dbPID)
 	if err != nil {
 		return err
 	}
 	cfg.CPUProfile = profile
-	two, twoBusy, err := settle(ctx, cfg, admin, base, 2, keep)
+	two, err := settle(ctx, cfg, admin, base, 2, keep, dbPID)
 	if err != nil {
 		return err
 	}
@@ -105,8 +113,8 @@ func run(ctx context.Context, cfg settleload.Config, base string, keep bool) err
 		return err
 	}
 	note("ed25519 verify: %.0f/s before the settlements, %.0f/s after", before.Rate(), after.Rate())
-	onePerS := float64(cfg.Sales) / one.Seconds()
-	twoPerS := float64(cfg.Sales) / two.Seconds()
+	onePerS := float64(cfg.Sales) / one.elapsed.Seconds()
+	twoPerS := float64(cfg.Sales) / two.elapsed.Seconds()
 	bench.Result("ed25519_verify_per_s", before.Add(after).Rate(), "verifies/s")
 	bench.Result("settle_mariadb_sales_per_s", onePerS, "sales/s")
 	bench.Result("settle_mariadb_2servers_sales_per_s", twoPerS, "sales/s")
@@ -114,8 +122,23 @@ func run(ctx context.Context, cfg settleload.Config, base string, keep bool) err
 	// How busy the machine's cores were: when one server already keeps
 	// them busy (MariaDB, the server and the registers share them), a
 	// second server on the same machine has no CPU to add.
-	bench.Result("settle_mariadb_cpu_busy", oneBusy, "fraction")
-	bench.Result("settle_mariadb_2servers_cpu_busy", twoBusy, "fraction")
+	bench.Result("settle_mariadb_cpu_busy", one.busy, "fraction")
+	bench.Result("settle_mariadb_2servers_cpu_busy", two.busy, "fraction")
+	// Where the CPU went, per sale: MariaDB's (when it runs on this
+	// machine) and this process's (the servers and the registers).
+	perSale := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(cfg.Sales) }
+	if dbPID != 0 {
+		bench.Result("settle_mariadb_db_cpu_us_per_sale", perSale(one.dbCPU), "us")
+		bench.Result("settle_mariadb_2servers_db_cpu_us_per_sale", perSale(two.dbCPU), "us")
+	}
+	bench.Result("settle_mariadb_app_cpu_us_per_sale", perSale(one.appCPU), "us")
+	bench.Result("settle_mariadb_2servers_app_cpu_us_per_sale", perSale(two.appCPU), "us")
+	// The most two servers on this machine could settle, as a multiple of
+	// one, if they cost no more CPU per sale than one: the one server's
+	// run left 1 - busy of the cores idle, and two can use no more.
+	if one.busy > 0 {
+		bench.Result("settle_mariadb_2servers_cpu_ceiling_ratio", 1/one.busy, "ratio")
+	}
 	bench.AtLeast("settle_mariadb_sales_per_s", onePerS, barSalesPerSecond)
 	bench.AtLeast("settle_mariadb_2servers_ratio", twoPerS/onePerS, barTwoServers)
 	return nil
@@ -140,16 +163,59 @@ func openAdmin(base string) (*sql.DB, error) {
 	return db, nil
 }
 
+// databasePID returns the process id of the database server if it runs
+// on this machine (its pid file is readable here), else 0.
+func databasePID(ctx context.Context, admin *sql.DB) int {
+	var file string
+	if err := admin.QueryRowContext(ctx, "SELECT @@pid_file").Scan(&file); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	if _, err := bench.ProcessCPU(pid); err != nil {
+		return 0
+	}
+	return pid
+}
+
+// usage is what one settlement took.
+type usage struct {
+	elapsed time.Duration // the load's time
+	busy    float64       // the share of the machine's CPU time that was busy meanwhile
+	dbCPU   time.Duration // the database server's CPU time meanwhile (0 if not known)
+	appCPU  time.Duration // this process's CPU time meanwhile: servers and registers
+}
+
+// cpuNow reads the machine's, the database server's (dbPID, if not 0) and
+// this process's CPU time.
+func cpuNow(dbPID int) (machine bench.CPU, db, app time.Duration, err error) {
+	if machine, err = bench.ReadCPU(); err != nil {
+		return
+	}
+	if dbPID != 0 {
+		if db, err = bench.ProcessCPU(dbPID); err != nil {
+			return
+		}
+	}
+	app, err = bench.ProcessCPU(0)
+	return
+}
+
 // settle creates a fresh database, opens the cards in it and runs the
-// load on n servers, then verifies the database and drops it.
-// It returns the load's time and the share of the machine's CPU time that
-// was busy meanwhile.
-func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base string, n int, keep bool) (time.Duration, float64, error) {
+// load on n servers, then verifies the database and drops it. It returns
+// what the load took (dbPID, if not 0, is the database server's process).
+func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base string, n int, keep bool, dbPID int) (usage, error) {
 	suffix := make([]byte, 6)
 	rand.Read(suffix)
 	name := "fanka_bench_" + hex.EncodeToString(suffix)
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		return 0, 0, fmt.Errorf("create database %s: %w", name, err)
+		return usage{}, fmt.Errorf("create database %s: %w", name, err)
 	}
 	if keep {
 		note("database %s is kept", name)
@@ -168,7 +234,7 @@ func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base stri
 	for i := range servers {
 		store := mysql.New(dsn)
 		if err := store.Open(ctx); err != nil {
-			return 0, 0, err
+			return usage{}, err
 		}
 		defer store.Close()
 		servers[i].Store = store
@@ -176,31 +242,32 @@ func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base stri
 	t := time.Now()
 	cards, cursor, err := settleload.OpenCards(ctx, servers[0].Store.(*mysql.DB), cfg.Cards)
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	note("opened %d cards in %s in %v", len(cards), name, time.Since(t).Round(time.Millisecond))
-	cpuBefore, err := bench.ReadCPU()
+	machine0, db0, app0, err := cpuNow(dbPID)
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	elapsed, err := settleload.Run(ctx, settleload.Load{Suite: suite, Config: cfg, Servers: servers, Cards: cards, Cursor: cursor})
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
-	cpuAfter, err := bench.ReadCPU()
+	machine1, db1, app1, err := cpuNow(dbPID)
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
+	use := usage{elapsed: elapsed, busy: bench.BusyFraction(machine0, machine1), dbCPU: db1 - db0, appCPU: app1 - app0}
 
 	// Afresh, as fanka-server verify opens it.
 	check := mysql.New(dsn)
 	check.CardPoll = -1
 	if err := check.Open(ctx); err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	defer check.Close()
 	if err := settleload.Check(ctx, suite, cfg, check); err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
-	return elapsed, bench.BusyFraction(cpuBefore, cpuAfter), nil
+	return use, nil
 }
