@@ -12,42 +12,17 @@ import (
 // reads the changes after its own cursor. Hotlist changes are rare (the
 // office's status changes, overdrafts), so the read per session is too.
 type hotlistFeed struct {
-	g *Gateway
-
-	// g.mu guards the fields below.
-	started bool
-	version uint64                  // the last version read
-	subs    map[*conn]chan struct{} // sessions, each signalled on a change
+	g        *Gateway
+	sessions signals
+	version  uint64 // the last version read; run's alone
 }
 
 // subscribe adds session c and starts the watcher, once. The channel is
 // signalled (never blocking, never closed) after each change.
-func (f *hotlistFeed) subscribe(c *conn) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	g := f.g
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if f.subs == nil {
-		f.subs = map[*conn]chan struct{}{}
-	}
-	f.subs[c] = ch
-	if !f.started && !g.closed {
-		f.started = true
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			f.run(g.ctx)
-		}()
-	}
-	return ch
-}
+func (f *hotlistFeed) subscribe(c *conn) <-chan struct{} { return f.sessions.subscribe(f.g, c, f.run) }
 
 // unsubscribe removes session c.
-func (f *hotlistFeed) unsubscribe(c *conn) {
-	f.g.mu.Lock()
-	delete(f.subs, c)
-	f.g.mu.Unlock()
-}
+func (f *hotlistFeed) unsubscribe(c *conn) { f.sessions.unsubscribe(c) }
 
 // run reads the hotlist version after commits that changed cards, at most
 // once per CardsInterval, and signals every session when it changed.
@@ -68,17 +43,10 @@ func (f *hotlistFeed) run(ctx context.Context) {
 			f.g.Logger.Error("terminal: read the hotlist version", "err", err)
 			v = 0 // signal below: each session reads for itself, and fails or not
 		}
-		f.g.mu.Lock()
 		if v != f.version || err != nil {
 			f.version = v
-			for _, ch := range f.subs {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
-			}
+			f.sessions.signal()
 		}
-		f.g.mu.Unlock()
 		if d := f.g.CardsInterval; d > 0 {
 			t := time.NewTimer(d)
 			select {

@@ -18,10 +18,10 @@ const DefaultRulesInterval = time.Second
 type ruleFeed struct {
 	g *Gateway
 
-	mu      sync.Mutex
-	started bool
-	rules   *wire.Rules             // the last read; nil before the first
-	subs    map[*conn]chan struct{} // sessions, each signalled on a change
+	sessions signals
+
+	mu    sync.Mutex
+	rules *wire.Rules // the last read; nil before the first
 }
 
 // latest returns the rules last read, reading them if none were.
@@ -55,34 +55,10 @@ func (f *ruleFeed) read(ctx context.Context) (*wire.Rules, bool, error) {
 
 // subscribe adds session c and starts the poller, once. The channel is
 // signalled (never blocking, never closed) after each change.
-func (f *ruleFeed) subscribe(c *conn) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	g := f.g
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.subs == nil {
-		f.subs = map[*conn]chan struct{}{}
-	}
-	f.subs[c] = ch
-	if !f.started && !g.closed {
-		f.started = true
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			f.run(g.ctx)
-		}()
-	}
-	return ch
-}
+func (f *ruleFeed) subscribe(c *conn) <-chan struct{} { return f.sessions.subscribe(f.g, c, f.run) }
 
 // unsubscribe removes session c.
-func (f *ruleFeed) unsubscribe(c *conn) {
-	f.mu.Lock()
-	delete(f.subs, c)
-	f.mu.Unlock()
-}
+func (f *ruleFeed) unsubscribe(c *conn) { f.sessions.unsubscribe(c) }
 
 // run reads the rules every RulesInterval and signals every session when
 // their version changed.
@@ -110,14 +86,7 @@ func (f *ruleFeed) run(ctx context.Context) {
 			continue
 		}
 		f.g.Logger.Info("terminal: rules changed: sending them to the registers", "version", r.Version)
-		f.mu.Lock()
-		for _, ch := range f.subs {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-		f.mu.Unlock()
+		f.sessions.signal()
 	}
 }
 
