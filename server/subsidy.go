@@ -118,6 +118,21 @@ func SalePostings(c *Card, amount money.Fen, revenue int64) []Posting {
 	return append(ps, Posting{AccountID: revenue, Amount: amount})
 }
 
+// PaidBack returns what the reverse of a sale (its postings reversed, as a
+// void posts them) pays back to account, and the revenue account it takes
+// it from (the one posting that takes money).
+func PaidBack(reverse []Posting, account int64) (back money.Fen, revenue int64) {
+	for _, p := range reverse {
+		switch {
+		case p.Amount < 0:
+			revenue = p.AccountID
+		case p.AccountID == account:
+			back += p.Amount
+		}
+	}
+	return back, revenue
+}
+
 // SaleAmount is what a sale whose postings reversed are reverse paid its
 // canteen: the one posting to revenue, which reversed is the one taken
 // from an account.

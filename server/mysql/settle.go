@@ -385,6 +385,20 @@ func (s *settlement) void(ctx context.Context, e *journal.Entry) (result, error)
 	if sold := server.SaleAmount(reverse); sold != e.Amount {
 		return flag("the sale was of %d fen, not %d", sold, e.Amount)
 	}
+	if found {
+		// The batch's postings are kept back until its end: write them
+		// (and the balances, first: see books.flush) for the query to see.
+		if err := s.books.flush(ctx); err != nil {
+			return result{}, err
+		}
+		note, err := sqlops.VoidPaysTwice(ctx, s.tx, reverse, card.AccountID)
+		if err != nil {
+			return result{}, fmt.Errorf("void of sale %d: %w", e.VoidSeq, err)
+		}
+		if note != "" {
+			return flag("%s", note)
+		}
+	}
 
 	day := int32(saleDay.Int64)
 	txID := s.newTx(txRow{kind: server.TxVoid, origin: server.TerminalOrigin(s.terminal, e.Seq), created: ms(s.now),

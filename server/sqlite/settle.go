@@ -516,6 +516,16 @@ func (g *groupSettlement) void(ctx context.Context, terminal uint32, e *journal.
 	if sold := server.SaleAmount(reverse); sold != e.Amount {
 		return flag("the sale was of %d fen, not %d", sold, e.Amount)
 	}
+	if card != nil {
+		// The group's postings are written (flushRows above).
+		note, err := sqlops.VoidPaysTwice(ctx, g.tx, reverse, card.AccountID)
+		if err != nil {
+			return result{}, fmt.Errorf("void of sale %d: %w", e.VoidSeq, err)
+		}
+		if note != "" {
+			return flag("%s", note)
+		}
+	}
 
 	day := int32(saleDay.Int64)
 	txID, err := g.insertTx(ctx, txRow{kind: server.TxVoid, origin: server.TerminalOrigin(terminal, e.Seq), created: ms(g.now),

@@ -80,14 +80,8 @@ func (s *Store) State(ctx context.Context, tx Tx, op server.CardOp) (server.Card
 	}
 	switch op.Kind {
 	case server.OpRefund:
-		// What the account paid the canteen, net: its own postings in
-		// the transactions that move money between it and the canteen's
-		// revenue.
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(p.amount), 0) FROM postings p JOIN transactions t ON t.id = p.tx_id
-			WHERE p.account_id = ? AND t.kind IN ('sale', 'void', 'refund', 'capture')
-			AND EXISTS (SELECT 1 FROM postings r WHERE r.tx_id = t.id AND r.account_id = ?)`, c.AccountID, st.Revenue).Scan(&st.Paid)
-		if err != nil {
-			return st, fmt.Errorf("card %s: paid: %w", op.CardNo, err)
+		if st.Paid, err = Paid(ctx, tx, c.AccountID, st.Revenue); err != nil {
+			return st, fmt.Errorf("card %s: %w", op.CardNo, err)
 		}
 	case server.OpRelease, server.OpCapture:
 		var h server.Hold
@@ -308,6 +302,45 @@ func OfficeCard(ctx context.Context, q Tx, cardColumns string, scan func(row int
 	}
 	c.PersonSealed, c.PhoneSealed = person, phone
 	return c, nil
+}
+
+// Paid returns what account paid the canteen whose revenue account is
+// revenue, net: its own postings in the transactions that move money
+// between it and that revenue (sales and captures, less voids and
+// refunds), as tx sees them.
+func Paid(ctx context.Context, tx Tx, account, revenue int64) (money.Fen, error) {
+	var paid money.Fen
+	// The revenue's postings are found from each transaction (by tx_id),
+	// never by the revenue account, which has a posting in every sale: an
+	// EXISTS naming r.account_id = ? had SQLite scan them all for each of
+	// the account's postings.
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(-SUM(p.amount), 0) FROM postings p JOIN transactions t ON t.id = p.tx_id
+		WHERE p.account_id = ? AND t.kind IN ('sale', 'void', 'refund', 'capture')
+		AND ? IN (SELECT r.account_id FROM postings r WHERE r.tx_id = t.id)`, account, revenue).Scan(&paid)
+	if err != nil {
+		return 0, fmt.Errorf("paid by account %d to revenue account %d: %w", account, revenue, err)
+	}
+	return paid, nil
+}
+
+// VoidPaysTwice reports, for the void of a sale whose postings reversed
+// are reverse, whether it would pay account back more than the account
+// paid that sale's canteen net (Paid): the office refunded it already. It
+// returns a flag note if so, "" if the void may post.
+func VoidPaysTwice(ctx context.Context, tx Tx, reverse []server.Posting, account int64) (string, error) {
+	back, revenue := server.PaidBack(reverse, account)
+	if back <= 0 {
+		return "", nil
+	}
+	paid, err := Paid(ctx, tx, account, revenue)
+	if err != nil {
+		return "", err
+	}
+	if back <= paid {
+		return "", nil
+	}
+	return fmt.Sprintf("it would pay %d fen back to account %d, which has %d fen paid to the canteen not yet paid back (the office refunded it)",
+		back, account, max(paid, 0)), nil
 }
 
 // scanExtra scans a row into a card's destinations and then extra ones.

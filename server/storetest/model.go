@@ -200,6 +200,9 @@ func (m *model) entry(reg *modelRegister) ([]byte, wire.Ack) {
 		if !e.sale || e.voided || e.card != cardNo || e.amount != amount {
 			return raw, ack // flagged, nothing posted
 		}
+		if c != nil && e.account == c.account.id && amount > c.account.paid {
+			return raw, ack // the office refunded it: flagged, nothing posted
+		}
 		e.voided = true
 		ack.Outcome = wire.Settled
 		if e.account == 0 {

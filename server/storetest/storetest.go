@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"SettleRegisterState", testSettleRegisterState},
 		{"Void", testVoid},
 		{"VoidRefused", testVoidRefused},
+		{"VoidAfterRefund", testVoidAfterRefund},
 		{"TodayCount", testTodayCount},
 		{"OpenCard", testOpenCard},
 		{"OpenCardIdempotent", testOpenCardIdempotent},
@@ -550,6 +551,44 @@ func testVoidRefused(t *testing.T, open Open) {
 	}
 	if rep := verify(t, s); rep.Transactions != 5 || rep.Entries != 8 {
 		t.Errorf("verify: %+v, want 5 transactions and 8 entries", rep)
+	}
+}
+
+// testVoidAfterRefund: a void never pays a card back what the office has
+// refunded it already. What was tried: voids of sales the office refunded
+// in full and in part, after the refund; a void of a later sale, and of a
+// sale in the same batch as its void, which the refund did not cover.
+func testVoidAfterRefund(t *testing.T, open Open) {
+	s, r, _ := setup(t, open)
+	servertest.OpenCard(t, s, "04A1", 10000)
+	settle(t, s, r, r.Sale(t, "04A1", 1000)) // 1
+	settle(t, s, r, r.Sale(t, "04A1", 500))  // 2
+	op(t, s, server.CardOp{Kind: server.OpRefund, CardNo: "04A1", Amount: 1200})
+	// 300 fen paid and not paid back: neither sale may be voided.
+	for _, v := range []struct {
+		of  uint64
+		amt money.Fen
+	}{{1, 1000}, {2, 500}} {
+		acks := settle(t, s, r, r.Void(t, "04A1", v.amt, v.of))
+		if acks[0].Outcome != wire.Flagged || acks[0].Balance != 9700 {
+			t.Errorf("void of sale %d (%d fen) after a refund of 1200 of 1500: ack %+v, want flagged at balance 9700", v.of, v.amt, acks[0])
+		}
+	}
+	// A later sale is the card's to void; so is one in the void's batch.
+	settle(t, s, r, r.Sale(t, "04A1", 800)) // 5
+	if acks := settle(t, s, r, r.Void(t, "04A1", 800, 5)); acks[0].Outcome != wire.Settled || acks[0].Balance != 9700 {
+		t.Errorf("void of a sale made after the refund: ack %+v, want settled at balance 9700", acks[0])
+	}
+	acks := settle(t, s, r, r.Sale(t, "04A1", 400), r.Void(t, "04A1", 400, 7))
+	if acks[1].Outcome != wire.Settled || acks[1].Balance != 9700 {
+		t.Errorf("void of a sale in its batch: ack %+v, want settled at balance 9700", acks[1])
+	}
+	if c := card(t, s, "04A1"); c.Balance != 9700 {
+		t.Errorf("balance %d, want 9700: 10000 - 1500 + 1200", c.Balance)
+	}
+	// open, 2 sales, the refund, a sale and its void, a sale and its void.
+	if rep := verify(t, s); rep.Transactions != 8 || rep.Entries != 8 {
+		t.Errorf("verify: %+v, want 8 transactions and 8 entries", rep)
 	}
 }
 
