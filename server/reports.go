@@ -131,16 +131,11 @@ func (q DailyQuery) Bounds() (start, end time.Time) {
 // with the periods the report is asked with (the rules' as they are now):
 // it is not stored with the sale.
 type DailyReport struct {
-	Date           string          `json:"date"`   // YYYY-MM-DD
-	Sales          int64           `json:"sales"`  // sales on the day, net of voids
-	Amount         money.Fen       `json:"amount"` // their takings, net of voids
-	Voids          int64           `json:"voids"`
-	VoidAmount     money.Fen       `json:"void_amount"`
-	Flagged        int64           `json:"flagged"`        // sales settled but flagged for review
-	FlaggedAmount  money.Fen       `json:"flagged_amount"` // their amount
-	Refunds        int64           `json:"refunds"`        // office refunds made that day
-	RefundAmount   money.Fen       `json:"refund_amount"`  // what they paid back
-	Recharges      int64           `json:"recharges"`      // office recharges made that day
+	Date           string          `json:"date"` // YYYY-MM-DD
+	Totals                         // the day's sales, voids and flagged sales
+	Refunds        int64           `json:"refunds"`       // office refunds made that day
+	RefundAmount   money.Fen       `json:"refund_amount"` // what they paid back
+	Recharges      int64           `json:"recharges"`     // office recharges made that day
 	RechargeAmount money.Fen       `json:"recharge_amount"`
 	Closes         int64           `json:"closes"`       // cards closed that day
 	CloseAmount    money.Fen       `json:"close_amount"` // what was paid out
@@ -162,16 +157,9 @@ type RegisterTotal struct {
 	Terminal uint32 `json:"terminal_id"`
 	Name     string `json:"name"`
 	// Canteen and CanteenName: the canteen the register sells for now.
-	Canteen     int64     `json:"canteen_id"`
-	CanteenName string    `json:"canteen"`
-	Sales       int64     `json:"sales"`
-	Amount      money.Fen `json:"amount"`
-	// Voids and Flagged count the voids and the sales flagged for review,
-	// VoidAmount and FlaggedAmount their amounts.
-	Voids         int64     `json:"voids"`
-	VoidAmount    money.Fen `json:"void_amount"`
-	Flagged       int64     `json:"flagged"`
-	FlaggedAmount money.Fen `json:"flagged_amount"`
+	Canteen     int64  `json:"canteen_id"`
+	CanteenName string `json:"canteen"`
+	Totals
 	// FirstSeq and LastSeq are the register's first and last journal
 	// entries counted on the day.
 	FirstSeq  uint64         `json:"first_seq"`
@@ -183,7 +171,14 @@ type RegisterTotal struct {
 // PeriodTotal is a meal period's part of a day: its sales net of voids,
 // and the voids and flagged sales among them.
 type PeriodTotal struct {
-	Period        string    `json:"period"`
+	Period string `json:"period"`
+	Totals
+}
+
+// Totals are sales net of voids (Sales; Amount their takings, net), the
+// voids and the sales flagged for review, with their amounts: a day's,
+// a register's, a meal period's or a canteen's.
+type Totals struct {
 	Sales         int64     `json:"sales"`
 	Amount        money.Fen `json:"amount"`
 	Voids         int64     `json:"voids"`
@@ -192,40 +187,39 @@ type PeriodTotal struct {
 	FlaggedAmount money.Fen `json:"flagged_amount"`
 }
 
-// add counts a sale or void (n 1 or -1, a its signed amount) of c.
-func (p *PeriodTotal) add(c Counted, n int64, a money.Fen) {
-	p.Sales += n
-	p.Amount += a
+// count counts the sale or void c.
+func (t *Totals) count(c Counted) {
 	if c.Void {
-		p.Voids++
-		p.VoidAmount += c.Amount
-	} else if c.Flagged {
-		p.Flagged++
-		p.FlaggedAmount += c.Amount
+		t.Sales--
+		t.Amount -= c.Amount
+		t.Voids++
+		t.VoidAmount += c.Amount
+		return
+	}
+	t.Sales++
+	t.Amount += c.Amount
+	if c.Flagged {
+		t.Flagged++
+		t.FlaggedAmount += c.Amount
 	}
 }
 
-// merge adds o's totals to p's.
-func (p *PeriodTotal) merge(o PeriodTotal) {
-	p.Sales += o.Sales
-	p.Amount += o.Amount
-	p.Voids += o.Voids
-	p.VoidAmount += o.VoidAmount
-	p.Flagged += o.Flagged
-	p.FlaggedAmount += o.FlaggedAmount
+// merge adds o to t.
+func (t *Totals) merge(o Totals) {
+	t.Sales += o.Sales
+	t.Amount += o.Amount
+	t.Voids += o.Voids
+	t.VoidAmount += o.VoidAmount
+	t.Flagged += o.Flagged
+	t.FlaggedAmount += o.FlaggedAmount
 }
 
 // CanteenTotal is a canteen's part of a day: its registers' totals.
 type CanteenTotal struct {
-	Canteen       int64     `json:"canteen_id"`
-	Name          string    `json:"name"`
-	Registers     int       `json:"registers"` // its registers with a sale or void
-	Sales         int64     `json:"sales"`
-	Amount        money.Fen `json:"amount"`
-	Voids         int64     `json:"voids"`
-	VoidAmount    money.Fen `json:"void_amount"`
-	Flagged       int64     `json:"flagged"`
-	FlaggedAmount money.Fen `json:"flagged_amount"`
+	Canteen   int64  `json:"canteen_id"`
+	Name      string `json:"name"`
+	Registers int    `json:"registers"` // its registers with a sale or void
+	Totals
 }
 
 // ReportRegister is what a report shows of a register beside its totals.
@@ -349,24 +343,10 @@ func (t *DailyTally) Count(c Counted) {
 	n, a := int64(1), c.Amount
 	if c.Void {
 		n, a = -1, -c.Amount
-		t.report.Voids++
-		t.report.VoidAmount += c.Amount
-	} else if c.Flagged {
-		t.report.Flagged++
-		t.report.FlaggedAmount += c.Amount
 	}
-	t.report.Sales += n
-	t.report.Amount += a
+	t.report.count(c)
 	reg := t.registerAt(c.Terminal)
-	reg.Sales += n
-	reg.Amount += a
-	if c.Void {
-		reg.Voids++
-		reg.VoidAmount += c.Amount
-	} else if c.Flagged {
-		reg.Flagged++
-		reg.FlaggedAmount += c.Amount
-	}
+	reg.count(c)
 	if c.Seq != 0 {
 		if reg.FirstSeq == 0 || c.Seq < reg.FirstSeq {
 			reg.FirstSeq = c.Seq
@@ -388,8 +368,8 @@ func (t *DailyTally) Count(c Counted) {
 	if p < 0 {
 		p = len(t.periods.Periods) // other
 	}
-	t.report.ByPeriod[p].add(c, n, a)
-	reg.ByPeriod[p].add(c, n, a)
+	t.report.ByPeriod[p].count(c)
+	reg.ByPeriod[p].count(c)
 }
 
 // Office kinds of transaction a day's report totals.
@@ -435,12 +415,7 @@ func (t *DailyTally) Report(registers map[uint32]ReportRegister) DailyReport {
 			canteens[info.Canteen] = c
 		}
 		c.Registers++
-		c.Sales += regs[i].Sales
-		c.Amount += regs[i].Amount
-		c.Voids += regs[i].Voids
-		c.VoidAmount += regs[i].VoidAmount
-		c.Flagged += regs[i].Flagged
-		c.FlaggedAmount += regs[i].FlaggedAmount
+		c.merge(regs[i].Totals)
 		regs[i].ByPeriod = slices.Clone(regs[i].ByPeriod)
 		regs[i].ByCashier = slices.Clone(regs[i].ByCashier)
 		slices.SortFunc(regs[i].ByCashier, func(a, b CashierTotal) int { return cmp.Compare(a.Cashier, b.Cashier) })
@@ -543,12 +518,7 @@ func (t *DailyTally) AddFigures(terminal uint32, raw []byte, settled time.Time, 
 // Merge adds what o counted, a tally of the same query, to t.
 func (t *DailyTally) Merge(o *DailyTally) {
 	r := &t.report
-	r.Sales += o.report.Sales
-	r.Amount += o.report.Amount
-	r.Voids += o.report.Voids
-	r.VoidAmount += o.report.VoidAmount
-	r.Flagged += o.report.Flagged
-	r.FlaggedAmount += o.report.FlaggedAmount
+	r.merge(o.report.Totals)
 	r.Refunds += o.report.Refunds
 	r.RefundAmount += o.report.RefundAmount
 	r.Recharges += o.report.Recharges
@@ -557,12 +527,7 @@ func (t *DailyTally) Merge(o *DailyTally) {
 	r.CloseAmount += o.report.CloseAmount
 	for _, reg := range o.report.ByRegister {
 		mine := t.registerAt(reg.Terminal)
-		mine.Sales += reg.Sales
-		mine.Amount += reg.Amount
-		mine.Voids += reg.Voids
-		mine.VoidAmount += reg.VoidAmount
-		mine.Flagged += reg.Flagged
-		mine.FlaggedAmount += reg.FlaggedAmount
+		mine.merge(reg.Totals)
 		if reg.FirstSeq != 0 && (mine.FirstSeq == 0 || reg.FirstSeq < mine.FirstSeq) {
 			mine.FirstSeq = reg.FirstSeq
 		}
@@ -590,7 +555,7 @@ func (t *DailyTally) Merge(o *DailyTally) {
 // periods in the same order.
 func addTotals(to, from []PeriodTotal) {
 	for i, p := range from {
-		to[i].merge(p)
+		to[i].merge(p.Totals)
 	}
 }
 

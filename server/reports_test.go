@@ -50,8 +50,8 @@ func TestDailyTallyPeriods(t *testing.T) {
 	tally.Add(3, false, 50, time.Date(2026, 3, 2, 12, 0, 0, 0, loc))
 	rep := tally.Report(map[uint32]server.ReportRegister{1: {Name: "一号窗口", Canteen: 1, CanteenName: "食堂"},
 		2: {Name: "东一", Canteen: 2, CanteenName: "东区"}, 3: {Name: "二号窗口", Canteen: 1, CanteenName: "食堂"}})
-	wantCanteens := []server.CanteenTotal{{Canteen: 1, Name: "食堂", Registers: 2, Sales: 9, Amount: 850, Voids: 1, VoidAmount: 100},
-		{Canteen: 2, Name: "东区", Registers: 1, Sales: 1, Amount: 250}}
+	wantCanteens := []server.CanteenTotal{{Canteen: 1, Name: "食堂", Registers: 2, Totals: server.Totals{Sales: 9, Amount: 850, Voids: 1, VoidAmount: 100}},
+		{Canteen: 2, Name: "东区", Registers: 1, Totals: server.Totals{Sales: 1, Amount: 250}}}
 	if diff := cmp.Diff(wantCanteens, rep.ByCanteen); diff != "" {
 		t.Errorf("by canteen (-want +got):\n%s", diff)
 	}

@@ -228,26 +228,26 @@ func testDailyReport(t *testing.T, open Open) {
 	hours[12] = server.HourTotal{Hour: 12, Sales: 1, Amount: 300} // 800 + 300 - 800
 	hours[15] = server.HourTotal{Hour: 15, Sales: 2, Amount: 300}
 	want := server.DailyReport{
-		Date: at(0, 0).Format(time.DateOnly), Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800, Refunds: 1, RefundAmount: 250,
+		Date: at(0, 0).Format(time.DateOnly), Totals: server.Totals{Sales: 4, Amount: 1100, Voids: 1, VoidAmount: 800}, Refunds: 1, RefundAmount: 250,
 		ByRegister: []server.RegisterTotal{
-			{Terminal: r1.ID, Name: "一号窗口", Canteen: server.FirstCanteen, CanteenName: "食堂", Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800, FirstSeq: 1, LastSeq: 3,
-				ByPeriod: []server.PeriodTotal{{Period: "breakfast", Sales: 1, Amount: 500}, {Period: "lunch", Voids: 1, VoidAmount: 800},
+			{Terminal: r1.ID, Name: "一号窗口", Canteen: server.FirstCanteen, CanteenName: "食堂", Totals: server.Totals{Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800}, FirstSeq: 1, LastSeq: 3,
+				ByPeriod: []server.PeriodTotal{{Period: "breakfast", Totals: server.Totals{Sales: 1, Amount: 500}}, {Period: "lunch", Totals: server.Totals{Voids: 1, VoidAmount: 800}},
 					{Period: "dinner"}, {Period: "other"}},
 				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 1, Amount: 500}}},
 			// seq 3 was made yesterday
-			{Terminal: r2.ID, Name: "二号窗口", Canteen: east.ID, CanteenName: "东区", Sales: 3, Amount: 600, FirstSeq: 1, LastSeq: 4,
-				ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 300}, {Period: "dinner"}, {Period: "other", Sales: 2, Amount: 300}},
+			{Terminal: r2.ID, Name: "二号窗口", Canteen: east.ID, CanteenName: "东区", Totals: server.Totals{Sales: 3, Amount: 600}, FirstSeq: 1, LastSeq: 4,
+				ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Totals: server.Totals{Sales: 1, Amount: 300}}, {Period: "dinner"}, {Period: "other", Totals: server.Totals{Sales: 2, Amount: 300}}},
 				ByCashier: []server.CashierTotal{{Cashier: "", Sales: 3, Amount: 600}}},
 		},
 		ByCanteen: []server.CanteenTotal{
-			{Canteen: server.FirstCanteen, Name: "食堂", Registers: 1, Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800},
-			{Canteen: east.ID, Name: "东区", Registers: 1, Sales: 3, Amount: 600},
+			{Canteen: server.FirstCanteen, Name: "食堂", Registers: 1, Totals: server.Totals{Sales: 1, Amount: 500, Voids: 1, VoidAmount: 800}},
+			{Canteen: east.ID, Name: "东区", Registers: 1, Totals: server.Totals{Sales: 3, Amount: 600}},
 		},
 		ByPeriod: []server.PeriodTotal{
-			{Period: "breakfast", Sales: 1, Amount: 500},
-			{Period: "lunch", Sales: 1, Amount: 300, Voids: 1, VoidAmount: 800},
+			{Period: "breakfast", Totals: server.Totals{Sales: 1, Amount: 500}},
+			{Period: "lunch", Totals: server.Totals{Sales: 1, Amount: 300, Voids: 1, VoidAmount: 800}},
 			{Period: "dinner"},
-			{Period: "other", Sales: 2, Amount: 300},
+			{Period: "other", Totals: server.Totals{Sales: 2, Amount: 300}},
 		},
 		ByHour: hours,
 	}
@@ -266,7 +266,7 @@ func testDailyReport(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	if yesterday.Sales != 1 || yesterday.Amount != 400 || len(yesterday.ByRegister) != 1 || yesterday.ByRegister[0].Terminal != r2.ID ||
-		yesterday.ByPeriod[2] != (server.PeriodTotal{Period: "dinner", Sales: 1, Amount: 400}) || yesterday.ByHour[19].Sales != 1 {
+		yesterday.ByPeriod[2] != (server.PeriodTotal{Period: "dinner", Totals: server.Totals{Sales: 1, Amount: 400}}) || yesterday.ByHour[19].Sales != 1 {
 		t.Errorf("yesterday's report: %+v; want the offline sale of 400 at 19:00, dinner, on 二号窗口", yesterday)
 	}
 
@@ -277,7 +277,7 @@ func testDailyReport(t *testing.T, open Open) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPeriods := []server.PeriodTotal{{Period: "lunch", Sales: 3, Amount: 600, Voids: 1, VoidAmount: 800}, {Period: "other", Sales: 1, Amount: 500}}
+	wantPeriods := []server.PeriodTotal{{Period: "lunch", Totals: server.Totals{Sales: 3, Amount: 600, Voids: 1, VoidAmount: 800}}, {Period: "other", Totals: server.Totals{Sales: 1, Amount: 500}}}
 	if diff := cmp.Diff(wantPeriods, custom.ByPeriod); diff != "" {
 		t.Errorf("periods with lunch 11:00-16:00 (-want +got):\n%s", diff)
 	}
@@ -301,8 +301,8 @@ func testDailyReport(t *testing.T, open Open) {
 		later.Closes != 1 || later.CloseAmount != c2.Balance || later.Refunds != 0 {
 		t.Errorf("report of a flagged sale, a recharge and a close of C2 (balance %d): %+v", c2.Balance, later)
 	}
-	wantReg := []server.RegisterTotal{{Terminal: r1.ID, Name: "一号窗口", Canteen: server.FirstCanteen, CanteenName: "食堂", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700, FirstSeq: 4, LastSeq: 4,
-		ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700}, {Period: "dinner"}, {Period: "other"}},
+	wantReg := []server.RegisterTotal{{Terminal: r1.ID, Name: "一号窗口", Canteen: server.FirstCanteen, CanteenName: "食堂", Totals: server.Totals{Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700}, FirstSeq: 4, LastSeq: 4,
+		ByPeriod:  []server.PeriodTotal{{Period: "breakfast"}, {Period: "lunch", Totals: server.Totals{Sales: 1, Amount: 700, Flagged: 1, FlaggedAmount: 700}}, {Period: "dinner"}, {Period: "other"}},
 		ByCashier: []server.CashierTotal{{Cashier: "C07", Sales: 1, Amount: 700}}}}
 	if diff := cmp.Diff(wantReg, later.ByRegister); diff != "" {
 		t.Errorf("registers two days on (-want +got):\n%s", diff)
