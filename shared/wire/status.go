@@ -91,8 +91,8 @@ type Status struct {
 	// Clock is the register's clock when it sent the status, Unix ms.
 	Clock int64
 	// Unsynced is the number of journal entries the server has not
-	// settled, UnsyncedAmount their sum (sales less voids, not below 0),
-	// and OldestUnsynced the register's time of the oldest, Unix ms (0
+	// settled, UnsyncedAmount their sum (sales less voids: below 0 when
+	// only voids wait), and OldestUnsynced the register's time of the oldest, Unix ms (0
 	// when none).
 	Unsynced       uint32
 	UnsyncedAmount money.Fen
@@ -161,7 +161,7 @@ func (m *Status) encode(w *bin.Writer) error {
 // check enforces the canonical form the doc comment gives.
 func (m *Status) check() error {
 	switch {
-	case m.UnsyncedAmount < 0 || m.OfflineAmount < 0 || m.LimitUnsynced < 0 || m.OldestUnsynced < 0:
+	case m.OfflineAmount < 0 || m.LimitUnsynced < 0 || m.OldestUnsynced < 0:
 		return fmt.Errorf("%w: status: a negative amount or time", ErrMalformed)
 	case m.Unsynced == 0 && (m.UnsyncedAmount != 0 || m.OldestUnsynced != 0):
 		return fmt.Errorf("%w: status: an amount or an oldest time without unsynced entries", ErrMalformed)

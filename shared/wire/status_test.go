@@ -27,7 +27,7 @@ func sampleStatus() *wire.Status {
 
 func TestStatusRefused(t *testing.T) {
 	tests := map[string]func(s *wire.Status){
-		"negative amount":           func(s *wire.Status) { s.UnsyncedAmount = -1 },
+		"negative oldest time":      func(s *wire.Status) { s.OldestUnsynced = -1 },
 		"negative offline amount":   func(s *wire.Status) { s.OfflineAmount = -5 },
 		"negative limit":            func(s *wire.Status) { s.LimitUnsynced = -1 },
 		"amount without entries":    func(s *wire.Status) { s.Unsynced, s.OfflineSales, s.OfflineAmount, s.OldestUnsynced = 0, 0, 0, 0 },
@@ -58,7 +58,7 @@ func TestStatusRefused(t *testing.T) {
 		"trailing":           append(append([]byte{}, good...), 0),
 		"device state 9":     patch(good, statusDeviceOffset, 9),
 		"detail over bounds": patch(good, statusDeviceOffset+1, wire.MaxDeviceDetail+1),
-		"negative amount":    patch(good, statusAmountOffset, 0xff),
+		"negative offline":   patch(good, statusOfflineAmountOffset, 0xff),
 		"request with bytes": {wire.Version, byte(wire.TypeStatusRequest), 0},
 	}
 	for name, b := range frames {
@@ -69,10 +69,11 @@ func TestStatusRefused(t *testing.T) {
 }
 
 // Offsets in a Status frame: the header (2), Clock (8), Unsynced (4),
-// then UnsyncedAmount; the devices after 7 fixed fields.
+// UnsyncedAmount (8), OldestUnsynced (8), OfflineSales (4), then
+// OfflineAmount; the devices after 8 fixed fields.
 const (
-	statusAmountOffset = 2 + 8 + 4
-	statusDeviceOffset = 2 + 8 + 4 + 8 + 8 + 4 + 8 + 8 + 4
+	statusOfflineAmountOffset = 2 + 8 + 4 + 8 + 8 + 4
+	statusDeviceOffset        = 2 + 8 + 4 + 8 + 8 + 4 + 8 + 8 + 4
 )
 
 func TestCutDetail(t *testing.T) {
