@@ -52,17 +52,17 @@ func ParseDeviceState(s string) (DeviceState, bool) {
 
 // Device is one device's health: its state and, optionally, a short
 // detail such as its last error (valid UTF-8, at most MaxDeviceDetail
-// bytes; CutDetail shortens one).
+// bytes; Cut shortens one).
 type Device struct {
 	State  DeviceState
 	Detail string
 }
 
-// CutDetail returns s cut to at most MaxDeviceDetail bytes on a rune
-// boundary, with invalid UTF-8 replaced, as a Device's Detail must be.
-func CutDetail(s string) string {
+// Cut returns s cut to at most n bytes on a rune boundary, with invalid
+// UTF-8 replaced, as a Status's strings must be.
+func Cut(s string, n int) string {
 	s = string([]rune(s)) // replaces invalid UTF-8 with U+FFFD
-	for len(s) > MaxDeviceDetail {
+	for len(s) > n {
 		_, n := utf8.DecodeLastRuneInString(s)
 		s = s[:len(s)-n]
 	}

@@ -76,13 +76,13 @@ const (
 	statusDeviceOffset        = 2 + 8 + 4 + 8 + 8 + 4 + 8 + 8 + 4
 )
 
-func TestCutDetail(t *testing.T) {
+func TestCut(t *testing.T) {
 	long := strings.Repeat("读", 30) // 90 bytes
-	got := wire.CutDetail(long)
+	got := wire.Cut(long, wire.MaxDeviceDetail)
 	if len(got) > wire.MaxDeviceDetail || got != strings.Repeat("读", 21) {
 		t.Fatalf("cut %q to %q (%d bytes)", long, got, len(got))
 	}
-	if got := wire.CutDetail("a\xffb"); got != "a\uFFFDb" {
+	if got := wire.Cut("a\xffb", 10); got != "a\uFFFDb" {
 		t.Fatalf("invalid UTF-8 cut to %q", got)
 	}
 }
