@@ -112,19 +112,6 @@ func (s *StatusSource) Status() wire.Status {
 	return st
 }
 
-// StatusChanged reports whether b differs from a in what the office
-// should learn of at once rather than at the next periodic status: a
-// device's state, the backlog emptying or starting, or offline sales
-// appearing or all settling.
-func StatusChanged(a, b wire.Status) bool {
-	for name, d := range a.Devices() {
-		if b.Devices()[name].State != d.State {
-			return true
-		}
-	}
-	return (a.Unsynced == 0) != (b.Unsynced == 0) || (a.OfflineSales == 0) != (b.OfflineSales == 0)
-}
-
 func health(d HealthReporter) wire.Device {
 	if d == nil {
 		return wire.Device{State: wire.DeviceNotConfigured}

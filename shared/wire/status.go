@@ -120,6 +120,20 @@ func (m *Status) Devices() map[string]Device {
 	return map[string]Device{"reader": m.Reader, "keypad": m.Keypad, "display": m.Display, "printer": m.Printer}
 }
 
+// StatusChanged reports whether b differs from a in what the office
+// should learn of at once rather than at the next periodic status: a
+// device's state, the backlog emptying or starting, or offline sales
+// appearing or all settling. The register sends such a status at once,
+// and the server stores it at once.
+func StatusChanged(a, b Status) bool {
+	for name, d := range a.Devices() {
+		if b.Devices()[name].State != d.State {
+			return true
+		}
+	}
+	return (a.Unsynced == 0) != (b.Unsynced == 0) || (a.OfflineSales == 0) != (b.OfflineSales == 0)
+}
+
 // StatusRequest (server → register) says that the server takes Status on
 // this connection: it is sent after Welcome. A register that predates
 // Status skips it (a message type it does not know), and a register never

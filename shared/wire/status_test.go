@@ -86,3 +86,27 @@ func TestCut(t *testing.T) {
 		t.Fatalf("invalid UTF-8 cut to %q", got)
 	}
 }
+
+func TestStatusChanged(t *testing.T) {
+	base := *sampleStatus()
+	tests := map[string]struct {
+		edit func(s *wire.Status)
+		want bool
+	}{
+		"the clock and disk only": {func(s *wire.Status) { s.Clock++; s.FreeBytes-- }, false},
+		"one more entry waiting":  {func(s *wire.Status) { s.Unsynced++; s.UnsyncedAmount += 100 }, false},
+		"another reader error":    {func(s *wire.Status) { s.Reader.Detail = "other" }, false},
+		"the reader back":         {func(s *wire.Status) { s.Reader = wire.Device{State: wire.DeviceOK} }, true},
+		"the backlog settled": {func(s *wire.Status) {
+			*s = wire.Status{Reader: s.Reader, Keypad: s.Keypad, Display: s.Display, Printer: s.Printer}
+		}, true},
+		"the offline sales settled": {func(s *wire.Status) { s.OfflineSales, s.OfflineAmount = 0, 0 }, true},
+	}
+	for name, tt := range tests {
+		s := base
+		tt.edit(&s)
+		if got := wire.StatusChanged(base, s); got != tt.want {
+			t.Errorf("%s: StatusChanged %v, want %v", name, got, tt.want)
+		}
+	}
+}

@@ -75,7 +75,7 @@ type Config struct {
 	// Status, if set, returns the register's status (see
 	// terminal.StatusSource), which the uplink sends to a server that
 	// asks for it (wire.StatusRequest): at once, within a second of a
-	// change terminal.StatusChanged reports, and every StatusInterval
+	// change wire.StatusChanged reports, and every StatusInterval
 	// (default DefaultStatusInterval). It is called about once a second
 	// while the link is up and must be cheap.
 	Status         func() wire.Status
@@ -536,7 +536,7 @@ func (s *statusSender) poll(cfg Config, send func(wire.Message) error) error {
 		return nil
 	}
 	st := cfg.Status()
-	if !terminal.StatusChanged(s.last, st) && cfg.Now().Sub(s.at) < cfg.StatusInterval {
+	if !wire.StatusChanged(s.last, st) && cfg.Now().Sub(s.at) < cfg.StatusInterval {
 		return nil
 	}
 	return s.send(cfg, st, send)
