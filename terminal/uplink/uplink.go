@@ -407,9 +407,8 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 	sent := welcome.LastSeq
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
-	poll := time.NewTicker(statusPoll)
-	defer poll.Stop()
 	var status statusSender // off until the server asks
+	defer status.stop()
 	for {
 		if acked := j.Acked(); acked > sent {
 			sent = acked
@@ -439,7 +438,7 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 			if err := status.start(u.cfg, send); err != nil {
 				return err
 			}
-		case <-poll.C:
+		case <-status.tick():
 			if err := status.poll(u.cfg, send); err != nil {
 				return err
 			}
@@ -514,27 +513,38 @@ func (u *Uplink) handle(m wire.Message) error {
 // statusSender sends the register's status on one connection, once the
 // server asked for it.
 type statusSender struct {
-	on   bool
-	last wire.Status // the status last sent
-	at   time.Time   // when (cfg.Now)
+	ticker *time.Ticker // every statusPoll once asked; nil before
+	last   wire.Status  // the status last sent
+	at     time.Time    // when (cfg.Now)
 }
 
 // start sends the status now and from then on (a register with no Status
 // function sends none).
 func (s *statusSender) start(cfg Config, send func(wire.Message) error) error {
-	if cfg.Status == nil {
+	if cfg.Status == nil || s.ticker != nil {
 		return nil
 	}
-	s.on = true
+	s.ticker = time.NewTicker(statusPoll)
 	return s.send(cfg, cfg.Status(), send)
+}
+
+// tick is when to look at the status again: never before start.
+func (s *statusSender) tick() <-chan time.Time {
+	if s.ticker == nil {
+		return nil
+	}
+	return s.ticker.C
+}
+
+func (s *statusSender) stop() {
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
 }
 
 // poll sends the status if it changed in a way the office should see now,
 // or if StatusInterval has passed since the last.
 func (s *statusSender) poll(cfg Config, send func(wire.Message) error) error {
-	if !s.on {
-		return nil
-	}
 	st := cfg.Status()
 	if !wire.StatusChanged(s.last, st) && cfg.Now().Sub(s.at) < cfg.StatusInterval {
 		return nil
