@@ -228,6 +228,9 @@ func ParseConfig(b []byte) (Config, error) {
 	if _, err := c.Receipts(); err != nil {
 		return c, err
 	}
+	if _, err := c.Status(); err != nil {
+		return c, err
+	}
 	if err := checkServers(c.Servers); err != nil {
 		return c, err
 	}
