@@ -257,11 +257,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.mu.Unlock()
 		ws.Close()
-		if c.welcomed {
+		if !c.since.IsZero() {
 			g.disconnected(c)
-			if g.Observer != nil {
-				g.Observer.Session(c.terminal, false)
-			}
+		}
+		if c.welcomed && g.Observer != nil {
+			g.Observer.Session(c.terminal, false)
 		}
 		close(c.done)
 	}()

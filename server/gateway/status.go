@@ -36,8 +36,9 @@ func (c *conn) reportStatus(st *wire.Status) {
 	c.g.statuses.put(c.terminal, c.status)
 }
 
-// disconnected records the end of a welcomed session, unless the
-// register began another since (on this server or another).
+// disconnected records the end of a session that began (its start
+// recorded), unless the register began another since (on this server or
+// another).
 func (g *Gateway) disconnected(c *conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
