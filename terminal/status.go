@@ -112,11 +112,18 @@ func (s *StatusSource) Status() wire.Status {
 	return st
 }
 
+// health asks d, and keeps what it says within what wire.Status carries:
+// a status that does not encode would end the server link.
 func health(d HealthReporter) wire.Device {
 	if d == nil {
 		return wire.Device{State: wire.DeviceNotConfigured}
 	}
-	return d.Health()
+	h := d.Health()
+	if h.State < wire.DeviceOK || h.State > wire.DeviceNotConfigured {
+		h = wire.Device{State: wire.DeviceError, Detail: h.State.String()}
+	}
+	h.Detail = wire.Cut(h.Detail, wire.MaxDeviceDetail)
+	return h
 }
 
 func clampU32(n int) uint32 {
