@@ -348,8 +348,6 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 	switch m := m.(type) {
 	case *wire.Welcome:
 		welcome = m
-	case *wire.StatusRequest:
-		// The session's loop starts sending the status.
 	case *wire.Refused:
 		return fmt.Errorf("%w: %d %s", ErrRefused, m.Code, m.Message)
 	default:
