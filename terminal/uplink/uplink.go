@@ -77,7 +77,7 @@ type Config struct {
 	// asks for it (wire.StatusRequest): at once, within a second of a
 	// change wire.StatusChanged reports, and every StatusInterval
 	// (default DefaultStatusInterval). It is called about once a second
-	// while the link is up and must be cheap.
+	// once the server asked, and must be cheap.
 	Status         func() wire.Status
 	StatusInterval time.Duration
 }
