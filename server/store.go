@@ -25,6 +25,7 @@ type Store interface {
 	CardFeed
 	HotlistFeed
 	TerminalStore
+	TerminalStatusStore
 	CanteenStore
 	AlarmStore
 	UserStore

@@ -179,6 +179,12 @@ type Backlog struct {
 	// offline: the consecutive offline sales of OfflineLimits.SoftCount
 	// and HardCount, which drop as the server settles them.
 	OfflineSales int
+	// OfflineAmount is those sales' sum: the register's offline
+	// exposure.
+	OfflineAmount money.Fen
+	// Oldest is the time (the register's clock) of the oldest entry
+	// waiting; zero when none waits.
+	Oldest time.Time
 }
 
 // ErrJournalFull is returned (wrapped) by a journal that could not record

@@ -11,6 +11,7 @@ import (
 	"github.com/fanka/fanka/shared/escpos"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/printer"
+	"github.com/fanka/fanka/shared/wire"
 )
 
 // QueuedReceipt is a sale whose receipt, a void whose void slip, or a
@@ -97,6 +98,8 @@ type ReceiptPrinter struct {
 	log   *slog.Logger
 	wake  chan struct{}
 
+	health DeviceHealth // as the last attempt to print found the printer
+
 	// Run's own:
 	printed ReceiptID         // the last document printed, also while taking it off the queue failed
 	tries   map[ReceiptID]int // document → attempts that may have printed some of it
@@ -120,6 +123,12 @@ func NewReceiptPrinter(cfg ReceiptConfig, q ReceiptQueue) *ReceiptPrinter {
 	}
 	return &ReceiptPrinter{cfg: cfg, queue: q, log: cfg.Logger, wake: make(chan struct{}, 1), tries: map[ReceiptID]int{}}
 }
+
+// Health reports the printer as the last attempt to print found it:
+// absent when it could not be reached, error when it answered not ready
+// (its status: paper_out, cover_open, …) or stopped answering, ok once a
+// document printed. A printer is not polled while nothing is queued.
+func (p *ReceiptPrinter) Health() wire.Device { return p.health.Health() }
 
 // Wake says a sale or a void was recorded, so its receipt or slip waits. It never blocks.
 func (p *ReceiptPrinter) Wake() {
@@ -222,9 +231,15 @@ func (p *ReceiptPrinter) print(ctx context.Context, r QueuedReceipt) bool {
 		case !errors.Is(err, printer.ErrUnreachable):
 			status = "not_responding"
 		}
+		state := wire.DeviceError
+		if status == "unreachable" {
+			state = wire.DeviceAbsent
+		}
+		p.health.Set(state, status)
 		p.log.Warn("receipts: not printed", "seq", id.String(), "printer", p.cfg.Printer.String(), "status", status, "nothing_sent", clean, "err", err)
 		return false
 	}
+	p.health.Set(wire.DeviceOK, "")
 	p.printed = id
 	p.log.Info("receipts: printed", "seq", id.String(), "kind", kind, "amount", r.Entry.Amount.String(), "reprint", tries > 0)
 	return true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fanka/fanka/shared/printer"
 	"github.com/fanka/fanka/shared/printer/printertest"
+	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 	tj "github.com/fanka/fanka/terminal/journal"
 )
@@ -38,6 +39,7 @@ func printingRig(t *testing.T, path string, prn printer.Printer, change ...func(
 		rp = terminal.NewReceiptPrinter(rc, j)
 		cfg.Receipts = rp
 	})
+	r.receipts = rp
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -177,6 +179,9 @@ func TestReceiptsPrinterOff(t *testing.T) {
 		"in A1", "k 1\r", "=+ 成功 消费 1.00 | 余额 79.50", "out",
 		"k 9999\r", "k \r", "=+ 已撤销 1.00 | 余额 80.50")
 	waitFor(t, "a failed attempt", func() bool { return strings.Contains(r.log.String(), "status=unreachable") })
+	if h := r.receipts.Health(); h != (wire.Device{State: wire.DeviceAbsent, Detail: "unreachable"}) {
+		t.Errorf("printer off: health %+v, want absent, unreachable", h)
+	}
 	if n := r.queued(); n != 3 {
 		t.Fatalf("printer off: %d documents queued, want 3 (sales 1 and 2, the slip of void 4; sale 3 was voided)", n)
 	}
@@ -188,8 +193,14 @@ func TestReceiptsPrinterOff(t *testing.T) {
 	if jobs := v.Jobs(); len(jobs) != 0 || r.queued() != 3 {
 		t.Fatalf("out of paper: %d jobs printed, %d queued; want 0 and 3", len(jobs), r.queued())
 	}
+	if h := r.receipts.Health(); h != (wire.Device{State: wire.DeviceError, Detail: "paper_out"}) {
+		t.Errorf("out of paper: health %+v, want error, paper_out", h)
+	}
 	v.SetStatus(printer.Status{Online: true})
 	waitFor(t, "both receipts and the void slip", func() bool { return r.queued() == 0 })
+	if h := r.receipts.Health(); h != (wire.Device{State: wire.DeviceOK}) {
+		t.Errorf("printed: health %+v, want ok", h)
+	}
 	time.Sleep(50 * time.Millisecond) // a receipt printed twice would show now
 	want := []string{r.wantReceipt(1, "", "12.50", "87.50"), r.wantReceipt(2, "", "7.00", "80.50"), r.wantVoidSlip(4, "", "S01", "1.00", "80.50")}
 	if got := v.Transcripts(); !slices.Equal(got, want) {

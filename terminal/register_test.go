@@ -112,6 +112,8 @@ type rig struct {
 	link    *link
 	now     time.Time
 	log     *logBuffer
+	// receipts is the register's receipt printer (printingRig); nil: none.
+	receipts *terminal.ReceiptPrinter
 }
 
 // testRules are the rig's rules: the defaults, two cashiers, a supervisor,

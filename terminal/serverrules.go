@@ -103,6 +103,11 @@ func (r *Register) offlineLimits(rules *Rules) OfflineLimits {
 	return o
 }
 
+// OfflineLimits returns the offline limits in force: the stricter of the
+// register's own and the server's, limit by limit. It is safe to call
+// from any goroutine.
+func (r *Register) OfflineLimits() OfflineLimits { return r.offlineLimits(r.rules.Load()) }
+
 // stricter returns the lower of two limits where 0 is no limit.
 func stricter[T ~int | ~int64](a, b T) T {
 	if a == 0 || (b != 0 && b < a) {

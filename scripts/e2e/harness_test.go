@@ -235,6 +235,45 @@ func (s *server) waitBalance(card string, want int64) cardInfo {
 	}
 }
 
+// registerStatus is a register's status as GET /api/v1/terminals shows it.
+type registerStatus struct {
+	Online         bool   `json:"online"`
+	ReportedAt     string `json:"reported_at"`
+	Unsynced       int    `json:"unsynced"`
+	UnsyncedAmount int64  `json:"unsynced_amount"`
+	OfflineSales   int    `json:"offline_sales"`
+	Devices        map[string]struct {
+		State  string `json:"state"`
+		Detail string `json:"detail"`
+	} `json:"devices"`
+	FreeBytes uint64 `json:"free_bytes"`
+	Software  string `json:"software"`
+}
+
+// waitRegisterStatus polls the API until the first register's status
+// satisfies ok, and returns it.
+func (s *server) waitRegisterStatus(ok func(registerStatus) bool) registerStatus {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list struct {
+			Terminals []struct {
+				Status *registerStatus `json:"status"`
+			} `json:"terminals"`
+		}
+		if code := s.call("GET", "/terminals", nil, &list); code != 200 || len(list.Terminals) == 0 {
+			s.t.Fatalf("GET terminals: HTTP %d, %d registers", code, len(list.Terminals))
+		}
+		if st := list.Terminals[0].Status; st != nil && ok(*st) {
+			return *st
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the register's status: %+v", list.Terminals[0].Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // verify runs fanka-server verify on a data dir.
 func verify(t *testing.T, data string) string {
 	t.Helper()

@@ -207,6 +207,20 @@ func TestSaleOnlineThenOffline(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // give a wrongly resent entry time to be settled twice
 	srv.waitBalance(cardUID, 7250)
 
+	// The register reports its backlog settled and its devices: the
+	// reader (pcscd and vpcd), the keypad and display (a pty) there, no
+	// printer.
+	st := srv.waitRegisterStatus(func(s registerStatus) bool { return s.ReportedAt != "" && s.Unsynced == 0 })
+	want := map[string]string{"reader": "ok", "keypad": "ok", "display": "ok", "printer": "not_configured"}
+	for name, state := range want {
+		if st.Devices[name].State != state {
+			t.Errorf("the register's %s: %+v, want %s", name, st.Devices[name], state)
+		}
+	}
+	if !st.Online || st.OfflineSales != 0 || st.UnsyncedAmount != 0 || !strings.HasPrefix(st.Software, "fanka-terminal") || st.FreeBytes == 0 {
+		t.Errorf("the register's status: %+v", st)
+	}
+
 	// The register restarts: nothing is sent as new again.
 	reg.proc.stop(syscall.SIGTERM)
 	srv.proc.stop(syscall.SIGTERM)

@@ -38,6 +38,8 @@ type Store interface {
 	CreateTerminal(ctx context.Context, name string, canteen int64, codeHash [32]byte, expires time.Time) (server.Terminal, error)
 	MoveTerminal(ctx context.Context, id uint32, canteen int64) error
 	EnrollTerminal(ctx context.Context, codeHash [32]byte, pub ed25519.PublicKey) (server.Terminal, error)
+	// TerminalStatuses: see server.TerminalStatusStore.
+	TerminalStatuses(ctx context.Context) (map[uint32]server.TerminalStatus, error)
 	// Alarms: see server.AlarmStore.
 	Alarms(ctx context.Context, limit int) ([]server.Alarm, error)
 	// Terminal and SetTerminalDisabled: see server.TerminalStore.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fanka/fanka/server"
+	"github.com/fanka/fanka/shared/money"
 )
 
 // Bounds and defaults of the read side's queries.
@@ -74,6 +75,96 @@ type TerminalInfo struct {
 	LastSeq  uint64     `json:"last_seq"`  // the last entry settled
 	Created  time.Time  `json:"created"`
 	Canteen  int64      `json:"canteen_id"` // the canteen it sells for
+	// Status is the register's link and last reported status (GET
+	// /api/v1/terminals only); null for a register that has not connected
+	// since the server keeps them.
+	Status *TerminalStatusInfo `json:"status"`
+}
+
+// StatusStaleAfter is the age past which a register's status is stale: a
+// connected register reports every 15 s and the gateway stores it at least
+// every 30 s, so a status this old is from a register that is offline
+// (or whose server stopped without saying).
+const StatusStaleAfter = 2 * time.Minute
+
+// TerminalStatusInfo is a register's link and its last reported status
+// (wire.Status) as GET /api/v1/terminals shows them. Amounts in fen,
+// times in UTC.
+type TerminalStatusInfo struct {
+	// Online: a session is open and its status, if the register sends
+	// one, is not stale.
+	Online         bool       `json:"online"`
+	ConnectedAt    *time.Time `json:"connected_at"`    // the last session's start
+	DisconnectedAt *time.Time `json:"disconnected_at"` // its end; null while it lasts
+	// ReportedAt is when the server got the status, null for a register
+	// that sends none (older than it); AgeSeconds how long ago, and Stale
+	// whether that is more than StatusStaleAfter: the figures below are
+	// then the last known, not the register's now.
+	ReportedAt *time.Time `json:"reported_at"`
+	AgeSeconds int64      `json:"age_seconds"`
+	Stale      bool       `json:"stale"`
+	// ClockSkewMS is the register's clock less the server's when the
+	// status came, in milliseconds.
+	ClockSkewMS int64 `json:"clock_skew_ms"`
+	// Unsynced entries (sales and voids the server has not settled),
+	// their amount (sales less voids) and the oldest one's time.
+	Unsynced       uint32     `json:"unsynced"`
+	UnsyncedAmount money.Fen  `json:"unsynced_amount"`
+	OldestUnsynced *time.Time `json:"oldest_unsynced"`
+	// OfflineSales and OfflineAmount: the unsettled sales the register
+	// decided offline, its offline exposure; LimitUnsynced and
+	// LimitHardCount: the offline limits it works under (0: none).
+	OfflineSales   uint32    `json:"offline_sales"`
+	OfflineAmount  money.Fen `json:"offline_amount"`
+	LimitUnsynced  money.Fen `json:"limit_unsynced"`
+	LimitHardCount uint32    `json:"limit_hard_count"`
+	// Devices are reader, keypad, display and printer.
+	Devices      map[string]DeviceInfo `json:"devices"`
+	JournalBytes uint64                `json:"journal_bytes"`
+	FreeBytes    uint64                `json:"free_bytes"`
+	Software     string                `json:"software"`
+}
+
+// DeviceInfo is a device's health: state ok, absent, error or
+// not_configured, and a short detail (its last error).
+type DeviceInfo struct {
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// statusInfo shows s as of now.
+func statusInfo(s server.TerminalStatus, now time.Time) *TerminalStatusInfo {
+	st := s.Status
+	info := &TerminalStatusInfo{ConnectedAt: utcOrNil(s.Connected), DisconnectedAt: utcOrNil(s.Disconnected)}
+	info.Online = !s.Connected.IsZero() && s.Disconnected.IsZero()
+	if s.ReportedAt.IsZero() {
+		return info
+	}
+	age := now.Sub(s.ReportedAt)
+	info.ReportedAt, info.AgeSeconds, info.Stale = utcOrNil(s.ReportedAt), int64(max(age, 0)/time.Second), age > StatusStaleAfter
+	info.Online = info.Online && !info.Stale
+	info.ClockSkewMS = st.Clock - s.ReportedAt.UnixMilli()
+	info.Unsynced, info.UnsyncedAmount = st.Unsynced, st.UnsyncedAmount
+	if st.OldestUnsynced != 0 {
+		info.OldestUnsynced = utcOrNil(time.UnixMilli(st.OldestUnsynced))
+	}
+	info.OfflineSales, info.OfflineAmount = st.OfflineSales, st.OfflineAmount
+	info.LimitUnsynced, info.LimitHardCount = st.LimitUnsynced, st.LimitHardCount
+	info.Devices = map[string]DeviceInfo{}
+	for name, d := range st.Devices() {
+		info.Devices[name] = DeviceInfo{State: d.State.String(), Detail: d.Detail}
+	}
+	info.JournalBytes, info.FreeBytes, info.Software = st.JournalBytes, st.FreeBytes, st.Software
+	return info
+}
+
+// utcOrNil returns t in UTC, nil for the zero time.
+func utcOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 func terminalInfo(t server.Terminal) TerminalInfo {
@@ -98,9 +189,18 @@ func (s *Server) handleTerminals(w http.ResponseWriter, r *http.Request, _ serve
 		s.error(w, r, err)
 		return
 	}
+	statuses, err := s.store.TerminalStatuses(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	now := s.Now()
 	resp := TerminalsResponse{Terminals: make([]TerminalInfo, len(ts))}
 	for i, t := range ts {
 		resp.Terminals[i] = terminalInfo(t)
+		if st, ok := statuses[t.ID]; ok {
+			resp.Terminals[i].Status = statusInfo(st, now)
+		}
 	}
 	s.json(w, http.StatusOK, resp)
 }

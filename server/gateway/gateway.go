@@ -14,6 +14,9 @@
 //	gateway → register  Rules (after Welcome, then each time their version changes)
 //	gateway → register  Hotlist (the whole list or the changes since the
 //	                    register's hotlist cursor, then as it changes)
+//	gateway → register  StatusRequest (after the rules)
+//	register → gateway  Status … (its backlog, offline exposure, devices),
+//	                    stored for the office (see status.go)
 //
 // A gap, a broken chain, a bad signature or an entry that cannot be
 // decoded ends the connection with Refused, an alarm and a log line;
@@ -56,6 +59,7 @@ type Store interface {
 	server.HotlistFeed
 	server.AlarmStore
 	server.RuleStore
+	server.TerminalStatusStore
 	// Terminal returns a register; ENOTFOUND if there is none.
 	Terminal(ctx context.Context, id uint32) (server.Terminal, error)
 	// TouchTerminal records when the register was last connected.
@@ -145,11 +149,17 @@ type Gateway struct {
 	// RulesInterval is how often the gateway reads the rules to send a
 	// change to every register (one read for all of them).
 	RulesInterval time.Duration
+	// StatusWriteInterval is how often at most a register's status is
+	// written to the store when nothing in it changed that the office
+	// should see at once (wire.StatusChanged): statuses in between are
+	// dropped, so that registers' statuses cost the database little.
+	StatusWriteInterval time.Duration
 
 	store    Store
 	feed     feed     // card changes, read once for every session
 	rules    ruleFeed // the rules, read once for every session
 	hotlist  hotlistFeed
+	statuses statusWriter
 	upgrader websocket.Upgrader
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -171,21 +181,22 @@ func New(store Store, logger *slog.Logger) *Gateway {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		Logger:            logger,
-		Now:               time.Now,
-		HandshakeTimeout:  DefaultHandshakeTimeout,
-		WriteTimeout:      DefaultWriteTimeout,
-		PingInterval:      DefaultPingInterval,
-		CardsPerFrame:     wire.MaxCards,
-		CardsInterval:     DefaultCardsInterval,
-		HotlistPerFrame:   wire.MaxHotlist,
-		FramesPerSecond:   DefaultFramesPerSecond,
-		FrameBurst:        DefaultFrameBurst,
-		EntriesPerSecond:  DefaultEntriesPerSecond,
-		EntryBurst:        DefaultEntryBurst,
-		PeerAlarmInterval: DefaultPeerAlarmInterval,
-		RulesInterval:     DefaultRulesInterval,
-		store:             store,
+		Logger:              logger,
+		Now:                 time.Now,
+		HandshakeTimeout:    DefaultHandshakeTimeout,
+		WriteTimeout:        DefaultWriteTimeout,
+		PingInterval:        DefaultPingInterval,
+		CardsPerFrame:       wire.MaxCards,
+		CardsInterval:       DefaultCardsInterval,
+		HotlistPerFrame:     wire.MaxHotlist,
+		FramesPerSecond:     DefaultFramesPerSecond,
+		FrameBurst:          DefaultFrameBurst,
+		EntriesPerSecond:    DefaultEntriesPerSecond,
+		EntryBurst:          DefaultEntryBurst,
+		PeerAlarmInterval:   DefaultPeerAlarmInterval,
+		RulesInterval:       DefaultRulesInterval,
+		StatusWriteInterval: DefaultStatusWriteInterval,
+		store:               store,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: DefaultHandshakeTimeout,
 			ReadBufferSize:   4096,
@@ -199,6 +210,7 @@ func New(store Store, logger *slog.Logger) *Gateway {
 	g.feed.g = g
 	g.rules.g = g
 	g.hotlist.g = g
+	g.statuses.start(g)
 	return g
 }
 
@@ -245,6 +257,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.mu.Unlock()
 		ws.Close()
+		if !c.since.IsZero() {
+			g.disconnected(c)
+		}
 		if c.welcomed && g.Observer != nil {
 			g.Observer.Session(c.terminal, false)
 		}
@@ -346,6 +361,8 @@ type conn struct {
 	remote   string
 	terminal uint32       // set once Hello is read
 	welcomed bool         // set once Welcome is sent
+	since    time.Time    // when the session began, as TerminalConnected recorded it
+	status   sentStatus   // the register's status as last stored, for the throttle
 	log      *slog.Logger // set before the session starts
 	done     chan struct{}
 
@@ -474,8 +491,12 @@ func (c *conn) handshake(ctx context.Context) (*wire.Hello, error) {
 // session runs a welcomed register's stream.
 func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 	c.g.attach(c)
-	if err := c.g.store.TouchTerminal(ctx, c.terminal, c.g.Now()); err != nil {
+	c.since = c.g.Now()
+	if err := c.g.store.TouchTerminal(ctx, c.terminal, c.since); err != nil {
 		c.g.Logger.Error("terminal: record last seen", "terminal", c.terminal, "err", err)
+	}
+	if err := c.g.store.TerminalConnected(ctx, c.terminal, c.since); err != nil {
+		c.g.Logger.Error("terminal: record the session's start", "terminal", c.terminal, "err", err)
 	}
 	// Read the cursor after the older connection has ended, so that it
 	// holds everything that connection settled.
@@ -499,6 +520,9 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 		return refuse(wire.RefuseInternal, "", err, "internal error")
 	}
 	if err := c.sendRules(rules); err != nil {
+		return err
+	}
+	if err := c.write(&wire.StatusRequest{}); err != nil {
 		return err
 	}
 
@@ -554,15 +578,18 @@ func (c *conn) session(ctx context.Context, hello *wire.Hello) error {
 		if err != nil {
 			return err
 		}
-		batch, ok := m.(*wire.Entries)
-		if !ok {
-			return refuse(wire.RefuseMalformed, "", nil, "expected entries, got message type %d", m.Type())
-		}
 		now := time.Now()
 		lim.frames.take(1, now)
-		lim.entries.take(len(batch.Entries), now)
-		if err := c.settle(ctx, batch); err != nil {
-			return err
+		switch m := m.(type) {
+		case *wire.Entries:
+			lim.entries.take(len(m.Entries), now)
+			if err := c.settle(ctx, m); err != nil {
+				return err
+			}
+		case *wire.Status:
+			c.reportStatus(m)
+		default:
+			return refuse(wire.RefuseMalformed, "", nil, "expected entries or a status, got message type %d", m.Type())
 		}
 	}
 }

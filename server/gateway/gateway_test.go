@@ -42,16 +42,21 @@ func newEnv(t *testing.T, configure ...func(*gateway.Gateway)) *env {
 	for _, f := range configure {
 		f(e.gw)
 	}
-	srv := httptest.NewTLSServer(e.gw)
+	e.url, e.tls = serve(t, e.gw)
+	return e
+}
+
+// serve serves gw on a TLS test server until the test ends, and returns
+// its WebSocket URL and a TLS config that trusts it.
+func serve(t *testing.T, gw *gateway.Gateway) (string, *tls.Config) {
+	srv := httptest.NewTLSServer(gw)
 	t.Cleanup(func() {
-		e.gw.Close()
+		gw.Close()
 		srv.Close()
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	e.tls = &tls.Config{RootCAs: pool}
-	e.url = "wss" + strings.TrimPrefix(srv.URL, "https")
-	return e
+	return "wss" + strings.TrimPrefix(srv.URL, "https"), &tls.Config{RootCAs: pool}
 }
 
 func (e *env) dial(t *testing.T) *servertest.Client { return servertest.Dial(t, e.url, e.tls) }

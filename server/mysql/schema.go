@@ -295,6 +295,29 @@ var migrations = [][]string{
 		) ` + tableOptions,
 		`INSERT IGNORE INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE status <> 'active'`,
 	},
+	// 10: each register's link and last status (see the SQLite store's
+	// migration 10). devices has no default: TiDB allows none on TEXT.
+	{
+		`CREATE TABLE IF NOT EXISTS terminal_status (
+			terminal_id      INT UNSIGNED NOT NULL PRIMARY KEY,
+			reported_at      BIGINT NOT NULL DEFAULT 0,
+			clock            BIGINT NOT NULL DEFAULT 0,
+			unsynced         BIGINT NOT NULL DEFAULT 0,
+			unsynced_amount  BIGINT NOT NULL DEFAULT 0,
+			oldest_unsynced  BIGINT NOT NULL DEFAULT 0,
+			offline_sales    BIGINT NOT NULL DEFAULT 0,
+			offline_amount   BIGINT NOT NULL DEFAULT 0,
+			limit_unsynced   BIGINT NOT NULL DEFAULT 0,
+			limit_hard_count BIGINT NOT NULL DEFAULT 0,
+			devices          TEXT NOT NULL,
+			journal_bytes    BIGINT NOT NULL DEFAULT 0,
+			free_bytes       BIGINT NOT NULL DEFAULT 0,
+			software         VARCHAR(64) NOT NULL DEFAULT '',
+			connected        BIGINT NOT NULL DEFAULT 0,
+			disconnected     BIGINT NOT NULL DEFAULT 0,
+			CONSTRAINT terminal_status_terminal FOREIGN KEY (terminal_id) REFERENCES terminals (id)
+		) ` + tableOptions,
+	},
 }
 
 // LatestSchema is the schema version this code migrates a database to.

@@ -12,6 +12,7 @@ import (
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
 	"github.com/fanka/fanka/shared/journal"
+	"github.com/fanka/fanka/shared/wire"
 )
 
 // terminalIn reads a register, and with lock locks its row to the end of
@@ -204,4 +205,24 @@ func (db *DB) Alarms(ctx context.Context, limit int) ([]server.Alarm, error) {
 		return nil, fmt.Errorf("alarms: %w", err)
 	}
 	return out, nil
+}
+
+// SetTerminalStatus implements server.TerminalStatusStore.
+func (db *DB) SetTerminalStatus(ctx context.Context, id uint32, st wire.Status, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return sqlops.SetTerminalStatus(ctx, tx, id, st, at, isDuplicate) })
+}
+
+// TerminalConnected implements server.TerminalStatusStore.
+func (db *DB) TerminalConnected(ctx context.Context, id uint32, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return sqlops.TerminalConnected(ctx, tx, id, at, isDuplicate) })
+}
+
+// TerminalDisconnected implements server.TerminalStatusStore.
+func (db *DB) TerminalDisconnected(ctx context.Context, id uint32, connected, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return sqlops.TerminalDisconnected(ctx, tx, id, connected, at) })
+}
+
+// TerminalStatuses implements server.TerminalStatusStore.
+func (db *DB) TerminalStatuses(ctx context.Context) (map[uint32]server.TerminalStatus, error) {
+	return sqlops.TerminalStatuses(ctx, db.db)
 }

@@ -84,8 +84,9 @@ func (c *Client) Hello(r *Register, cursor uint64) (wire.Message, error) {
 }
 
 // Handshake is Hello that fails the test unless the server welcomes r
-// and sends its rules next, which it keeps in c.Rules, and the same rules
-// as RulesV1 after them, for registers that predate Rules.
+// and sends its rules next, which it keeps in c.Rules, the same rules as
+// RulesV1 after them, for registers that predate Rules, and then its
+// request for the register's status.
 func (c *Client) Handshake(tb testing.TB, r *Register, cursor uint64) *wire.Welcome {
 	tb.Helper()
 	m, err := c.Hello(r, cursor)
@@ -108,11 +109,17 @@ func (c *Client) Handshake(tb testing.TB, r *Register, cursor uint64) *wire.Welc
 	if v1, ok := m.(*wire.RulesV1); !ok || v1.Version != c.Rules.Version || v1.ServerTime != c.Rules.ServerTime {
 		tb.Fatalf("handshake: got %#v after the rules, want them as RulesV1", m)
 	}
+	if m, err = c.Recv(); err != nil {
+		tb.Fatalf("handshake: read the status request after the rules: %v", err)
+	}
+	if _, ok := m.(*wire.StatusRequest); !ok {
+		tb.Fatalf("handshake: got %#v after the rules, want the status request", m)
+	}
 	return w
 }
 
-// Expect reads messages, skipping card deltas and rules (both forms)
-// unless T is one of them, until one of type T arrives, and fails the
+// Expect reads messages, skipping card deltas, rules (both forms) and
+// the request for the register's status unless T is one of them, until one of type T arrives, and fails the
 // test on anything else.
 func Expect[T wire.Message](tb testing.TB, c *Client) T {
 	tb.Helper()
@@ -125,7 +132,7 @@ func Expect[T wire.Message](tb testing.TB, c *Client) T {
 			return t
 		}
 		switch m.(type) {
-		case *wire.Cards, *wire.Rules, *wire.RulesV1:
+		case *wire.Cards, *wire.Rules, *wire.RulesV1, *wire.StatusRequest:
 			continue
 		}
 		var zero T

@@ -293,6 +293,31 @@ CREATE TABLE hotlist (
 ) STRICT;
 INSERT INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE status <> 'active';
 `,
+	// 10: each register's link and the status it last reported
+	// (sqlops/status.go), one row per register that connected since:
+	// written by the gateway, throttled, never with settlement. Times are
+	// Unix ms, 0 for none; devices is JSON, {"reader": {"state": "ok",
+	// "detail": "…"}, …}.
+	`
+CREATE TABLE terminal_status (
+	terminal_id      INTEGER PRIMARY KEY REFERENCES terminals (id),
+	reported_at      INTEGER NOT NULL DEFAULT 0,   -- the server's clock when the status came
+	clock            INTEGER NOT NULL DEFAULT 0,   -- the register's, when it sent it
+	unsynced         INTEGER NOT NULL DEFAULT 0,
+	unsynced_amount  INTEGER NOT NULL DEFAULT 0,
+	oldest_unsynced  INTEGER NOT NULL DEFAULT 0,
+	offline_sales    INTEGER NOT NULL DEFAULT 0,
+	offline_amount   INTEGER NOT NULL DEFAULT 0,
+	limit_unsynced   INTEGER NOT NULL DEFAULT 0,
+	limit_hard_count INTEGER NOT NULL DEFAULT 0,
+	devices          TEXT NOT NULL DEFAULT '{}',
+	journal_bytes    INTEGER NOT NULL DEFAULT 0,
+	free_bytes       INTEGER NOT NULL DEFAULT 0,
+	software         TEXT NOT NULL DEFAULT '',
+	connected        INTEGER NOT NULL DEFAULT 0,   -- when its last session began
+	disconnected     INTEGER NOT NULL DEFAULT 0    -- when that session ended; 0 while it lasts
+) STRICT;
+`,
 }
 
 // LatestSchema is the schema version this code migrates a database to.

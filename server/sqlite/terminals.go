@@ -11,6 +11,7 @@ import (
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/sqlops"
+	"github.com/fanka/fanka/shared/wire"
 )
 
 // terminalIn reads a register inside a transaction.
@@ -183,4 +184,25 @@ func (db *DB) Alarms(ctx context.Context, limit int) ([]server.Alarm, error) {
 		return nil, fmt.Errorf("alarms: %w", err)
 	}
 	return out, nil
+}
+
+// SetTerminalStatus implements server.TerminalStatusStore. It writes
+// nothing the settler caches, so the settler's cache outlives it.
+func (db *DB) SetTerminalStatus(ctx context.Context, id uint32, st wire.Status, at time.Time) error {
+	return db.writeTx(ctx, false, func(tx *wtx) error { return sqlops.SetTerminalStatus(ctx, tx, id, st, at, isConstraint) })
+}
+
+// TerminalConnected implements server.TerminalStatusStore.
+func (db *DB) TerminalConnected(ctx context.Context, id uint32, at time.Time) error {
+	return db.writeTx(ctx, false, func(tx *wtx) error { return sqlops.TerminalConnected(ctx, tx, id, at, isConstraint) })
+}
+
+// TerminalDisconnected implements server.TerminalStatusStore.
+func (db *DB) TerminalDisconnected(ctx context.Context, id uint32, connected, at time.Time) error {
+	return db.writeTx(ctx, false, func(tx *wtx) error { return sqlops.TerminalDisconnected(ctx, tx, id, connected, at) })
+}
+
+// TerminalStatuses implements server.TerminalStatusStore.
+func (db *DB) TerminalStatuses(ctx context.Context) (map[uint32]server.TerminalStatus, error) {
+	return sqlops.TerminalStatuses(ctx, db.read)
 }

@@ -139,6 +139,13 @@ func MigrationTest(t *testing.T, env MigrationEnv) {
 					t.Fatal(err)
 				}
 			}
+			if k >= 9 {
+				// From version 9 on, a server lists the card as it
+				// reports it lost.
+				if _, err := raw.Exec(`INSERT INTO hotlist (card_no, status, version) SELECT card_no, status, version FROM cards WHERE card_no = ?`, fixtureCard); err != nil {
+					t.Fatal(err)
+				}
+			}
 			before := map[string]int64{}
 			for _, tb := range tables {
 				before[tb] = countRows(t, raw, tb)
@@ -185,6 +192,13 @@ func MigrationTest(t *testing.T, env MigrationEnv) {
 			hot, err := store.HotlistSnapshot(ctx, "", 10)
 			if err != nil || len(hot) != 1 || hot[0] != (wire.HotlistEntry{Version: card.Version, CardNo: fixtureCard, Status: wire.CardLost}) {
 				t.Errorf("hotlist after the migration: %+v, %v; want %s lost at version %d", hot, err, fixtureCard, card.Version)
+			}
+			// The register's status is kept from the first after it.
+			st := sampleStatus(time.Now())
+			if err := store.SetTerminalStatus(ctx, r.ID, st, time.Now()); err != nil {
+				t.Errorf("the register's status after the migration: %v", err)
+			} else if all, err := store.TerminalStatuses(ctx); err != nil || all[r.ID].Status != st {
+				t.Errorf("the register's status after the migration: %+v, %v; want %+v", all[r.ID].Status, err, st)
 			}
 			acks, err := store.Settle(ctx, r.ID, [][]byte{r.Sale(t, fixtureCard, 100)})
 			if err != nil || len(acks) != 1 || acks[0].Seq != 2 || acks[0].Balance != fixtureBalance-100 {

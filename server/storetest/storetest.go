@@ -62,6 +62,7 @@ func Run(t *testing.T, open Open) {
 		{"Audit", testAudit},
 		{"Canteens", testCanteens},
 		{"Hotlist", testHotlist},
+		{"TerminalStatus", testTerminalStatus},
 	}
 	tests = append(tests, opsTests...)
 	for _, tt := range tests {

@@ -19,6 +19,8 @@
 //	server → register  Cards{…}          (card deltas since CardCursor, or every card, then as they change)
 //	server → register  Rules{…}, RulesV1{…}  (after Welcome, and again whenever the rules change)
 //	server → register  Hotlist{…}        (a snapshot or the changes since HotlistCursor, then as it changes)
+//	server → register  StatusRequest{}   (after Welcome, from a server that takes Status)
+//	register → server  Status{…}         (once asked: at once, on a change, and periodically)
 //
 // A gap, a broken chain or a bad signature ends the connection with Refused;
 // the register resends from the server's LastSeq on the next connection.
@@ -64,6 +66,11 @@ const (
 	TypeRulesV1   Type = 8 // Rules without presets and offline limits, for registers that predate them
 	TypeRules     Type = 9
 	TypeHotlist   Type = 10
+	TypeStatus    Type = 11
+	// TypeStatusRequest is StatusRequest's: a server that takes Status
+	// says so with it, as a message older registers skip, rather than
+	// with a field of Welcome, whose extra bytes they would refuse.
+	TypeStatusRequest Type = 12
 )
 
 // Message is one of the message types of this package.
@@ -431,6 +438,14 @@ func Decode(b []byte) (Message, error) {
 		m = c
 	case TypeRefused:
 		m = &Refused{Code: RefuseCode(r.U16()), Message: string(r.Bytes8(MaxMessage))}
+	case TypeStatus:
+		s, err := decodeStatus(&r)
+		if err != nil {
+			return nil, err
+		}
+		m = s
+	case TypeStatusRequest:
+		m = &StatusRequest{}
 	case TypeHotlist:
 		h, err := decodeHotlist(&r)
 		if err != nil {

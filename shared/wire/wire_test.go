@@ -27,6 +27,10 @@ func samples() []wire.Message {
 		&wire.Hotlist{Cursor: 30, Entries: []wire.HotlistEntry{{Version: 12, CardNo: "04A1", Status: wire.CardLost}, {Version: 30, CardNo: "04A2", Status: wire.CardActive}}},
 		&wire.Hotlist{Flags: wire.HotlistSnapshot | wire.HotlistFirst | wire.HotlistLast, Cursor: 30, Entries: []wire.HotlistEntry{{Version: 31, CardNo: "04A1", Status: wire.CardFrozen}, {Version: 5, CardNo: "04B0", Status: wire.CardClosed}}},
 		&wire.Hotlist{Flags: wire.HotlistSnapshot, Cursor: 30},
+		sampleStatus(),
+		&wire.Status{Unsynced: 1, UnsyncedAmount: -2000, OldestUnsynced: 1, Reader: wire.Device{State: wire.DeviceOK}, Keypad: wire.Device{State: wire.DeviceOK},
+			Display: wire.Device{State: wire.DeviceOK}, Printer: wire.Device{State: wire.DeviceOK}},
+		&wire.StatusRequest{},
 	}
 }
 

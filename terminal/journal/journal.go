@@ -104,6 +104,7 @@ type pendingEntry struct {
 	day     int32     // the day it counts on: a sale's own, a void's sale's
 	sale    bool
 	offline bool
+	time    int64 // the entry's Time
 }
 
 var _ terminal.Journal = (*Journal)(nil)
@@ -245,7 +246,7 @@ func (j *Journal) countDay(entries *bolt.Bucket, e journal.Entry) int32 {
 // addPending counts e as not yet settled; j.mu must be held.
 func (j *Journal) addPending(e journal.Entry, day int32) {
 	pe := pendingEntry{card: e.CardNo, amount: e.Amount, day: day, sale: e.Kind == journal.KindSale,
-		offline: e.Flags&journal.FlagOffline != 0}
+		offline: e.Flags&journal.FlagOffline != 0, time: e.Time}
 	if !pe.sale {
 		pe.amount = -pe.amount
 	}
@@ -288,6 +289,7 @@ func (j *Journal) count(pe pendingEntry, sign int) {
 	j.backlog.Amount += amt
 	if pe.sale && pe.offline {
 		j.backlog.OfflineSales += sign
+		j.backlog.OfflineAmount += amt
 	}
 }
 
@@ -356,11 +358,18 @@ func (j *Journal) Card(cardNo string, now time.Time) (terminal.CardView, bool, e
 	}, true, nil
 }
 
-// Backlog returns what the server has not settled yet.
+// Backlog returns what the server has not settled yet, from counters
+// kept as entries are recorded and settled: it reads no entry.
 func (j *Journal) Backlog() terminal.Backlog {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.backlog
+	b := j.backlog
+	// Entries settle in seq order: the oldest waiting follows the last
+	// acked.
+	if pe, ok := j.entries[j.acked+1]; ok {
+		b.Oldest = time.UnixMilli(pe.time)
+	}
+	return b
 }
 
 // LastEntry returns the last entry recorded, and false when there is none.

@@ -209,7 +209,8 @@ func TestBacklogCountsDaysVoidsAndOffline(t *testing.T) {
 	if v.Balance != 6500 || v.TodayCount != 3 || v.UnsettledToday != 3000 {
 		t.Fatalf("view %+v; want balance 65.00, 3 today (1 settled + 2), 30.00 unsettled today", v)
 	}
-	want := terminal.Backlog{Entries: 3, Amount: 3500, OfflineSales: 2}
+	oldest := time.UnixMilli(yesterday.Time)
+	want := terminal.Backlog{Entries: 3, Amount: 3500, OfflineSales: 2, OfflineAmount: 1500, Oldest: oldest}
 	if b := j.Backlog(); b != want {
 		t.Fatalf("backlog %+v, want %+v", b, want)
 	}
@@ -223,7 +224,7 @@ func TestBacklogCountsDaysVoidsAndOffline(t *testing.T) {
 	if e, ok, err := j.LastEntry(); err != nil || !ok || e.Seq != 4 || e.Kind != sj.KindVoid {
 		t.Fatalf("last entry %+v %v %v", e, ok, err)
 	}
-	want = terminal.Backlog{Entries: 4, Amount: 1500, OfflineSales: 2}
+	want = terminal.Backlog{Entries: 4, Amount: 1500, OfflineSales: 2, OfflineAmount: 1500, Oldest: oldest}
 	if b := j.Backlog(); b != want {
 		t.Fatalf("backlog %+v, want %+v", b, want)
 	}
@@ -247,7 +248,7 @@ func TestBacklogCountsDaysVoidsAndOffline(t *testing.T) {
 	if v.Balance != 8500 || v.TodayCount != 2 || v.UnsettledToday != -2000 {
 		t.Fatalf("only the void waits: view %+v", v)
 	}
-	if b := j.Backlog(); b != (terminal.Backlog{Entries: 1, Amount: -2000}) {
+	if b := j.Backlog(); b != (terminal.Backlog{Entries: 1, Amount: -2000, Oldest: time.UnixMilli(void.Time)}) {
 		t.Fatalf("only the void waits: backlog %+v", b)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/fanka/fanka/shared/card"
+	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 )
 
@@ -81,9 +82,18 @@ type Reader struct {
 
 	mu   sync.Mutex
 	sctx *scard.Context // the watcher's current PC/SC context, for Close
+
+	health terminal.DeviceHealth // absent during an outage, with its error
 }
 
-var _ terminal.CardReader = (*Reader)(nil)
+var (
+	_ terminal.CardReader     = (*Reader)(nil)
+	_ terminal.HealthReporter = (*Reader)(nil)
+)
+
+// Health reports the reader absent, with the error, while it is unusable
+// (pcscd down, no reader of the prefix), and ok otherwise.
+func (r *Reader) Health() wire.Device { return r.health.Health() }
 
 // item is what the watcher hands to NextCardEvent: an event, or an error.
 type item struct {
@@ -234,6 +244,7 @@ func (w *watcher) outage(ctx context.Context, err error) {
 	if w.outageSince.IsZero() {
 		w.outageSince = time.Now()
 	}
+	w.health.Set(wire.DeviceAbsent, err.Error())
 	if !w.outageSaid {
 		w.outageSaid = true
 		w.log.Warn("card reader unusable, retrying", "err", err)
@@ -265,6 +276,7 @@ func (w *watcher) usable(name string) {
 		w.log.Info("card reader found", "name", name)
 	}
 	w.outageSince, w.outageSaid, w.goneSent = time.Time{}, false, false
+	w.health.Set(wire.DeviceOK, "")
 }
 
 // session establishes a PC/SC context, waits for the reader and watches it

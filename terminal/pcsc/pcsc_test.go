@@ -18,6 +18,7 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/fanka/fanka/shared/card"
+	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 	"github.com/fanka/fanka/terminal/pcsc"
 	"github.com/fanka/fanka/terminal/virtual"
@@ -318,6 +319,9 @@ func TestMissingReaderIsReportedAfterGoneAfter(t *testing.T) {
 	_, err := r.NextCardEvent(ctx)
 	if !errors.Is(err, terminal.ErrDeviceGone) || errors.Is(err, pcsc.ErrClosed) {
 		t.Fatalf("NextCardEvent without the reader: %v, want ErrDeviceGone", err)
+	}
+	if h := r.Health(); h.State != wire.DeviceAbsent || !strings.Contains(h.Detail, "No Such Reader") {
+		t.Errorf("without the reader: health %+v, want absent, naming the reader", h)
 	}
 	// Once per outage: the next call waits for the reader.
 	ctx, cancel = context.WithTimeout(context.Background(), 1500*time.Millisecond)

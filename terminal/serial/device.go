@@ -25,6 +25,7 @@ import (
 
 	bugst "go.bug.st/serial"
 
+	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 )
 
@@ -63,6 +64,8 @@ type Device struct {
 	port   bugst.Port // nil while the device is gone
 	screen []string   // lines of the last screen asked for, redrawn on reopen; nil before the first
 	closed bool
+
+	health terminal.DeviceHealth // absent while the port is lost, with why
 }
 
 var (
@@ -72,7 +75,15 @@ var (
 	_ terminal.Keypad  = (*Keypad)(nil)
 	_ terminal.Beeper  = (*Keypad)(nil)
 	_ terminal.Display = (*Display)(nil)
+
+	_ terminal.HealthReporter = (*Device)(nil)
+	_ terminal.HealthReporter = (*Keypad)(nil)
+	_ terminal.HealthReporter = (*Display)(nil)
 )
+
+// Health reports the device absent, with the error that lost it, from
+// when its port is lost until it is open again; ok otherwise.
+func (d *Device) Health() wire.Device { return d.health.Health() }
 
 // Open opens the serial port at path (such as /dev/ttyUSB0 or a stable
 // /dev/serial/by-id link) for a keypad, a display, or both on one port;
@@ -281,6 +292,7 @@ func (d *Device) run(port bugst.Port) {
 		if d.ctx.Err() != nil {
 			return
 		}
+		d.health.Set(wire.DeviceAbsent, err.Error())
 		d.log.Warn("serial device lost, reopening", "err", err)
 		d.drop(port)
 		lost := time.Now()
@@ -289,6 +301,7 @@ func (d *Device) run(port bugst.Port) {
 		if port == nil {
 			return
 		}
+		d.health.Set(wire.DeviceOK, "")
 		d.log.Info("serial device back", "after", time.Since(lost).Round(time.Millisecond), "attempts", attempts)
 	}
 }
@@ -412,6 +425,9 @@ func (k *Keypad) NextKey(ctx context.Context) (terminal.Key, error) { return k.d
 // Beep sounds b on a keypad with a buzzer; see Device.Beep.
 func (k *Keypad) Beep(b terminal.Beep) error { return k.d.Beep(b) }
 
+// Health reports the keypad's port; see Device.Health.
+func (k *Keypad) Health() wire.Device { return k.d.Health() }
+
 // Close closes the port.
 func (k *Keypad) Close() error { return k.d.Close() }
 
@@ -430,6 +446,9 @@ func OpenDisplay(path string, p DisplayProfile, logger *slog.Logger) (*Display, 
 
 // Show writes s to the display; see Device.Show.
 func (d *Display) Show(s terminal.Screen) error { return d.d.Show(s) }
+
+// Health reports the display's port; see Device.Health.
+func (d *Display) Health() wire.Device { return d.d.Health() }
 
 // Close closes the port.
 func (d *Display) Close() error { return d.d.Close() }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
 	"github.com/fanka/fanka/terminal/serial"
 	"github.com/fanka/fanka/terminal/virtual"
@@ -392,8 +393,14 @@ func TestReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if h := dev.Health(); h.State != wire.DeviceOK {
+		t.Errorf("plugged in: health %+v, want ok", h)
+	}
 	pty1.Close() // the cable is pulled
 	log.waitFor(t, "level=WARN", "serial device lost")
+	if h := dev.Health(); h.State != wire.DeviceAbsent || h.Detail == "" {
+		t.Errorf("unplugged: health %+v, want absent with the error", h)
+	}
 	during := terminal.Screen{Lines: []string{"消费 12.50", "余额 87.50"}}
 	if err := dev.Show(during); !errors.Is(err, terminal.ErrDeviceGone) {
 		t.Errorf("Show while unplugged = %v, want ErrDeviceGone", err)
@@ -410,6 +417,9 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("redrawn after reconnect (-want +got):\n%s", diff)
 	}
 	log.waitFor(t, "level=INFO", "serial device back")
+	if h := dev.Health(); h != (wire.Device{State: wire.DeviceOK}) {
+		t.Errorf("back: health %+v, want ok", h)
+	}
 	if err := virtual.NewKeypadPeer(pty2.Master, kp).Type("12.50\r"); err != nil {
 		t.Fatal(err)
 	}

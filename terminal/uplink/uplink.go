@@ -8,6 +8,9 @@
 // as new twice. It reconnects forever with backoff. Given several servers
 // (instances on one database), it moves to the next one after a failed
 // connection: whichever it reaches names the seq the database holds.
+//
+// To a server that asks (wire.StatusRequest) it also sends the register's
+// status: its backlog, offline exposure, devices and disk.
 package uplink
 
 import (
@@ -69,7 +72,23 @@ type Config struct {
 	// journal has recorded them: the register's Register.SetServerRules.
 	// It must not block.
 	OnRules func(*wire.Rules)
+	// Status, if set, returns the register's status (see
+	// terminal.StatusSource), which the uplink sends to a server that
+	// asks for it (wire.StatusRequest): at once, within a second of a
+	// change wire.StatusChanged reports, and every StatusInterval
+	// (default DefaultStatusInterval). It is called about once a second
+	// once the server asked, and must be cheap.
+	Status         func() wire.Status
+	StatusInterval time.Duration
 }
+
+// DefaultStatusInterval is how often a register sends its status when
+// nothing changes.
+const DefaultStatusInterval = 15 * time.Second
+
+// statusPoll is how often the uplink looks at the register's status for
+// a change.
+const statusPoll = time.Second
 
 // MaxClockSkew is how far the register's clock may be from the server's
 // before the uplink logs a warning each time the server sends its time.
@@ -104,6 +123,9 @@ func New(cfg Config) *Uplink {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = DefaultStatusInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -350,6 +372,7 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 	})
 	readErr := make(chan error, 1)
 	acked := make(chan struct{}, 1)
+	statusAsked := make(chan struct{}, 1)
 	go func() {
 		for {
 			m, err := read(conn)
@@ -369,9 +392,12 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 				readErr <- err
 				return
 			}
-			if _, ok := m.(*wire.Acks); ok {
+			switch m.(type) {
+			case *wire.Acks:
 				signal(acked)
 				signal(u.changed)
+			case *wire.StatusRequest:
+				signal(statusAsked)
 			}
 		}
 	}()
@@ -379,6 +405,8 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 	sent := welcome.LastSeq
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
+	var status statusSender // off until the server asks
+	defer status.stop()
 	for {
 		if acked := j.Acked(); acked > sent {
 			sent = acked
@@ -404,6 +432,14 @@ func (u *Uplink) session(ctx context.Context, srv Server) error {
 			return err
 		case <-u.wake:
 		case <-acked:
+		case <-statusAsked:
+			if err := status.start(u.cfg, send); err != nil {
+				return err
+			}
+		case <-status.tick():
+			if err := status.poll(u.cfg, send); err != nil {
+				return err
+			}
 		case <-ping.C:
 			u.saveContact()
 			wmu.Lock()
@@ -462,11 +498,63 @@ func (u *Uplink) handle(m wire.Message) error {
 		if u.cfg.OnRules != nil {
 			u.cfg.OnRules(m)
 		}
+	case *wire.StatusRequest:
+		// The session's loop starts sending the status.
 	case *wire.Refused:
 		return fmt.Errorf("%w: %d %s", ErrRefused, m.Code, m.Message)
 	default:
 		return fmt.Errorf("uplink: unexpected %T", m)
 	}
+	return nil
+}
+
+// statusSender sends the register's status on one connection, once the
+// server asked for it.
+type statusSender struct {
+	ticker *time.Ticker // every statusPoll once asked; nil before
+	last   wire.Status  // the status last sent
+	at     time.Time    // when (cfg.Now)
+}
+
+// start sends the status now and from then on (a register with no Status
+// function sends none).
+func (s *statusSender) start(cfg Config, send func(wire.Message) error) error {
+	if cfg.Status == nil || s.ticker != nil {
+		return nil
+	}
+	s.ticker = time.NewTicker(statusPoll)
+	return s.send(cfg, cfg.Status(), send)
+}
+
+// tick is when to look at the status again: never before start.
+func (s *statusSender) tick() <-chan time.Time {
+	if s.ticker == nil {
+		return nil
+	}
+	return s.ticker.C
+}
+
+func (s *statusSender) stop() {
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
+}
+
+// poll sends the status if it changed in a way the office should see now,
+// or if StatusInterval has passed since the last.
+func (s *statusSender) poll(cfg Config, send func(wire.Message) error) error {
+	st := cfg.Status()
+	if !wire.StatusChanged(s.last, st) && cfg.Now().Sub(s.at) < cfg.StatusInterval {
+		return nil
+	}
+	return s.send(cfg, st, send)
+}
+
+func (s *statusSender) send(cfg Config, st wire.Status, send func(wire.Message) error) error {
+	if err := send(&st); err != nil {
+		return fmt.Errorf("send status: %w", err)
+	}
+	s.last, s.at = st, cfg.Now()
 	return nil
 }
 

@@ -86,6 +86,12 @@ type fakeServer struct {
 	raw [][]byte
 	// hellos are the Hellos received, in order.
 	hellos []*wire.Hello
+	// askStatus makes the server send StatusRequest after the welcome, and
+	// hold the entries it receives until the first Status arrives, so
+	// that the first status shows the backlog the register connected with.
+	askStatus bool
+	// statuses are the Status messages received, in order.
+	statuses []wire.Status
 }
 
 // hangUp closes every connection (httptest does not track hijacked ones).
@@ -158,17 +164,38 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.askStatus && send(&wire.StatusRequest{}) != nil {
+		return
+	}
+	var held [][]byte // entries held until the first status
 	for {
 		m, err := read()
 		if err != nil {
 			return
 		}
-		es, ok := m.(*wire.Entries)
-		if !ok {
+		var entries [][]byte
+		switch m := m.(type) {
+		case *wire.Status:
+			if !s.askStatus {
+				s.t.Errorf("server: a status sent without StatusRequest: %+v", m)
+				return
+			}
+			s.mu.Lock()
+			s.statuses = append(s.statuses, *m)
+			s.mu.Unlock()
+			entries, held = held, nil
+		case *wire.Entries:
+			entries = m.Entries
+			if s.askStatus && len(s.received()) == 0 {
+				held = append(held, entries...)
+				continue
+			}
+		}
+		if len(entries) == 0 {
 			continue
 		}
 		var acks wire.Acks
-		for _, b := range es.Entries {
+		for _, b := range entries {
 			e, err := s.db.settle(b)
 			if err != nil {
 				s.t.Errorf("server: %v", err)
@@ -180,6 +207,13 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// received returns the statuses received so far.
+func (s *fakeServer) received() []wire.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]wire.Status(nil), s.statuses...)
 }
 
 // rig is an uplink on a journal, towards a fake server on a fixed address

@@ -125,13 +125,48 @@ function today() {
 function registerState(r) {
   if (r.disabled) return t('disabled');
   if (!r.enrolled) return t('not_enrolled');
+  if (r.status) return r.status.online ? t('online') : t('offline');
   const seen = r.last_seen ? new Date(r.last_seen) : null;
   return seen && Date.now() - seen.getTime() < 120000 ? t('online') : t('offline');
 }
 
-// extras shows the fields of a register beyond the known ones (backlog,
-// exposure, health…), as "key: value" pairs.
-const knownRegisterFields = ['id', 'name', 'enrolled', 'disabled', 'last_seen', 'last_seq'];
+// age says how long ago, from seconds.
+function age(s) {
+  if (s < 90) return s + ' ' + t('unit.s');
+  if (s < 90 * 60) return Math.round(s / 60) + ' ' + t('unit.min');
+  return Math.round(s / 3600) + ' ' + t('unit.h');
+}
+
+// statusCells returns a register's reported status as three cells: its
+// backlog (entries and yuan waiting, and since when), its offline exposure
+// (offline sales the server has not settled, against its limit) and its
+// devices as badges. A stale status (the register stopped reporting) keeps
+// its last figures, flagged with their age.
+function statusCells(x) {
+  const s = x.status;
+  if (!s || !s.reported_at) return [el('td', { class: 'muted' }, t('reg.nostatus')), el('td', {}), el('td', {})];
+  const backlog = el('td', { class: 'num backlog' + (s.unsynced ? ' warn' : '') }, s.unsynced + ' / ' + yuan(s.unsynced_amount));
+  if (s.oldest_unsynced) backlog.append(el('div', { class: 'sub' }, t('reg.oldest') + ' ' + when(s.oldest_unsynced)));
+  const exposure = el('td', { class: 'num exposure' + (s.offline_sales ? ' warn' : '') }, s.offline_sales + ' / ' + yuan(s.offline_amount));
+  if (s.limit_unsynced) exposure.append(el('div', { class: 'sub' }, t('reg.limit') + ' ' + yuan(s.limit_unsynced)));
+  const devices = el('td', { class: 'devices' });
+  for (const name of ['reader', 'keypad', 'display', 'printer']) {
+    const d = (s.devices || {})[name];
+    if (!d) continue;
+    devices.append(el('span', { class: 'badge dev-' + d.state, title: d.detail || '', 'data-device': name, 'data-state': d.state },
+      t('dev.' + name) + ' ' + t('dev.' + d.state)), ' ');
+  }
+  if (Math.abs(s.clock_skew_ms) > 120000) devices.append(el('div', { class: 'sub warn' }, t('reg.skew') + ' ' + age(Math.round(Math.abs(s.clock_skew_ms) / 1000))));
+  if (s.stale) {
+    for (const c of [backlog, exposure, devices]) c.classList.add('stale');
+    devices.append(el('div', { class: 'sub stale-note' }, t('reg.stale') + ' ' + age(s.age_seconds) + ' ' + t('ago')));
+  }
+  return [backlog, exposure, devices];
+}
+
+// extras shows the fields of a register beyond the known ones, as "key:
+// value" pairs.
+const knownRegisterFields = ['id', 'name', 'enrolled', 'disabled', 'last_seen', 'last_seq', 'status'];
 function extras(x) {
   return Object.entries(x).filter(([k]) => !knownRegisterFields.includes(k)).map(([k, v]) => {
     const money = /amount|fen|exposure/.test(k) && typeof v === 'number';
@@ -160,6 +195,7 @@ async function dashboardOnce() {
       return el('tr', {},
         el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
         el('td', { class: 'num' }, d ? d.sales + ' / ' + yuan(d.amount) : '0 / 0.00'),
+        ...statusCells(x),
         el('td', { class: 'extras' }, extras(x)));
     }));
     showError('#dash-reg-error', null);
@@ -328,6 +364,7 @@ async function loadRegisters() {
       el('td', {}, x.id), el('td', {}, x.name),
       el('td', {}, admin ? canteenSelect(canteens, x.canteen_id, { ariaLabel: t('reg.move'), onchange: ev => moveRegister(x, ev.target) }) : name(x.canteen_id)),
       el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
+      ...statusCells(x),
       el('td', { class: 'extras' }, extras(x)),
       el('td', {}, admin ? el('button', { type: 'button', onclick: () => toggleRegister(x) }, x.disabled ? t('reg.enable') : t('reg.disable')) : ''))));
   } catch (err) { showError('#reg-error', err); }

@@ -17,6 +17,7 @@ import (
 	"github.com/fanka/fanka/shared/money"
 	"github.com/fanka/fanka/shared/printer"
 	"github.com/fanka/fanka/terminal"
+	"github.com/fanka/fanka/terminal/uplink"
 )
 
 // Config is the register's configuration file (TOML); see
@@ -39,7 +40,11 @@ type Config struct {
 	// ReceiptMaxAge ("15m"; "0s": no limit) is how old a sale may be for
 	// its receipt to print when the printer comes back.
 	ReceiptMaxAge string `toml:"receipt_max_age"`
-	Reader        struct {
+	// StatusInterval ("15s") is how often the register sends its status
+	// (backlog, offline exposure, devices) to a server that takes it,
+	// when nothing changes; a change goes out within a second.
+	StatusInterval string `toml:"status_interval"`
+	Reader         struct {
 		// Prefix selects the PC/SC reader by the start of its name.
 		Prefix string `toml:"prefix"`
 		// Profiles are the card profiles to read cards with, in order
@@ -169,6 +174,7 @@ func DefaultConfig() Config {
 	c.Data = "/var/lib/fanka-terminal"
 	c.MaxSale = "200.00"
 	c.ReceiptMaxAge = "15m"
+	c.StatusInterval = uplink.DefaultStatusInterval.String()
 	c.Keypad.Profile = "keypad-ascii"
 	c.Display.Profile = "display-epson"
 	d := terminal.DefaultRules()
@@ -222,10 +228,23 @@ func ParseConfig(b []byte) (Config, error) {
 	if _, err := c.Receipts(); err != nil {
 		return c, err
 	}
+	if _, err := c.Status(); err != nil {
+		return c, err
+	}
 	if err := checkServers(c.Servers); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// Status returns how often the register sends its status when nothing
+// changes.
+func (c Config) Status() (time.Duration, error) {
+	d, err := time.ParseDuration(c.StatusInterval)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("status_interval %q: want a duration of 1s or more, such as 15s", c.StatusInterval)
+	}
+	return d, nil
 }
 
 // Receipts returns how the register prints its receipts, nil when it has

@@ -45,6 +45,9 @@ func TestExampleConfig(t *testing.T) {
 	if rc.Printer.String() != "tcp://192.168.1.50:9100" || rc.Canteen != "第一食堂" || rc.Register != "二号窗口" || rc.MaxAge != 15*time.Minute {
 		t.Fatalf("receipts: printer %s, %+v", rc.Printer, *rc)
 	}
+	if d, err := c.Status(); d != 15*time.Second || err != nil {
+		t.Fatalf("status interval %v %v", d, err)
+	}
 	if len(c.Servers) != 2 || c.Servers[1].URL != "https://fanka-b.canteen.lan:8443" {
 		t.Fatalf("servers %+v", c.Servers)
 	}
@@ -70,6 +73,9 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 	if rc, err := c.Receipts(); rc != nil || err != nil {
 		t.Fatalf("no printer configured: receipts %+v %v", rc, err)
 	}
+	if d, err := c.Status(); d != 15*time.Second || err != nil {
+		t.Fatalf("status interval by default: %v %v, want 15s", d, err)
+	}
 	r, _ := c.SaleRules()
 	d := terminal.DefaultRules()
 	if r.MaxSale != d.MaxSale || r.DailyCount != d.DailyCount || r.VoidWindow != d.VoidWindow || r.Offline != d.Offline {
@@ -87,6 +93,8 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"printer = \"lpt1\"\n", "printer"},
 		{"printer = \"tcp://10.0.0.9?speed=9\"\n", "unknown parameter"},
 		{"printer = \"file:/dev/usb/lp0\"\nreceipt_max_age = \"soon\"\n", "receipt_max_age"},
+		{"status_interval = \"often\"\n", "status_interval"},
+		{"status_interval = \"100ms\"\n", "1s or more"},
 		{"[[server]]\nurl = \"ftp://a\"\n", "scheme must be https"},
 		{"[[server]]\nurl = \"https://a:8443\"\nfingerprint = \"abcd\"\n", "64 hex digits"},
 		{"[[purse_writer]]\npublic_key = \"" + key32 + "\"\n", "id is required"},

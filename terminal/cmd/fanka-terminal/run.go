@@ -27,6 +27,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	interval, err := cfg.Status()
+	if err != nil {
+		return err
+	}
 	devs, err := openSerialDevices(cfg, log)
 	if err != nil {
 		return err
@@ -37,7 +41,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer reader.Close()
-	r, err := openRegister(cfg.Data, cfg.Servers, terminal.Config{Rules: &rules, Cashier: cfg.Cashier, Beeper: devs.beeper, PurseKeys: writers}, receipts, devs.display, log)
+	sc := statusConfig{interval: interval, reader: reader, keypad: devs.keypad, display: devs.display}
+	r, err := openRegister(cfg.Data, cfg.Servers, terminal.Config{Rules: &rules, Cashier: cfg.Cashier, Beeper: devs.beeper, PurseKeys: writers}, receipts, devs.display, sc, log)
 	if err != nil {
 		return err
 	}

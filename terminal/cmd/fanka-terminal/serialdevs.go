@@ -15,8 +15,14 @@ import (
 
 // serialDevices are the keypad and display, on one port or two.
 type serialDevices struct {
-	keypad  terminal.Keypad
-	display terminal.Display
+	keypad interface {
+		terminal.Keypad
+		terminal.HealthReporter
+	}
+	display interface {
+		terminal.Display
+		terminal.HealthReporter
+	}
 	// beeper is the keypad when its profile has a buzzer (the display
 	// sounds its own with each frame); nil otherwise.
 	beeper  terminal.Beeper

@@ -66,7 +66,9 @@ func sim(ctx context.Context, o simOptions, stdin io.Reader, stdout io.Writer) e
 	if err != nil {
 		return fmt.Errorf("sim --printer: %w", err)
 	}
-	r, err := openRegister(o.data, o.servers, terminal.Config{Rules: &rules}, receipts, screen, log)
+	// The simulator's devices are in the window: always there.
+	sc := statusConfig{reader: &terminal.DeviceHealth{}, keypad: &terminal.DeviceHealth{}, display: &terminal.DeviceHealth{}}
+	r, err := openRegister(o.data, o.servers, terminal.Config{Rules: &rules}, receipts, screen, sc, log)
 	if err != nil {
 		return err
 	}

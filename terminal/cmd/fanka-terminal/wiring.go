@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/fanka/fanka/shared/wire"
 	"github.com/fanka/fanka/terminal"
@@ -24,10 +26,19 @@ type register struct {
 	enrol    Enrolment
 }
 
+// statusConfig is what the register's status reports beyond its journal:
+// its devices (nil: none configured; the printer is the receipt
+// printer's) and how often it is sent when nothing changes (0: the
+// uplink's default).
+type statusConfig struct {
+	interval                time.Duration
+	reader, keypad, display terminal.HealthReporter
+}
+
 // openRegister opens the data directory's journal and builds the uplink to
 // servers (none: the enrolment's server) and the state machine on display
 // d, and the receipt printer of receipts (nil: none).
-func openRegister(dir string, servers []ServerConfig, cfg terminal.Config, receipts *terminal.ReceiptConfig, d terminal.Display, log *slog.Logger) (*register, error) {
+func openRegister(dir string, servers []ServerConfig, cfg terminal.Config, receipts *terminal.ReceiptConfig, d terminal.Display, sc statusConfig, log *slog.Logger) (*register, error) {
 	e, err := loadEnrolment(dir)
 	if err != nil {
 		return nil, err
@@ -47,8 +58,10 @@ func openRegister(dir string, servers []ServerConfig, cfg terminal.Config, recei
 	// The register applies the server's rules the uplink brings (and, from
 	// the journal, the last ones it got, before the server is reached).
 	var reg *terminal.Register
+	status := &terminal.StatusSource{Journal: j, Reader: sc.reader, Keypad: sc.keypad, Display: sc.display, Software: softwareVersion()}
 	up := uplink.New(uplink.Config{Servers: links, Terminal: e.TerminalID, Key: key, Journal: j, Logger: log,
-		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) }})
+		OnRules: func(m *wire.Rules) { reg.SetServerRules(m) },
+		Status:  status.Status, StatusInterval: sc.interval})
 	cfg.Logger = log
 	cfg.Terminal = e.TerminalID
 	cfg.PurseKey = key // purse records are signed with the journal's key
@@ -57,13 +70,32 @@ func openRegister(dir string, servers []ServerConfig, cfg terminal.Config, recei
 		rc := *receipts
 		rc.Logger = log
 		cfg.Receipts = terminal.NewReceiptPrinter(rc, j)
+		status.Printer = cfg.Receipts
 	}
 	reg, err = terminal.NewRegister(cfg, j, d, up)
 	if err != nil {
 		j.Close()
 		return nil, err
 	}
+	status.Limits = reg.OfflineLimits
 	return &register{journal: j, uplink: up, reg: reg, receipts: cfg.Receipts, enrol: e}, nil
+}
+
+// softwareVersion names the binary for the register's status: the main
+// module's version and, when built from a checkout, its commit.
+func softwareVersion() string {
+	v := "fanka-terminal"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	v += " " + info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
 }
 
 // uplinkServers returns the servers the uplink streams to: those of the
