@@ -179,10 +179,16 @@ func TestPersonalData(t *testing.T) {
 	raw := servertest.MustRawSQLite(t, e.store.Path)
 	var n int
 	for _, secret := range []string{"110101199001011234", "13800138000", "0013", "1990"} {
-		if err := raw.QueryRow(`SELECT COUNT(*) FROM accounts WHERE instr(person_id, ?) OR instr(CAST(person_sealed AS TEXT), ?) OR instr(CAST(phone_sealed AS TEXT), ?)`,
-			secret, secret, secret).Scan(&n); err != nil || n != 0 {
-			t.Errorf("the database holds %q in the clear (%d rows, %v)", secret, n, err)
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM accounts WHERE instr(CAST(person_sealed AS TEXT), ?) OR instr(CAST(phone_sealed AS TEXT), ?)`,
+			secret, secret).Scan(&n); err != nil || n != 0 {
+			t.Errorf("the sealed columns hold %q in the clear (%d rows, %v)", secret, n, err)
 		}
+	}
+	// person_id is the keyed hash, 64 hex digits (in which a part of an
+	// id, such as 1990, may appear by chance).
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM accounts WHERE kind = 'diner' AND (person_id IS NULL OR length(person_id) <> 64 OR person_id GLOB '*[^0-9a-f]*'
+		OR person_id IN ('110101199001011234', '13800138000'))`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d diners' person_id is not a keyed hash (%v)", n, err)
 	}
 	// Found by the whole id, however it is typed; not by a part of it.
 	for q, want := range map[string]string{"110101199001011234": "04A1", "110101-19900101-1234": "04A1", "138 0013 8000": "04B2"} {
