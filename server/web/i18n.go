@@ -102,7 +102,6 @@ var messages = map[string][2]string{
 	"reg.code":           {"注册码（一次有效）", "Enrolment code (one use)"},
 	"reg.lastseen":       {"最后连接", "Last seen"},
 	"reg.lastseq":        {"最后流水号", "Last seq"},
-	"reg.more":           {"更多", "More"},
 	"reg.disable":        {"停用", "Disable"},
 	"reg.enable":         {"启用", "Enable"},
 	"reg.move":           {"改到食堂", "Move to canteen"},

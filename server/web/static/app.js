@@ -164,17 +164,6 @@ function statusCells(x) {
   return [backlog, exposure, devices];
 }
 
-// extras shows the fields of a register beyond the known ones, as "key:
-// value" pairs.
-const knownRegisterFields = ['id', 'name', 'enrolled', 'disabled', 'last_seen', 'last_seq', 'status'];
-function extras(x) {
-  return Object.entries(x).filter(([k]) => !knownRegisterFields.includes(k)).map(([k, v]) => {
-    const money = /amount|fen|exposure/.test(k) && typeof v === 'number';
-    const label = t('col.' + k) === 'col.' + k ? k : t('col.' + k);
-    return label + ': ' + (money ? yuan(v) : (typeof v === 'object' && v !== null ? JSON.stringify(v) : v));
-  }).join('; ');
-}
-
 // dashRefresh is how often the dashboard asks again, in ms.
 const dashRefresh = 15000;
 
@@ -195,8 +184,7 @@ async function dashboardOnce() {
       return el('tr', {},
         el('td', {}, x.id), el('td', {}, x.name), el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
         el('td', { class: 'num' }, d ? d.sales + ' / ' + yuan(d.amount) : '0 / 0.00'),
-        ...statusCells(x),
-        el('td', { class: 'extras' }, extras(x)));
+        ...statusCells(x));
     }));
     showError('#dash-reg-error', null);
   } catch (err) { showError('#dash-reg-error', err); }
@@ -365,7 +353,6 @@ async function loadRegisters() {
       el('td', {}, admin ? canteenSelect(canteens, x.canteen_id, { ariaLabel: t('reg.move'), onchange: ev => moveRegister(x, ev.target) }) : name(x.canteen_id)),
       el('td', {}, registerState(x)), el('td', {}, when(x.last_seen)), el('td', {}, x.last_seq),
       ...statusCells(x),
-      el('td', { class: 'extras' }, extras(x)),
       el('td', {}, admin ? el('button', { type: 'button', onclick: () => toggleRegister(x) }, x.disabled ? t('reg.enable') : t('reg.disable')) : ''))));
   } catch (err) { showError('#reg-error', err); }
 }
