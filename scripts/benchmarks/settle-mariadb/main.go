@@ -40,6 +40,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -245,19 +246,28 @@ func settle(ctx context.Context, cfg settleload.Config, admin *sql.DB, base stri
 		return usage{}, err
 	}
 	note("opened %d cards in %s in %v", len(cards), name, time.Since(t).Round(time.Millisecond))
-	machine0, db0, app0, err := cpuNow(dbPID)
+	// The CPU time of the streaming alone, from its first frame to its
+	// last ack.
+	var machine [2]bench.CPU
+	var db, app [2]time.Duration
+	var cpuErr error
+	mark := func(start bool) {
+		i := 1
+		if start {
+			i = 0
+		}
+		var err error
+		machine[i], db[i], app[i], err = cpuNow(dbPID)
+		cpuErr = errors.Join(cpuErr, err)
+	}
+	elapsed, err := settleload.Run(ctx, settleload.Load{Suite: suite, Config: cfg, Servers: servers, Cards: cards, Cursor: cursor, Mark: mark})
+	if err == nil {
+		err = cpuErr
+	}
 	if err != nil {
 		return usage{}, err
 	}
-	elapsed, err := settleload.Run(ctx, settleload.Load{Suite: suite, Config: cfg, Servers: servers, Cards: cards, Cursor: cursor})
-	if err != nil {
-		return usage{}, err
-	}
-	machine1, db1, app1, err := cpuNow(dbPID)
-	if err != nil {
-		return usage{}, err
-	}
-	use := usage{elapsed: elapsed, busy: bench.BusyFraction(machine0, machine1), dbCPU: db1 - db0, appCPU: app1 - app0}
+	use := usage{elapsed: elapsed, busy: bench.BusyFraction(machine[0], machine[1]), dbCPU: db[1] - db[0], appCPU: app[1] - app[0]}
 
 	// Afresh, as fanka-server verify opens it.
 	check := mysql.New(dsn)

@@ -145,6 +145,10 @@ type Load struct {
 	// them; its context ends with the streaming, and its error fails the
 	// run.
 	During func(ctx context.Context, urls []string, tlsConf *tls.Config) error
+	// Mark, if set, is called as the streaming starts (true) and once every
+	// sale is acked (false): to measure the streaming alone, not the
+	// signing and connecting before it.
+	Mark func(start bool)
 }
 
 // Run creates and enrols the registers in the first server's store, has
@@ -581,6 +585,9 @@ func stream(ctx context.Context, l Load, regs []*register, urls []string, tlsCon
 			}
 		}()
 	}
+	if l.Mark != nil {
+		l.Mark(true)
+	}
 	t0 := time.Now()
 	close(start)
 	timeout := time.NewTimer(cfg.Timeout)
@@ -611,6 +618,9 @@ func stream(ctx context.Context, l Load, regs []*register, urls []string, tlsCon
 				}
 			}
 		}
+	}
+	if l.Mark != nil {
+		l.Mark(false)
 	}
 	last := t0
 	for _, r := range regs {
@@ -707,6 +717,7 @@ func (r *register) readAcks() error {
 			r.cardFrames++
 			r.cardDeltas += len(m.Cards)
 		case *wire.Rules, *wire.RulesV1: // the server's rules (both forms), at the handshake and when they change
+		case *wire.StatusRequest: // these registers report no status, as registers that predate Status
 		case *wire.Refused:
 			return fmt.Errorf("refused: code %d: %s", m.Code, m.Message)
 		default:
