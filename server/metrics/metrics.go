@@ -248,4 +248,77 @@ func (q *printQueue) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// RegisterStatuses is what the metrics read of the registers' reported
+// statuses at each scrape: the store (server.TerminalStatusStore), which
+// holds the registers of every server instance on the database.
+type RegisterStatuses interface {
+	TerminalStatuses(ctx context.Context) (map[uint32]server.TerminalStatus, error)
+}
+
+// WatchRegisters adds what each register last reported, read from s at
+// each scrape: its unsynced entries and their amount, its offline exposure
+// (the sales it decided offline and the server has not settled), the age
+// of the report, and each configured device as up (1) or not (0). A
+// register that predates status reports has none of them.
+func (m *Metrics) WatchRegisters(s RegisterStatuses) {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, append([]string{"terminal"}, labels...), nil)
+	}
+	m.reg.MustRegister(&registerStatuses{s: s, m: m,
+		unsynced:       desc("fanka_register_unsynced_entries", "Journal entries a register holds that the server has not settled, as it last reported (its backlog, whichever server it is connected to)."),
+		unsyncedAmount: desc("fanka_register_unsynced_fen", "The amount of those entries in fen, sales less voids, as last reported."),
+		offlineSales:   desc("fanka_register_offline_sales", "Sales a register decided offline that the server has not settled, as last reported."),
+		offlineAmount:  desc("fanka_register_offline_exposure_fen", "Their amount in fen: the register's offline exposure, as last reported."),
+		age:            desc("fanka_register_status_age_seconds", "Seconds since a register's last status report reached a server."),
+		device:         desc("fanka_register_device_up", "1 if a register's device (reader, keypad, display, printer) was working at its last report, 0 if absent or failing; devices it has none of are left out.", "device"),
+	})
+}
+
+// registerStatuses is a collector of the registers' reported statuses.
+type registerStatuses struct {
+	s                                                                  RegisterStatuses
+	m                                                                  *Metrics
+	unsynced, unsyncedAmount, offlineSales, offlineAmount, age, device *prometheus.Desc
+}
+
+func (r *registerStatuses) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{r.unsynced, r.unsyncedAmount, r.offlineSales, r.offlineAmount, r.age, r.device} {
+		ch <- d
+	}
+}
+
+func (r *registerStatuses) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	all, err := r.s.TerminalStatuses(ctx)
+	if err != nil {
+		r.m.DBError("register_statuses", err)
+		ch <- prometheus.NewInvalidMetric(r.unsynced, err)
+		return
+	}
+	now := time.Now()
+	for id, ts := range all {
+		if ts.ReportedAt.IsZero() {
+			continue
+		}
+		t, st := label(id), ts.Status
+		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{t}, labels...)...)
+		}
+		gauge(r.unsynced, float64(st.Unsynced))
+		gauge(r.unsyncedAmount, float64(st.UnsyncedAmount))
+		gauge(r.offlineSales, float64(st.OfflineSales))
+		gauge(r.offlineAmount, float64(st.OfflineAmount))
+		gauge(r.age, max(now.Sub(ts.ReportedAt).Seconds(), 0))
+		for name, d := range st.Devices() {
+			switch d.State {
+			case wire.DeviceOK:
+				gauge(r.device, 1, name)
+			case wire.DeviceAbsent, wire.DeviceError:
+				gauge(r.device, 0, name)
+			}
+		}
+	}
+}
+
 func label(terminal uint32) string { return strconv.FormatUint(uint64(terminal), 10) }

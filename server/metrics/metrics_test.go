@@ -1,15 +1,19 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/server/metrics"
 	"github.com/fanka/fanka/server/servertest"
+	"github.com/fanka/fanka/server/sqlite"
 	"github.com/fanka/fanka/shared/journal"
 	"github.com/fanka/fanka/shared/wire"
 )
@@ -86,5 +90,56 @@ func TestPrintAttempts(t *testing.T) {
 		if !strings.Contains(body, "\n"+want+"\n") {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestRegisterStatuses reads the registers' last reported statuses from a
+// real store at each scrape: a register that sold offline shows its
+// backlog and exposure and its devices up or down; one that never
+// reported a status shows nothing.
+func TestRegisterStatuses(t *testing.T) {
+	ctx := context.Background()
+	store := sqlite.New(filepath.Join(t.TempDir(), "fanka.db"))
+	if err := store.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	reporting, silent := servertest.NewRegister(t), servertest.NewRegister(t)
+	servertest.Enroll(t, store, reporting)
+	servertest.Enroll(t, store, silent)
+	if err := store.TerminalConnected(ctx, silent.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st := wire.Status{Clock: time.Now().UnixMilli(), Unsynced: 3, UnsyncedAmount: 3550, OldestUnsynced: time.Now().Add(-time.Hour).UnixMilli(),
+		OfflineSales: 2, OfflineAmount: 2350,
+		Reader: wire.Device{State: wire.DeviceAbsent}, Keypad: wire.Device{State: wire.DeviceOK},
+		Display: wire.Device{State: wire.DeviceOK}, Printer: wire.Device{State: wire.DeviceNotConfigured}}
+	if err := store.SetTerminalStatus(ctx, reporting.ID, st, time.Now().Add(-5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	m.WatchRegisters(store)
+	body := scrape(t, m)
+	id := fmt.Sprint(reporting.ID)
+	for _, want := range []string{
+		`fanka_register_unsynced_entries{terminal="` + id + `"} 3`,
+		`fanka_register_unsynced_fen{terminal="` + id + `"} 3550`,
+		`fanka_register_offline_sales{terminal="` + id + `"} 2`,
+		`fanka_register_offline_exposure_fen{terminal="` + id + `"} 2350`,
+		`fanka_register_device_up{device="reader",terminal="` + id + `"} 0`,
+		`fanka_register_device_up{device="keypad",terminal="` + id + `"} 1`,
+		`fanka_register_device_up{device="display",terminal="` + id + `"} 1`,
+	} {
+		if !strings.Contains(body, "\n"+want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	for _, unwanted := range []string{`device="printer"`, `terminal="` + fmt.Sprint(silent.ID) + `"`} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("metrics hold %s:\n%s", unwanted, body)
+		}
+	}
+	if !strings.Contains(body, `fanka_register_status_age_seconds{terminal="`+id+`"} `) {
+		t.Errorf("metrics lack the status's age:\n%s", body)
 	}
 }

@@ -103,6 +103,7 @@ func (m *Main) serveStore(ctx context.Context, cfg Config, logger *slog.Logger, 
 	queue.OnAttempt = met.PrintAttempt
 	queue.OnStoreError = met.DBError
 	met.WatchPrinters(queue)
+	met.WatchRegisters(store)
 	for _, spec := range cfg.Printers {
 		name, link, _ := strings.Cut(spec, "=")
 		p, err := printer.Parse(link)
