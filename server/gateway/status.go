@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/shared/wire"
 )
 
@@ -29,11 +31,68 @@ type sentStatus struct {
 func (c *conn) reportStatus(st *wire.Status) {
 	now := c.g.Now()
 	last := c.status
+	c.statusAlarms(last, st)
 	if !last.at.IsZero() && !wire.StatusChanged(last.st, *st) && now.Sub(last.at) < c.g.StatusWriteInterval {
 		return
 	}
 	c.status = sentStatus{st: *st, at: now}
 	c.g.statuses.put(c.terminal, c.status)
+}
+
+// ExposureAlarmShare is the share of a register's offline limit
+// (wire.Status.LimitUnsynced) at which its offline exposure raises an
+// alarm: the register will soon refuse offline sales.
+const ExposureAlarmShare = 0.8
+
+// statusAlarms raises the alarms a register's status calls for, once per
+// change (last is the status the session had before; for its first, the
+// one stored, from this session's server or another): a device that went
+// absent or failed ("device"), and offline exposure that reached
+// ExposureAlarmShare of the register's limit ("exposure"). The alarms go
+// to the dashboard with the others.
+func (c *conn) statusAlarms(last sentStatus, st *wire.Status) {
+	if last.at.IsZero() {
+		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+		all, err := c.g.store.TerminalStatuses(ctx)
+		cancel()
+		if err != nil {
+			c.log.Error("terminal: read the register's last status", "err", err)
+		}
+		if stored, ok := all[c.terminal]; ok && !stored.ReportedAt.IsZero() {
+			last = sentStatus{st: stored.Status, at: stored.ReportedAt}
+		}
+	}
+	var alarms []server.Alarm
+	before := last.st.Devices()
+	for _, name := range []string{"reader", "keypad", "display", "printer"} {
+		d := st.Devices()[name]
+		if d.State != wire.DeviceAbsent && d.State != wire.DeviceError {
+			continue
+		}
+		if !last.at.IsZero() && before[name].State == d.State {
+			continue
+		}
+		msg := name + " " + d.State.String()
+		if d.Detail != "" {
+			msg += ": " + d.Detail
+		}
+		alarms = append(alarms, server.Alarm{Terminal: c.terminal, Code: "device", Message: msg})
+	}
+	near := func(s *wire.Status) bool {
+		return s.LimitUnsynced > 0 && float64(s.OfflineAmount) >= ExposureAlarmShare*float64(s.LimitUnsynced)
+	}
+	if near(st) && (last.at.IsZero() || !near(&last.st)) {
+		alarms = append(alarms, server.Alarm{Terminal: c.terminal, Code: "exposure",
+			Message: fmt.Sprintf("offline exposure %s of %d sales, limit %s", st.OfflineAmount, st.OfflineSales, st.LimitUnsynced)})
+	}
+	for _, a := range alarms {
+		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+		_, err := c.g.store.RaiseAlarm(ctx, a)
+		cancel()
+		if err != nil {
+			c.log.Error("terminal: raise an alarm", "code", a.Code, "err", err)
+		}
+	}
 }
 
 // disconnected records the end of a session that began (its start

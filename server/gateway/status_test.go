@@ -267,3 +267,85 @@ func TestStatusSharedOnMariaDB(t *testing.T) {
 	c2.Conn.Close()
 	waitStatus(t, one, r.ID, "the second session's end", func(s server.TerminalStatus) bool { return !s.Disconnected.IsZero() })
 }
+
+// TestStatusAlarms: a register's status raises an alarm when a device goes
+// absent or fails and when its offline exposure reaches 80% of its limit,
+// once per change: not again while it lasts, nor when the register
+// reconnects with the same status; again when it comes back after being
+// mended.
+func TestStatusAlarms(t *testing.T) {
+	e := newEnv(t)
+	r := e.register(t)
+	servertest.OpenCard(t, e.store, "04S1", 10000)
+	clock := time.Now()
+	connect := func() *servertest.Client {
+		c := e.dial(t)
+		c.Handshake(t, r, 0)
+		return c
+	}
+	// send sends st and a sale, and waits for the sale's ack: the session
+	// has taken the status by then.
+	send := func(c *servertest.Client, st wire.Status) {
+		t.Helper()
+		clock = clock.Add(time.Second)
+		st.Clock = clock.UnixMilli()
+		if err := c.Send(&st); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(&wire.Entries{Entries: [][]byte{r.Sale(t, "04S1", 100)}}); err != nil {
+			t.Fatal(err)
+		}
+		servertest.Expect[*wire.Acks](t, c)
+	}
+	counts := func() map[string]int {
+		t.Helper()
+		alarms, err := e.store.Alarms(context.Background(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, a := range alarms {
+			if a.Terminal == r.ID {
+				n[a.Code]++
+			}
+		}
+		return n
+	}
+	want := func(what string, device, exposure int) {
+		t.Helper()
+		if n := counts(); n["device"] != device || n["exposure"] != exposure {
+			t.Errorf("%s: alarms %v, want %d device and %d exposure", what, n, device, exposure)
+		}
+	}
+
+	fine := registerStatus(clock)
+	fine.Printer = wire.Device{State: wire.DeviceOK}
+	bad := fine
+	bad.Reader = wire.Device{State: wire.DeviceAbsent, Detail: "pcscd down"}
+	bad.OfflineSales, bad.OfflineAmount, bad.Unsynced, bad.UnsyncedAmount = 40, 41000, 40, 41000 // 82% of 500.00
+
+	c := connect()
+	send(c, fine)
+	want("all well", 0, 0)
+	send(c, bad)
+	want("reader gone, exposure at 82%", 1, 1)
+	send(c, bad)
+	want("the same again", 1, 1)
+	waitStatus(t, e.store, r.ID, "the bad status stored", func(s server.TerminalStatus) bool { return s.Status.Reader.State == wire.DeviceAbsent })
+	c.Conn.Close()
+
+	// A new session whose first status is the one stored: nothing new.
+	c = connect()
+	send(c, bad)
+	want("reconnected, the same", 1, 1)
+	// Mended, then gone again; exposure settled, then near the limit again.
+	send(c, fine)
+	send(c, bad)
+	want("gone again, near the limit again", 2, 2)
+	if a := waitAlarm(t, e, "device", r.ID); !strings.Contains(a.Message, "reader absent: pcscd down") {
+		t.Errorf("device alarm %+v, want it to name the reader and its detail", a)
+	}
+	if a := waitAlarm(t, e, "exposure", r.ID); !strings.Contains(a.Message, "410.00") || !strings.Contains(a.Message, "500.00") {
+		t.Errorf("exposure alarm %+v, want the exposure and the limit", a)
+	}
+}
