@@ -367,6 +367,12 @@ type conn struct {
 	done     chan struct{}
 
 	wmu sync.Mutex // one writer at a time, as gorilla/websocket requires
+	// settling is held from a batch's settlement to its acks being
+	// written, and by each card frame's write: a frame holding the card
+	// changes a batch made never reaches the register before the batch's
+	// acks, which would have it count its own pending sales twice in the
+	// balance it shows until the acks came.
+	settling sync.Mutex
 }
 
 // refusal ends a session with a wire.Refused.
@@ -603,6 +609,8 @@ func (c *conn) settle(ctx context.Context, batch *wire.Entries) error {
 	if c.g.Observer != nil {
 		settled = c.g.Observer.Batch(c.terminal, batch.Entries)
 	}
+	c.settling.Lock()
+	defer c.settling.Unlock()
 	acks, err := c.g.store.Settle(ctx, c.terminal, batch.Entries)
 	if settled != nil {
 		settled(acks, err)
@@ -691,7 +699,7 @@ func (c *conn) follow(ctx context.Context, s *subscription, cursor uint64, ping 
 		if f.to <= cursor {
 			return nil
 		}
-		if err := c.writeFrame(f.b); err != nil {
+		if err := c.writeCardFrame(f.b); err != nil {
 			return fmt.Errorf("write cards: %w", err)
 		}
 		cursor = f.to
@@ -767,7 +775,7 @@ func (c *conn) sendCardList(ctx context.Context) (uint64, error) {
 		if len(cards) < limit {
 			m.Cursor = version
 		}
-		if err := c.write(m); err != nil {
+		if err := c.writeCards(m); err != nil {
 			return 0, err
 		}
 		if m.Cursor != 0 {
@@ -796,7 +804,7 @@ func (c *conn) sendCards(ctx context.Context, cursor uint64) (uint64, error) {
 		for i, card := range cards {
 			m.Cards[i] = card.Wire()
 		}
-		if err := c.write(m); err != nil {
+		if err := c.writeCards(m); err != nil {
 			return cursor, err
 		}
 		cursor = m.Cursor
@@ -836,6 +844,21 @@ func (c *conn) write(m wire.Message) error {
 		return fmt.Errorf("write %T: %w", m, err)
 	}
 	return nil
+}
+
+// writeCards sends m once no batch is being settled: see conn.settling.
+func (c *conn) writeCards(m *wire.Cards) error {
+	c.settling.Lock()
+	defer c.settling.Unlock()
+	return c.write(m)
+}
+
+// writeCardFrame sends an encoded Cards frame once no batch is being
+// settled: see conn.settling.
+func (c *conn) writeCardFrame(b []byte) error {
+	c.settling.Lock()
+	defer c.settling.Unlock()
+	return c.writeFrame(b)
 }
 
 // writeFrame sends one encoded message within the write timeout.

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -100,4 +101,60 @@ func TestObserver(t *testing.T) {
 	}
 	resp.Body.Close()
 	o2.wait(t, "refused peer")
+}
+
+// slowAcks is an Observer that holds each batch's acks back a while after
+// the batch settled, as a busy server might: long enough for the card
+// change the batch made to be broadcast meanwhile.
+type slowAcks struct{ hold time.Duration }
+
+func (o slowAcks) Session(uint32, bool) {}
+func (o slowAcks) Batch(uint32, [][]byte) func([]wire.Ack, error) {
+	return func([]wire.Ack, error) { time.Sleep(o.hold) }
+}
+func (o slowAcks) Refused(string) {}
+
+// TestAcksBeforeCards: a register gets a batch's acks before any card
+// frame holding the changes the batch made; the other way round it would
+// count its own sale twice (in the card's new balance and as pending) in
+// the balance it shows until the ack came.
+func TestAcksBeforeCards(t *testing.T) {
+	e := newEnv(t, func(g *gateway.Gateway) { g.Observer = slowAcks{hold: 300 * time.Millisecond} })
+	r := e.register(t)
+	servertest.OpenCard(t, e.store, "04X1", 10000)
+	cursor, err := e.store.CardVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial(t)
+	c.Handshake(t, r, cursor)
+	for sale := range 3 {
+		if err := c.Send(&wire.Entries{Entries: [][]byte{r.Sale(t, "04X1", 100)}}); err != nil {
+			t.Fatal(err)
+		}
+		for acked := false; !acked; {
+			m, err := c.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch m := m.(type) {
+			case *wire.Acks:
+				acked = true
+			case *wire.Cards:
+				for _, card := range m.Cards {
+					if card.CardNo == "04X1" && card.Version > cursor {
+						t.Errorf("sale %d: a card frame with its change (version %d) came before its ack", sale+1, card.Version)
+					}
+				}
+			}
+		}
+		// The change follows the ack.
+		for changed := false; !changed; {
+			for _, card := range servertest.Expect[*wire.Cards](t, c).Cards {
+				if card.CardNo == "04X1" {
+					changed, cursor = true, card.Version
+				}
+			}
+		}
+	}
 }
