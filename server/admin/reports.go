@@ -13,6 +13,7 @@ import (
 
 	"github.com/fanka/fanka/server"
 	"github.com/fanka/fanka/shared/money"
+	"github.com/fanka/fanka/shared/wire"
 )
 
 // Bounds and defaults of the read side's queries.
@@ -118,18 +119,12 @@ type TerminalStatusInfo struct {
 	OfflineAmount  money.Fen `json:"offline_amount"`
 	LimitUnsynced  money.Fen `json:"limit_unsynced"`
 	LimitHardCount uint32    `json:"limit_hard_count"`
-	// Devices are reader, keypad, display and printer.
-	Devices      map[string]DeviceInfo `json:"devices"`
-	JournalBytes uint64                `json:"journal_bytes"`
-	FreeBytes    uint64                `json:"free_bytes"`
-	Software     string                `json:"software"`
-}
-
-// DeviceInfo is a device's health: state ok, absent, error or
-// not_configured, and a short detail (its last error).
-type DeviceInfo struct {
-	State  string `json:"state"`
-	Detail string `json:"detail,omitempty"`
+	// Devices are reader, keypad, display and printer: each a state (ok,
+	// absent, error or not_configured) and a short detail (its last error).
+	Devices      map[string]wire.Device `json:"devices"`
+	JournalBytes uint64                 `json:"journal_bytes"`
+	FreeBytes    uint64                 `json:"free_bytes"`
+	Software     string                 `json:"software"`
 }
 
 // statusInfo shows s as of now.
@@ -150,10 +145,7 @@ func statusInfo(s server.TerminalStatus, now time.Time) *TerminalStatusInfo {
 	}
 	info.OfflineSales, info.OfflineAmount = st.OfflineSales, st.OfflineAmount
 	info.LimitUnsynced, info.LimitHardCount = st.LimitUnsynced, st.LimitHardCount
-	info.Devices = map[string]DeviceInfo{}
-	for name, d := range st.Devices() {
-		info.Devices[name] = DeviceInfo{State: d.State.String(), Detail: d.Detail}
-	}
+	info.Devices = st.Devices()
 	info.JournalBytes, info.FreeBytes, info.Software = st.JournalBytes, st.FreeBytes, st.Software
 	return info
 }

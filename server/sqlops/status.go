@@ -14,21 +14,10 @@ import (
 	"github.com/fanka/fanka/shared/wire"
 )
 
-// storedDevice is a device's health as terminal_status.devices holds it
-// (JSON, by device name).
-type storedDevice struct {
-	State  string `json:"state"`
-	Detail string `json:"detail,omitempty"`
-}
-
 // SetTerminalStatus runs server.TerminalStatusStore.SetTerminalStatus in
 // tx. isDuplicate reports a unique key violation.
 func SetTerminalStatus(ctx context.Context, tx Tx, id uint32, st wire.Status, at time.Time, isDuplicate func(error) bool) error {
-	devices := map[string]storedDevice{}
-	for name, d := range st.Devices() {
-		devices[name] = storedDevice{State: d.State.String(), Detail: d.Detail}
-	}
-	js, err := json.Marshal(devices)
+	js, err := json.Marshal(st.Devices())
 	if err != nil {
 		return fmt.Errorf("status of register %d: %w", id, err)
 	}
@@ -129,14 +118,11 @@ func TerminalStatuses(ctx context.Context, q Tx) (map[uint32]server.TerminalStat
 		st.Unsynced, st.OfflineSales, st.LimitHardCount = uint32(unsynced), uint32(offline), uint32(hard)
 		st.UnsyncedAmount, st.OfflineAmount, st.LimitUnsynced = money.Fen(amount), money.Fen(offAmount), money.Fen(limit)
 		st.JournalBytes, st.FreeBytes = uint64(journalBytes), uint64(freeBytes)
-		var stored map[string]storedDevice
+		var stored map[string]wire.Device
 		if err := json.Unmarshal([]byte(devices), &stored); err != nil {
 			return nil, fmt.Errorf("registers' status: register %d: devices: %w", s.Terminal, err)
 		}
-		for name, d := range map[string]*wire.Device{"reader": &st.Reader, "keypad": &st.Keypad, "display": &st.Display, "printer": &st.Printer} {
-			d.State, _ = wire.ParseDeviceState(stored[name].State)
-			d.Detail = stored[name].Detail
-		}
+		st.Reader, st.Keypad, st.Display, st.Printer = stored["reader"], stored["keypad"], stored["display"], stored["printer"]
 		s.ReportedAt, s.Connected, s.Disconnected = timeOrZero(reported), timeOrZero(connected), timeOrZero(disconnected)
 		out[s.Terminal] = s
 	}

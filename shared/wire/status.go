@@ -40,6 +40,19 @@ func (s DeviceState) String() string {
 	return fmt.Sprintf("device_state(%d)", uint8(s))
 }
 
+// MarshalText names the state as String does: how JSON holds it.
+func (s DeviceState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText is the inverse of MarshalText.
+func (s *DeviceState) UnmarshalText(b []byte) error {
+	st, ok := ParseDeviceState(string(b))
+	if !ok {
+		return fmt.Errorf("wire: unknown device state %q", b)
+	}
+	*s = st
+	return nil
+}
+
 // ParseDeviceState is the inverse of DeviceState.String.
 func ParseDeviceState(s string) (DeviceState, bool) {
 	for st := DeviceOK; st <= DeviceNotConfigured; st++ {
@@ -53,9 +66,10 @@ func ParseDeviceState(s string) (DeviceState, bool) {
 // Device is one device's health: its state and, optionally, a short
 // detail such as its last error (valid UTF-8, at most MaxDeviceDetail
 // bytes; Cut shortens one).
+// In JSON (the server's store and API): {"state": "ok", "detail": "…"}.
 type Device struct {
-	State  DeviceState
-	Detail string
+	State  DeviceState `json:"state"`
+	Detail string      `json:"detail,omitempty"`
 }
 
 // Cut returns s cut to at most n bytes on a rune boundary, with invalid
