@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"time"
 
 	"github.com/fanka/fanka/shared/wire"
 )
@@ -146,14 +145,8 @@ func (f *feed) run(ctx context.Context) {
 			}
 			f.g.mu.Unlock()
 		}
-		if d := f.g.CardsInterval; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if !pause(ctx, f.g.CardsInterval) {
+			return
 		}
 	}
 }

@@ -848,9 +848,14 @@ func (c *conn) write(m wire.Message) error {
 
 // writeCards sends m once no batch is being settled: see conn.settling.
 func (c *conn) writeCards(m *wire.Cards) error {
-	c.settling.Lock()
-	defer c.settling.Unlock()
-	return c.write(m)
+	b, err := wire.Encode(m)
+	if err != nil {
+		return fmt.Errorf("encode %T: %w", m, err)
+	}
+	if err := c.writeCardFrame(b); err != nil {
+		return fmt.Errorf("write %T: %w", m, err)
+	}
+	return nil
 }
 
 // writeCardFrame sends an encoded Cards frame once no batch is being

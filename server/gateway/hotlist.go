@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"time"
 
 	"github.com/fanka/fanka/shared/wire"
 )
@@ -47,14 +46,8 @@ func (f *hotlistFeed) run(ctx context.Context) {
 			f.version = v
 			f.sessions.signal()
 		}
-		if d := f.g.CardsInterval; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if !pause(ctx, f.g.CardsInterval) {
+			return
 		}
 	}
 }

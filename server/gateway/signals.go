@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // signals tells the sessions subscribed to one of the gateway's watchers
@@ -44,6 +45,22 @@ func (s *signals) unsubscribe(c *conn) {
 	s.mu.Lock()
 	delete(s.subs, c)
 	s.mu.Unlock()
+}
+
+// pause waits d (nothing if d is not above 0) and reports whether ctx is
+// still live.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // signal signals every subscribed session.
