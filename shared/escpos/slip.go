@@ -84,14 +84,7 @@ func RenderSlip(s Slip) ([]byte, error) {
 		return nil, fmt.Errorf("%w: slip with transaction id %d", ErrInvalid, s.TxID)
 	}
 	p := newPage()
-	p.align(alignCenter)
-	p.size(2, 2)
-	p.line(s.Canteen)
-	p.size(1, 1)
-	p.bold(true)
-	p.line(text.title)
-	p.bold(false)
-	p.align(alignLeft)
+	p.title(s.Canteen, text.title)
 	if s.Office != "" {
 		p.line(labelOffice + s.Office)
 	}

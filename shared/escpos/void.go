@@ -80,24 +80,24 @@ func RenderVoidSlip(s VoidSlip) ([]byte, error) {
 	p.line(labelReturned + yuan(s.Amount))
 	p.line(labelBalance + yuan(s.Balance))
 	p.rule()
-	p.number(labelSale, s.RegisterID, s.SaleSeq)
-	p.line(fmt.Sprintf("%s%X", labelSaleCode, s.SaleHash[:4]))
+	p.entry(labelSale, labelSaleCode, s.RegisterID, s.SaleSeq, s.SaleHash)
 	p.line(voidSlipCaveat)
-	p.number(labelNumber, s.RegisterID, s.Seq)
-	p.line(fmt.Sprintf("%s%X", labelCode, s.EntryHash[:4]))
+	p.entry(labelNumber, labelCode, s.RegisterID, s.Seq, s.EntryHash)
 	p.feed(2)
 	p.cut()
 	return p.bytes()
 }
 
-// number writes label and the entry number register-seq, never cut: one
-// too wide goes on a line of its own.
-func (p *page) number(label string, register uint32, seq uint64) {
+// entry writes label and the entry number register-seq, never cut (one
+// too wide goes on a line of its own), then codeLabel and the entry's
+// verification code, the first 4 bytes of its hash h.
+func (p *page) entry(label, codeLabel string, register uint32, seq uint64, h [32]byte) {
 	no := fmt.Sprintf("%d-%d", register, seq)
 	if fits(p, label+no, Columns) {
 		p.line(label + no)
-		return
+	} else {
+		p.line(strings.TrimSpace(label))
+		p.line(no)
 	}
-	p.line(strings.TrimSpace(label))
-	p.line(no)
+	p.line(fmt.Sprintf("%s%X", codeLabel, h[:4]))
 }
